@@ -1,0 +1,75 @@
+"""Activation families with a smoothness parameter β carried as an array.
+
+β is a traced value (not a Python constant) so models of different β stack and vmap.
+``β = inf`` means plain ReLU for the smoothed families.
+"""
+
+from __future__ import annotations
+
+import math
+
+import jax
+import jax.numpy as jnp
+from jax.scipy.special import ndtr
+
+ACTIVATIONS = ("softplus", "gauss", "relu", "gelu")
+SMOOTHED = ("softplus", "gauss")
+
+
+def parse_beta(value: str | float) -> float:
+    """'relu' / 'inf' → inf, else a positive finite float; raises ValueError otherwise."""
+    text = str(value).strip().lower()
+    if text in ("relu", "inf", "infinity"):
+        return math.inf
+    try:
+        beta = float(text)
+    except ValueError:
+        raise ValueError(f"β must be a positive number or 'relu'/'inf', got {value!r}") from None
+    if math.isnan(beta) or beta <= 0:
+        raise ValueError(f"β must be a positive number or 'relu'/'inf', got {value!r}")
+    return beta
+
+
+def _finite_or_one(beta: jax.Array) -> jax.Array:
+    """β with inf replaced by 1, so the smooth branch never sees inf (no NaN in value or grad)."""
+    return jnp.where(jnp.isinf(beta), 1.0, beta)
+
+
+def softplus(x: jax.Array, beta: jax.Array) -> jax.Array:
+    """φ_β(x) = log(1 + exp(βx)) / β, stable for any βx; β = inf gives ReLU."""
+    beta = jnp.asarray(beta, x.dtype)
+    b = _finite_or_one(beta)
+    smooth = jax.nn.softplus(b * x) / b
+    return jnp.where(jnp.isinf(beta), jax.nn.relu(x), smooth)
+
+
+def gauss(x: jax.Array, beta: jax.Array) -> jax.Array:
+    """ReLU * N(0, 1/β): x Φ(x√β) + φ(x√β)/√β (Lemma 1, β a precision); β = inf gives ReLU."""
+    beta = jnp.asarray(beta, x.dtype)
+    root = jnp.sqrt(_finite_or_one(beta))
+    z = x * root
+    smooth = x * ndtr(z) + jnp.exp(-0.5 * z * z) / (math.sqrt(2 * math.pi) * root)
+    return jnp.where(jnp.isinf(beta), jax.nn.relu(x), smooth)
+
+
+def relu(x: jax.Array, beta: jax.Array | None = None) -> jax.Array:
+    """max(x, 0); β ignored."""
+    return jax.nn.relu(x)
+
+
+def gelu(x: jax.Array, beta: jax.Array | None = None) -> jax.Array:
+    """x Φ(x) (exact GELU); β ignored."""
+    return jax.nn.gelu(x, approximate=False)
+
+
+def get(name: str):
+    """Activation function ``f(x, beta)`` by family name."""
+    table = {"softplus": softplus, "gauss": gauss, "relu": relu, "gelu": gelu}
+    if name not in table:
+        raise ValueError(f"unknown activation {name!r}; choose one of {', '.join(ACTIVATIONS)}")
+    return table[name]
+
+
+def logistic_matched_precision(beta: float) -> float:
+    """Precision of the Gaussian whose variance matches SoftPlus(β)'s logistic: 3β²/π²."""
+    return 3.0 * beta**2 / math.pi**2
