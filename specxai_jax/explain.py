@@ -1,62 +1,63 @@
-"""Gradient explanations behind one call: ``explain(method, model_or_apply, variables, x, target)``.
+"""Every explanation method behind one call: ``explain(method, model_or_apply, variables, x, target)``.
 
-Every method returns attributions shaped like x (B, H, W, C). The explained scalar is the
-log-softmax of the target class (the predicted class when ``target`` is None).
+Images are (B, H, W, C) float32 in [0, 1]; every method returns attributions shaped like x. The
+explained scalar is the log-softmax of the target class (the predicted class when ``target`` is None),
+except LRP, which decomposes the target logit. Methods are pure JAX functions: batched over images
+and jit-compatible (``explain`` compiles them).
+
+Modified-gradient methods (guided_backprop, deeplift, lrp, guided_gradcam) need models whose
+activations and max pooling go through :mod:`specxai_jax.attribution.rules`; GradCAM needs the
+feature map exposed with ``rules.expose_feature_map`` (name ``"last_conv"``).
 """
 
 from __future__ import annotations
 
+import functools
 from typing import Callable
 
 import jax
-import jax.numpy as jnp
 
-ApplyFn = Callable[[dict, jax.Array], jax.Array]
+from specxai_jax.attribution.deeplift import deeplift
+from specxai_jax.attribution.gradcam import gradcam, guided_gradcam
+from specxai_jax.attribution.gradients import (
+    ApplyFn,
+    as_apply,
+    input_gradient,
+    predicted_class,
+    target_log_prob,
+    vanilla_grad,
+)
+from specxai_jax.attribution.guided import guided_backprop
+from specxai_jax.attribution.integrated import integrated_gradients
+from specxai_jax.attribution.lrp import lrp
+from specxai_jax.attribution.smooth import smooth_grad
 
+__all__ = ["METHODS", "ApplyFn", "as_apply", "deeplift", "explain", "gradcam", "guided_backprop",
+           "guided_gradcam", "input_gradient", "integrated_gradients", "lrp", "predicted_class",
+           "smooth_grad", "target_log_prob", "vanilla_grad"]
 
-def as_apply(model_or_apply) -> ApplyFn:
-    """A Flax module or an ``apply(variables, x) -> logits`` callable → the callable."""
-    return model_or_apply.apply if hasattr(model_or_apply, "apply") else model_or_apply
-
-
-def predicted_class(apply_fn: ApplyFn, variables: dict, x: jax.Array) -> jax.Array:
-    """argmax logits, shape (B,)."""
-    return jnp.argmax(apply_fn(variables, x), axis=-1)
-
-
-def target_log_prob(apply_fn: ApplyFn, variables: dict, x: jax.Array, target: jax.Array) -> jax.Array:
-    """log softmax(logits(x))[target], shape (B,)."""
-    logp = jax.nn.log_softmax(apply_fn(variables, x), axis=-1)
-    return jnp.take_along_axis(logp, target[:, None], axis=-1)[:, 0]
-
-
-def input_gradient(apply_fn: ApplyFn, variables: dict, x: jax.Array, target: jax.Array) -> jax.Array:
-    """∇ₓ log p(target | x) per image, shape of x (images are independent in the batch)."""
-    return jax.grad(lambda inputs: target_log_prob(apply_fn, variables, inputs, target).sum())(x)
-
-
-def vanilla_grad(apply_fn: ApplyFn, variables: dict, x: jax.Array, target: jax.Array | None = None,
-                 *, noise_std: float = 0.0, samples: int = 1, key: jax.Array | None = None) -> jax.Array:
-    """∇ₓ f_c(x), optionally averaged over ``samples`` copies with N(0, noise_std²) input noise.
-
-    The authors average over tiny noise (variance 1e-5) even for VanillaGrad; noise_std=0 is exact.
-    """
-    if target is None:
-        target = predicted_class(apply_fn, variables, x)
-    if noise_std == 0.0:
-        return input_gradient(apply_fn, variables, x, target)
-    key = jax.random.key(0) if key is None else key
-    noise = noise_std * jax.random.normal(key, (samples, *x.shape), x.dtype)
-    grads = jax.lax.map(lambda eps: input_gradient(apply_fn, variables, x + eps, target), noise)
-    return grads.mean(axis=0)
-
-
-METHODS: dict[str, Callable] = {"vanilla_grad": vanilla_grad}
+METHODS: dict[str, Callable] = {
+    "vanilla_grad": vanilla_grad,
+    "smooth_grad": smooth_grad,
+    "integrated_gradients": integrated_gradients,
+    "guided_backprop": guided_backprop,
+    "deeplift": deeplift,
+    "gradcam": gradcam,
+    "guided_gradcam": guided_gradcam,
+    "lrp": lrp,
+}
 
 
 def explain(method: str, model_or_apply, variables: dict, x: jax.Array,
             target: jax.Array | None = None, **options) -> jax.Array:
-    """Attributions of ``method`` (one of METHODS) for images x (B, H, W, C), shaped like x."""
+    """Attributions of ``method`` (one of METHODS) for images x (B, H, W, C), shaped like x.
+
+    ``options`` are the method's keyword arguments (e.g. sigma, samples, key for smooth_grad).
+    The call is jit-compiled; concrete-value checks (LRP's ReLU check) run on a first eager trace.
+    """
     if method not in METHODS:
         raise ValueError(f"unknown method {method!r}; choose one of {', '.join(METHODS)}")
-    return METHODS[method](as_apply(model_or_apply), variables, x, target, **options)
+    fn = functools.partial(METHODS[method], as_apply(model_or_apply), **options)
+    if method == "lrp":
+        jax.eval_shape(lambda inputs: fn(variables, inputs, target), x)
+    return jax.jit(fn)(variables, x, target)

@@ -1,0 +1,123 @@
+"""Relate each activation's NTK eigen-decay to the Expected Frequency measured on trained models.
+
+``python -m ntk.compare_trained --run DIR`` reads ``DIR/results.csv`` (columns activation, beta, seed,
+test_accuracy, epochs, ef, ef_std, ef_ref, n_images, train_seconds; β a number or ``inf``), computes the
+analytic NTK's Mercer tail share and geometric decay rate on S² for every (activation, β), and writes
+``ntk_vs_ef.json`` (per-row values and Spearman rank correlations) and ``fig_ntk_vs_ef.png`` into
+``--out`` (default DIR). Lemma 1 predicts a positive correlation: heavier kernel tail, higher EF.
+For ``gauss`` rows β is the Gaussian's precision, as in training.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+import math
+import sys
+from collections import defaultdict
+from pathlib import Path
+
+import numpy as np
+from scipy import stats
+
+from ntk import analytic, spectrum
+from specxai_jax.activations import parse_beta
+
+SPHERE_DIM, MAX_DEGREE, DEPTH, TAIL_START = 3, 40, 2, 2
+
+
+def read_results(path: Path) -> dict[tuple[str, float], list[float]]:
+    """EF values per (activation, β) from a sweep's results.csv."""
+    groups: dict[tuple[str, float], list[float]] = defaultdict(list)
+    with path.open(newline="") as handle:
+        for row in csv.DictReader(handle):
+            groups[(row["activation"], parse_beta(row["beta"]))].append(float(row["ef"]))
+    if not groups:
+        raise ValueError(f"{path} has no result rows")
+    return dict(groups)
+
+
+def kernel_decay(activation: str, beta: float) -> dict:
+    """Mercer tail share (degrees ≥ TAIL_START, with multiplicities) and fitted decay of the analytic NTK on S²."""
+    mu = spectrum.mercer_eigenvalues(
+        lambda c: analytic.dot_product_ntk(c, depth=DEPTH, activation=activation, beta=beta), SPHERE_DIM, MAX_DEGREE, 800)
+    multiplicity = spectrum.harmonic_multiplicity(SPHERE_DIM, np.arange(MAX_DEGREE + 1))
+    fit = spectrum.fit_decay(mu)
+    return {"tail_share": spectrum.tail_fraction(mu, multiplicity, start=TAIL_START),
+            "geometric_rate": fit.rate, "polynomial_exponent": fit.exponent}
+
+
+def spearman(x, y) -> dict:
+    """Spearman ρ and its p-value, or nulls when fewer than three distinct points."""
+    if len(x) < 3 or len(set(x)) < 2 or len(set(y)) < 2:
+        return {"rho": None, "p_value": None, "n": len(x)}
+    result = stats.spearmanr(x, y)
+    return {"rho": float(result.statistic), "p_value": float(result.pvalue), "n": len(x)}
+
+
+def compare(groups: dict[tuple[str, float], list[float]]) -> dict:
+    """Rows (activation, β, EF mean/std/n, kernel decay) and rank correlations per activation and overall."""
+    rows = []
+    for (activation, beta), efs in sorted(groups.items()):
+        rows.append({"activation": activation, "beta": "inf" if math.isinf(beta) else beta,
+                     "ef_mean": float(np.mean(efs)), "ef_std": float(np.std(efs)), "n_seeds": len(efs),
+                     **kernel_decay(activation, beta)})
+    correlations = {}
+    for name in sorted({r["activation"] for r in rows}) + ["all"]:
+        chosen = [r for r in rows if name in ("all", r["activation"])]
+        correlations[name] = spearman([r["tail_share"] for r in chosen], [r["ef_mean"] for r in chosen])
+    return {"rows": rows, "spearman_tail_share_vs_ef": correlations,
+            "kernel": {"sphere_dim": SPHERE_DIM, "depth": DEPTH, "max_degree": MAX_DEGREE, "tail_start": TAIL_START}}
+
+
+def plot(report: dict, path: Path) -> None:
+    """EF (mean ± std over seeds) against the kernel's tail share, one colour per activation, β annotated."""
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(7, 5), constrained_layout=True)
+    for activation in sorted({r["activation"] for r in report["rows"]}):
+        rows = [r for r in report["rows"] if r["activation"] == activation]
+        rho = report["spearman_tail_share_vs_ef"][activation]["rho"]
+        label = activation + ("" if rho is None else f" (Spearman ρ = {rho:.2f})")
+        ax.errorbar([r["tail_share"] for r in rows], [r["ef_mean"] for r in rows],
+                    yerr=[r["ef_std"] for r in rows], fmt="o", capsize=3, label=label)
+        for r in rows:
+            ax.annotate(f"β={r['beta']:g}" if r["beta"] != "inf" else "ReLU", (r["tail_share"], r["ef_mean"]),
+                        textcoords="offset points", xytext=(4, 4), fontsize=7)
+    ax.set_xscale("log")
+    ax.set(xlabel=f"NTK Mercer tail share (degrees ≥ {TAIL_START}, $S^{SPHERE_DIM - 1}$)",
+           ylabel="Expected Frequency of VanillaGrad (mean ± std over seeds)",
+           title="Kernel eigen-decay vs explanation complexity")
+    ax.legend(fontsize=8)
+    ax.grid(True, alpha=0.3)
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--run", type=Path, required=True, help="sweep directory holding results.csv")
+    parser.add_argument("--out", type=Path, default=None, help="output directory (default: the run directory)")
+    args = parser.parse_args(argv)
+    import matplotlib
+
+    matplotlib.use("Agg")
+    results = args.run / "results.csv"
+    if not results.is_file():
+        print(f"no results.csv in {args.run}", file=sys.stderr)
+        return 2
+    report = compare(read_results(results))
+    out = args.out or args.run
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "ntk_vs_ef.json").write_text(json.dumps(report, indent=1))
+    plot(report, out / "fig_ntk_vs_ef.png")
+    for name, corr in report["spearman_tail_share_vs_ef"].items():
+        rho = "n/a" if corr["rho"] is None else f"{corr['rho']:+.2f} (p = {corr['p_value']:.2g})"
+        print(f"{name:>10}: Spearman ρ(tail share, EF) = {rho}, n = {corr['n']}")
+    print(f"wrote {out / 'ntk_vs_ef.json'} and {out / 'fig_ntk_vs_ef.png'}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

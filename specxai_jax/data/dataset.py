@@ -1,0 +1,33 @@
+"""The in-memory dataset every source produces."""
+
+from __future__ import annotations
+
+import dataclasses
+
+import numpy as np
+
+from specxai_jax.data import validate
+
+
+@dataclasses.dataclass(frozen=True)
+class Dataset:
+    """Images (N, H, W, C) float32 in [0, 1] and labels (N,) int32 in [0, num_classes).
+
+    Construction validates every array (see :func:`specxai_jax.data.validate.check_dataset`) and
+    raises :class:`DataError` on the first problem.
+    """
+
+    name: str
+    x_train: np.ndarray
+    y_train: np.ndarray
+    x_test: np.ndarray
+    y_test: np.ndarray
+    num_classes: int
+
+    def __post_init__(self):
+        validate.check_dataset(self)
+
+    @property
+    def image_shape(self) -> tuple[int, int, int]:
+        """(H, W, C) of one image."""
+        return tuple(self.x_train.shape[1:])

@@ -1,0 +1,108 @@
+"""``load_dataset(spec)``: any source → a validated :class:`Dataset`."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from specxai_jax.data import arrays, folder, synthetic, tfds_source, validate
+from specxai_jax.data.dataset import Dataset
+from specxai_jax.data.errors import DataError
+from specxai_jax.data.resize import most_common_size, resize_images, stack_resized
+from specxai_jax.data.spec import parse_spec
+from specxai_jax.data.subset import subset_indices
+
+MAX_IMG_SIZE = 4096
+
+
+def load_dataset(spec: str, *, img_size: int | None = None, seed: int = 0, max_train: int | None = None,
+                 max_test: int | None = None, data_dir: str | None = None) -> Dataset:
+    """Load the dataset a spec names: images (N, H, W, C) float32 in [0, 1], labels int32.
+
+    - ``img_size``: resize every image to img_size × img_size (bilinear, antialiased); ``None`` keeps the
+      native size. A folder or TFDS dataset with images of several sizes is then brought to the size most
+      of its train images have (the first one seen on a tie).
+    - ``max_train`` / ``max_test``: keep the first N examples after a shuffle seeded by ``seed``
+      (synthetic: generate min(n_train, max_train) examples; they are i.i.d.).
+    - ``seed``: also the generator seed of ``synthetic``.
+    - ``data_dir``: where TFDS keeps prepared data (TFDS's default when None).
+
+    Every problem raises :class:`DataError` with one line saying what is wrong and how to fix it.
+    """
+    parsed = parse_spec(spec)
+    if img_size is not None and (isinstance(img_size, bool) or not isinstance(img_size, (int, np.integer))
+                                 or not 1 <= img_size <= MAX_IMG_SIZE):
+        raise DataError(f"image size {img_size!r} is invalid; use an integer from 1 to {MAX_IMG_SIZE} (or none to keep the native size)")
+    for limit in (max_train, max_test):
+        subset_indices(1, limit, seed, 0)  # validates the limit
+    name = spec.strip()
+    if parsed.scheme == "synthetic":
+        return synthetic_dataset(name, dict(parsed.options), img_size, seed, max_train, max_test)
+    if parsed.scheme == "npz":
+        raw = arrays.load_npz(parsed.target)
+        return from_arrays(name, raw, img_size, seed, max_train, max_test)
+    if parsed.scheme == "folder":
+        return folder_dataset(name, parsed.target, img_size, seed, max_train, max_test)
+    splits, num_classes = tfds_source.load_tfds(parsed.target, data_dir, seed, max_train, max_test)
+    return from_image_lists(name, splits, num_classes, img_size)
+
+
+def synthetic_dataset(name: str, options: dict, img_size, seed, max_train, max_test) -> Dataset:
+    """Generate at ``size`` (default: img_size when it lies in the generator's range), then resize to img_size."""
+    low, high = synthetic.LIMITS["size"]
+    if "size" not in options and img_size is not None and low <= img_size <= high:
+        options["size"] = img_size
+    settings = {**synthetic.DEFAULTS, **options}
+    for key, limit in (("n_train", max_train), ("n_test", max_test)):
+        settings[key] = min(settings[key], limit or settings[key])
+    x_train, y_train, x_test, y_test = synthetic.generate(**settings, seed=seed)
+    if img_size is not None:
+        x_train, x_test = (resize_images(x, img_size, img_size) for x in (x_train, x_test))
+    return Dataset(name, x_train, y_train, x_test, y_test, settings["classes"])
+
+
+def count_classes(name: str, labels: list[np.ndarray], declared: int | None) -> int:
+    """Declared class count (checked against the labels) or max label + 1."""
+    largest = int(max(y.max() for y in labels))
+    if declared is None:
+        return largest + 1
+    if largest >= declared:
+        raise DataError(f"{name}: label {largest} is out of range for {declared} classes; fix the labels")
+    return int(declared)
+
+
+def from_arrays(name: str, raw: dict, img_size, seed, max_train, max_test) -> Dataset:
+    """Checked raw arrays (uint8 or float) → subset → float32 → resize → Dataset."""
+    out = {}
+    for stream, (split, limit) in enumerate((("train", max_train), ("test", max_test))):
+        indices = subset_indices(raw[f"x_{split}"].shape[0], limit, seed, stream)
+        x = validate.to_float_images(raw[f"x_{split}"][indices])
+        if img_size is not None:
+            x = resize_images(x, img_size, img_size)
+        out[f"x_{split}"], out[f"y_{split}"] = x, raw[f"y_{split}"][indices].astype(np.int32)
+    num_classes = count_classes(name, [raw["y_train"], raw["y_test"]], None)
+    return Dataset(name, out["x_train"], out["y_train"], out["x_test"], out["y_test"], num_classes)
+
+
+def from_image_lists(name: str, splits: dict, num_classes: int | None, img_size) -> Dataset:
+    """{"train"/"test": (list of (H, W, C) uint8 or float images, labels)} → one common size → Dataset."""
+    images = {split: [validate.check_raw_images(f"{name} {split} image", picture[None])[0] for picture in pictures]
+              for split, (pictures, _) in splits.items()}
+    height, width = (img_size, img_size) if img_size is not None else most_common_size(images["train"])
+    labels = {split: validate.check_labels(f"{name} {split} labels", y, len(images[split]))
+              for split, (_, y) in splits.items()}
+    num_classes = count_classes(name, list(labels.values()), num_classes)
+    return Dataset(name, stack_resized(images["train"], height, width), labels["train"].astype(np.int32),
+                   stack_resized(images["test"], height, width), labels["test"].astype(np.int32), num_classes)
+
+
+def folder_dataset(name: str, root: str, img_size, seed, max_train, max_test) -> Dataset:
+    """List files, keep the subset, decode only those, then assemble as for TFDS."""
+    listing = folder.list_folder(root)
+    chosen = {}
+    for stream, (split, limit) in enumerate((("train", max_train), ("test", max_test))):
+        paths, labels = listing[split]
+        indices = subset_indices(len(paths), limit, seed, stream)
+        chosen[split] = (folder.read_images([paths[i] for i in indices]), labels[indices])
+    grayscale = folder.is_grayscale(chosen["train"][0] + chosen["test"][0])
+    splits = {split: (folder.to_arrays(pictures, grayscale), labels) for split, (pictures, labels) in chosen.items()}
+    return from_image_lists(name, splits, len(listing["classes"]), img_size)

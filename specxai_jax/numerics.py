@@ -1,0 +1,67 @@
+"""Host-side reports of the defined-but-degenerate values the device pipeline returns.
+
+The jitted code never produces NaN for the degenerate cases it knows (an all-zero saliency map has
+EF = ``DEAD_MAP_EF``, see ``specxai_jax.spectral``); these helpers look at the results on the host and
+say, once per call, what was degenerate or replaced, as a :class:`SpecxaiWarning`.
+"""
+
+from __future__ import annotations
+
+import warnings
+from typing import Sequence
+
+import numpy as np
+
+DEAD_MAP_EF = 0.0
+"""EF of an all-zero saliency map (a dead network): rank normalization makes it constant, so all its
+power sits at frequency 0."""
+
+
+class SpecxaiWarning(UserWarning):
+    """A result is defined but degenerate (dead network, non-finite value replaced, entry recomputed)."""
+
+
+def check_finite(name: str, values, *, replacement: float | None = None) -> np.ndarray:
+    """``values`` as a numpy array, warning once if any entry is NaN or ±inf.
+
+    With ``replacement`` the non-finite entries are replaced by it (and the warning says so);
+    without, they are kept. The warning names ``name`` and counts the NaN and inf entries.
+    """
+    array = np.array(values, copy=True)
+    bad = ~np.isfinite(array)
+    if not bad.any():
+        return array
+    n_nan = int(np.isnan(array).sum())
+    n_inf = int(bad.sum()) - n_nan
+    what = f"{name}: {int(bad.sum())} of {array.size} values are not finite ({n_nan} NaN, {n_inf} inf)"
+    if replacement is None:
+        warnings.warn(f"{what}; kept as they are", SpecxaiWarning, stacklevel=2)
+    else:
+        array[bad] = replacement
+        warnings.warn(f"{what}; replaced by {replacement}", SpecxaiWarning, stacklevel=2)
+    return array
+
+
+def dead_map_counts(maps) -> np.ndarray:
+    """Number of all-zero maps: (..., N, H, W) → (...)."""
+    maps = np.asarray(maps)
+    return np.all(maps == 0, axis=(-2, -1)).sum(axis=-1)
+
+
+def warn_dead_maps(dead_counts, n_images: int, labels: Sequence[str] | None = None) -> np.ndarray:
+    """Warn once about every model whose saliency maps were all zero; returns the counts as an array.
+
+    ``dead_counts`` (M,): all-zero maps per model out of ``n_images``; ``labels`` (M,) names the models
+    (e.g. "softplus β=3 seed 0"). Those maps' EF is ``DEAD_MAP_EF``, which pulls the model's mean EF down.
+    """
+    counts = np.atleast_1d(np.asarray(dead_counts, dtype=int))
+    names = list(labels) if labels is not None else [f"model {i}" for i in range(counts.size)]
+    affected = [f"{names[i]} ({counts[i]}/{n_images})" for i in np.flatnonzero(counts)]
+    if affected:
+        warnings.warn(
+            f"all-zero saliency maps (dead network) in {', '.join(affected)}; "
+            f"their EF is defined as {DEAD_MAP_EF} and is included in the mean",
+            SpecxaiWarning,
+            stacklevel=2,
+        )
+    return counts

@@ -1,0 +1,87 @@
+"""Spatial spectrum of explanation maps and their Expected Frequency (EF), all on-device.
+
+Every function takes maps batched over leading axes, shape (..., H, W), any H and W.
+"""
+
+from __future__ import annotations
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+CONVENTIONS = ("unit", "authors")
+
+
+def rank_normalize(maps: jax.Array) -> jax.Array:
+    """Each pixel → its average rank (1-based, ties share the mean rank) / (H·W); shape kept."""
+    *lead, height, width = maps.shape
+    flat = maps.reshape(-1, height * width)
+
+    def ranks(row):
+        ordered = jnp.sort(row)
+        below = jnp.searchsorted(ordered, row, side="left", method="sort")
+        at_or_below = jnp.searchsorted(ordered, row, side="right", method="sort")
+        return (below + at_or_below + 1) / 2.0
+
+    normalized = jax.vmap(ranks)(flat) / (height * width)
+    return normalized.reshape(*lead, height, width).astype(maps.dtype)
+
+
+def radius_bins(height: int, width: int) -> np.ndarray:
+    """Integer radius ⌊√(dy² + dx²)⌋ of each pixel from the centre (H//2, W//2), shape (H, W)."""
+    dy = np.arange(height)[:, None] - height // 2
+    dx = np.arange(width)[None, :] - width // 2
+    return np.floor(np.sqrt(dy**2 + dx**2)).astype(np.int32)
+
+
+def _bin_average_matrix(height: int, width: int) -> np.ndarray:
+    """(H·W, K) matrix whose column k averages the pixels at radius k (binning as one matmul)."""
+    radius = radius_bins(height, width).ravel()
+    onehot = np.eye(radius.max() + 1, dtype=np.float32)[radius]
+    return onehot / onehot.sum(axis=0, keepdims=True)
+
+
+def power_spectrum(maps: jax.Array) -> jax.Array:
+    """|FFT2(map)|², zero frequency moved to (H//2, W//2); shape (..., H, W)."""
+    spectrum = jnp.fft.fftshift(jnp.fft.fft2(maps), axes=(-2, -1))
+    return jnp.real(spectrum * jnp.conj(spectrum))
+
+
+def radial_power_spectrum(maps: jax.Array) -> jax.Array:
+    """Mean power at each integer radius k = 0 … K−1 from the centre: (..., H, W) → (..., K)."""
+    *lead, height, width = maps.shape
+    power = power_spectrum(maps).reshape(*lead, height * width)
+    return power @ jnp.asarray(_bin_average_matrix(height, width), power.dtype)
+
+
+def normalized_spectrum(radial: jax.Array) -> jax.Array:
+    """p_k = S_k / Σ S; an all-zero spectrum (dead map) gives all zeros, not NaN. (..., K)."""
+    total = radial.sum(axis=-1, keepdims=True)
+    safe_total = jnp.where(total > 0, total, 1.0)
+    return jnp.where(total > 0, radial / safe_total, 0.0)
+
+
+def frequency_axis(num_bins: int) -> jax.Array:
+    """ω_k = k / (K − 1): the bins' frequencies on the [0, 1] scale, shape (K,)."""
+    return jnp.arange(num_bins, dtype=jnp.float32) / max(num_bins - 1, 1)
+
+
+def expected_frequency(maps: jax.Array, *, rank: bool = True, convention: str = "unit") -> jax.Array:
+    """EF = Σ_k ω_k p_k per map, (..., H, W) → (...).
+
+    ``rank`` rank-normalizes each map first (the paper's protocol). ``convention="unit"`` gives EF on
+    the [0, 1] frequency scale; ``"authors"`` gives EF / K (the authors' code, mean_k ω_k p_k).
+    A map with no power at all (all zeros without rank normalization) has EF 0.
+    """
+    if rank:
+        maps = rank_normalize(maps)
+    return expected_frequency_from_spectrum(normalized_spectrum(radial_power_spectrum(maps)), convention)
+
+
+def expected_frequency_from_spectrum(probs: jax.Array, convention: str = "unit") -> jax.Array:
+    """EF of normalized radial spectra p (..., K) → (...); conventions as in expected_frequency."""
+    if convention not in CONVENTIONS:
+        raise ValueError(f"unknown EF convention {convention!r}; choose one of {CONVENTIONS}")
+    num_bins = probs.shape[-1]
+    ef = probs @ frequency_axis(num_bins).astype(probs.dtype)
+    return ef / num_bins if convention == "authors" else ef

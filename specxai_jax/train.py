@@ -1,0 +1,177 @@
+"""Train many models of one architecture at once: a vmapped Adam step over stacked variables.
+
+Each model (a β, a seed) has its own data order and stops at its own accuracy cap: once a model
+reaches the cap its updates are masked out, so the stacked run equals training the models one by one.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import time
+from typing import Callable, Sequence
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import optax
+from tqdm.auto import tqdm
+
+
+@dataclasses.dataclass(frozen=True)
+class TrainConfig:
+    """Optimisation settings (paper, Tab. 3 / App. B)."""
+
+    lr: float = 1e-3
+    batch_size: int = 64
+    lr_decay: float = 0.95          # learning rate × lr_decay after every epoch
+    acc_cap: float | None = 0.9     # stop a model once its test accuracy reaches this; None: never
+    max_epochs: int = 20
+    input_noise: float = 0.0        # std of Gaussian noise added to training inputs (App. B remark)
+    eval_batch: int = 500
+
+
+@dataclasses.dataclass
+class TrainResult:
+    """Stacked trained variables (leading axis M) and per-model outcomes."""
+
+    variables: dict
+    test_accuracy: np.ndarray       # (M,) at the epoch each model stopped
+    epochs: np.ndarray              # (M,) epochs each model trained
+    history: np.ndarray             # (epochs_run, M) test accuracy after every epoch
+    seconds: float
+
+
+def make_optimizer(config: TrainConfig, steps_per_epoch: int) -> optax.GradientTransformation:
+    """Adam whose learning rate decays by ``lr_decay`` once per epoch."""
+    schedule = optax.exponential_decay(config.lr, steps_per_epoch, config.lr_decay, staircase=True)
+    return optax.adam(schedule)
+
+
+def cross_entropy_loss(apply_fn: Callable, variables: dict, params: dict, x, y):
+    """Mean softmax cross-entropy and updated batch statistics (if the model has any)."""
+    full = {**variables, "params": params}
+    if "batch_stats" in variables:
+        logits, updates = apply_fn(full, x, train=True, mutable=["batch_stats"])
+    else:
+        logits, updates = apply_fn(full, x), {}
+    loss = optax.softmax_cross_entropy_with_integer_labels(logits, y).mean()
+    return loss, updates
+
+
+def _train_step(apply_fn, optimizer, config: TrainConfig):
+    """One model's step: (variables, opt_state, x, y, key) → (variables, opt_state)."""
+
+    def step(variables, opt_state, x, y, key):
+        if config.input_noise > 0:
+            x = x + config.input_noise * jax.random.normal(key, x.shape, x.dtype)
+        grad_fn = jax.grad(lambda p: cross_entropy_loss(apply_fn, variables, p, x, y), has_aux=True)
+        grads, updates = grad_fn(variables["params"])
+        param_updates, opt_state = optimizer.update(grads, opt_state, variables["params"])
+        new = {**variables, **updates, "params": optax.apply_updates(variables["params"], param_updates)}
+        return new, opt_state
+
+    return step
+
+
+def _keep_where_done(done: jax.Array, old, new):
+    """Per-model select: models flagged done keep their old leaves."""
+    def select(o, n):
+        mask = done.reshape(done.shape + (1,) * (o.ndim - 1))
+        return jnp.where(mask, o, n)
+    return jax.tree.map(select, old, new)
+
+
+def epoch_permutations(seeds: Sequence[int], epoch: int, num_examples: int, batch_size: int) -> np.ndarray:
+    """Per-model shuffled batch indices (M, steps, B), a function of (seed, epoch) only."""
+    steps = num_examples // batch_size
+    orders = [np.random.default_rng([seed, epoch]).permutation(num_examples) for seed in seeds]
+    return np.stack([order[: steps * batch_size].reshape(steps, batch_size) for order in orders])
+
+
+def make_epoch_fn(apply_fn, optimizer, config: TrainConfig):
+    """jit-compiled epoch over stacked models: scan of a vmapped step with masked updates."""
+    step = jax.vmap(_train_step(apply_fn, optimizer, config))
+
+    @jax.jit
+    def run_epoch(variables, opt_state, done, batches, x_train, y_train, keys):
+        def body(carry, inputs):
+            variables, opt_state = carry
+            index, step_keys = inputs
+            new_vars, new_opt = step(variables, opt_state, x_train[index], y_train[index], step_keys)
+            return (_keep_where_done(done, variables, new_vars), _keep_where_done(done, opt_state, new_opt)), None
+
+        (variables, opt_state), _ = jax.lax.scan(body, (variables, opt_state), (batches.swapaxes(0, 1), keys))
+        return variables, opt_state
+
+    return run_epoch
+
+
+def make_accuracy_fn(apply_fn, eval_batch: int):
+    """jit-compiled test accuracy of stacked models: (variables, x, y) → (M,)."""
+
+    @jax.jit
+    def accuracy(variables, x, y):
+        count = x.shape[0]
+        pad = (-count) % eval_batch
+        xs = jnp.pad(x, ((0, pad),) + ((0, 0),) * (x.ndim - 1)).reshape(-1, eval_batch, *x.shape[1:])
+        ys = jnp.pad(y, (0, pad), constant_values=-1).reshape(-1, eval_batch)
+
+        def correct(batch):
+            images, labels = batch
+            logits = jax.vmap(lambda v: apply_fn(v, images))(variables)
+            return (jnp.argmax(logits, -1) == labels[None]).sum(axis=1)
+
+        return jax.lax.map(correct, (xs, ys)).sum(axis=0) / count
+
+    return accuracy
+
+
+def train_models(apply_fn: Callable, variables: dict, dataset, seeds: Sequence[int], config: TrainConfig, *,
+                 on_finished: Callable[[int, dict, float, int], None] | None = None,
+                 progress: bool = True) -> TrainResult:
+    """Train M stacked models (variables with leading axis M, one seed each) on ``dataset``.
+
+    ``dataset`` has x_train (N, H, W, C), y_train (N,), x_test, y_test. ``on_finished(i, variables_i,
+    accuracy, epochs)`` is called as soon as model i stops (cap reached or last epoch), e.g. to
+    checkpoint it. Returns the stacked trained variables and per-model accuracy/epochs.
+    """
+    num_models = len(seeds)
+    steps = dataset.x_train.shape[0] // config.batch_size
+    if steps == 0:
+        raise ValueError(f"training set of {dataset.x_train.shape[0]} images is smaller than one batch ({config.batch_size})")
+    optimizer = make_optimizer(config, steps)
+    opt_state = jax.vmap(optimizer.init)(variables["params"])
+    run_epoch = make_epoch_fn(apply_fn, optimizer, config)
+    accuracy_fn = make_accuracy_fn(apply_fn, config.eval_batch)
+    x_train, y_train = jnp.asarray(dataset.x_train), jnp.asarray(dataset.y_train)
+    x_test, y_test = jnp.asarray(dataset.x_test), jnp.asarray(dataset.y_test)
+
+    done = np.zeros(num_models, bool)
+    epochs = np.zeros(num_models, np.int32)
+    accuracy = np.zeros(num_models, np.float64)
+    history = []
+    start = time.perf_counter()
+    bar = tqdm(range(config.max_epochs), desc=f"training {num_models} models", unit="epoch", disable=not progress)
+    for epoch in bar:
+        batches = epoch_permutations(seeds, epoch, x_train.shape[0], config.batch_size)
+        keys = jax.vmap(lambda s: jax.random.split(jax.random.fold_in(jax.random.key(s), epoch), steps))(
+            jnp.asarray(seeds)).swapaxes(0, 1)
+        variables, opt_state = run_epoch(variables, opt_state, jnp.asarray(done), jnp.asarray(batches),
+                                         x_train, y_train, keys)
+        epoch_acc = np.asarray(accuracy_fn(variables, x_test, y_test), np.float64)
+        history.append(epoch_acc)
+        active = ~done
+        accuracy[active] = epoch_acc[active]
+        epochs[active] = epoch + 1
+        reached = config.acc_cap is not None and np.asarray(epoch_acc >= config.acc_cap)
+        finished_now = active & (reached | (epoch + 1 == config.max_epochs))
+        done |= finished_now
+        for index in np.flatnonzero(finished_now):
+            if on_finished is not None:
+                on_finished(int(index), jax.tree.map(lambda leaf: leaf[index], variables),
+                            float(accuracy[index]), int(epochs[index]))
+        bar.set_postfix(done=f"{done.sum()}/{num_models}", acc=f"{epoch_acc[active].min():.2f}-{epoch_acc[active].max():.2f}")
+        if done.all():
+            break
+    bar.close()
+    return TrainResult(variables, accuracy, epochs, np.asarray(history), time.perf_counter() - start)

@@ -1,0 +1,149 @@
+"""Checks for every value a user types, and a command-line wrapper that turns their errors into one line.
+
+The ``argparse`` ``type=`` helpers raise ``argparse.ArgumentTypeError`` with a one-line message;
+:class:`OneLineArgumentParser` prints it as ``error: ...`` (no usage block) and exits 2; :func:`cli_entry`
+does the same for :class:`UsageError`, dataset errors and corrupt checkpoints raised later.
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+import re
+import sys
+import tempfile
+from pathlib import Path
+from typing import Callable, NoReturn, Sequence
+
+from specxai_jax.activations import parse_beta
+
+USAGE_EXIT = 2
+INTERRUPT_EXIT = 130
+
+# Exception classes that mean "the user's input is wrong", by module; looked up only if the module
+# is already loaded (an exception of a class can only exist once its module is imported).
+_USER_ERRORS = (("specxai_jax.data.errors", "DataError"), ("specxai_jax.checkpoints", "CorruptCheckpoint"))
+
+
+class UsageError(ValueError):
+    """A user's setting cannot be used; the message says what is wrong and how to fix it."""
+
+
+def _number(text: str, what: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"must be {what}, got {text!r}") from None
+    if not math.isfinite(value):
+        raise argparse.ArgumentTypeError(f"must be {what}, got {text!r}")
+    return value
+
+
+def positive_float(text: str) -> float:
+    """A finite number > 0."""
+    value = _number(text, "a positive number")
+    if value <= 0:
+        raise argparse.ArgumentTypeError(f"must be a positive number, got {text!r}")
+    return value
+
+
+def fraction(text: str) -> float:
+    """A number in (0, 1], e.g. an accuracy cap."""
+    value = _number(text, "a fraction in (0, 1]")
+    if not 0 < value <= 1:
+        raise argparse.ArgumentTypeError(f"must be a fraction in (0, 1] such as 0.9, got {text!r}")
+    return value
+
+
+def _integer(text: str, what: str) -> int:
+    try:
+        return int(str(text).strip())
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"must be {what}, got {text!r}") from None
+
+
+def positive_int(text: str) -> int:
+    """An integer ≥ 1."""
+    value = _integer(text, "a positive integer")
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be a positive integer, got {text!r}")
+    return value
+
+
+def nonnegative_int(text: str) -> int:
+    """An integer ≥ 0."""
+    value = _integer(text, "a non-negative integer")
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"must be a non-negative integer, got {text!r}")
+    return value
+
+
+def beta_list(text: str) -> list[float]:
+    """Comma- or space-separated β values ('relu'/'inf' → inf), each positive, none repeated."""
+    items = [item for item in re.split(r"[,\s]+", str(text)) if item]
+    if not items:
+        raise argparse.ArgumentTypeError("needs at least one β, e.g. 1,3,10,relu")
+    betas = []
+    for item in items:
+        try:
+            beta = parse_beta(item)
+        except ValueError as error:
+            raise argparse.ArgumentTypeError(str(error)) from None
+        if beta in betas:
+            raise argparse.ArgumentTypeError(f"β {item!r} is listed twice in {text!r}")
+        betas.append(beta)
+    return betas
+
+
+def writable_dir(text: str) -> Path:
+    """A directory that exists (created if needed) and accepts new files."""
+    path = Path(text).expanduser()
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+        with tempfile.TemporaryFile(dir=path):
+            pass
+    except OSError as error:
+        reason = error.strerror or error.__class__.__name__
+        raise argparse.ArgumentTypeError(f"cannot write to directory {text!r} ({reason}); choose another path") from None
+    return path
+
+
+class OneLineArgumentParser(argparse.ArgumentParser):
+    """ArgumentParser whose errors are one line, ``error: <message> (see --help)``, exit code 2."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(USAGE_EXIT, f"error: {_one_line(message)} (see --help)\n")
+
+
+def _one_line(message: str) -> str:
+    return " ".join(str(message).split())
+
+
+def _user_error_types() -> tuple[type[BaseException], ...]:
+    found = [UsageError]
+    for module_name, class_name in _USER_ERRORS:
+        module = sys.modules.get(module_name)
+        if module is not None:
+            found.append(getattr(module, class_name))
+    return tuple(found)
+
+
+def cli_entry(main: Callable[[Sequence[str] | None], int | None], argv: Sequence[str] | None = None, *,
+              resume_hint: str = "rerun the same command to resume") -> NoReturn:
+    """Run ``main(argv)`` and exit with its return code.
+
+    User errors (UsageError, specxai_jax.data.DataError, CorruptCheckpoint) → ``error: <message>`` on
+    stderr, exit 2; Ctrl-C → one line that finished results are kept and how to resume, exit 130.
+    Anything else is a bug and keeps its traceback.
+    """
+    try:
+        code = main(argv)
+    except KeyboardInterrupt:
+        print(f"interrupted: finished results are kept; {resume_hint}", file=sys.stderr)
+        sys.exit(INTERRUPT_EXIT)
+    except Exception as error:
+        if not isinstance(error, _user_error_types()):
+            raise
+        print(f"error: {_one_line(error)}", file=sys.stderr)
+        sys.exit(USAGE_EXIT)
+    sys.exit(code or 0)
