@@ -1,0 +1,236 @@
+"""β-sweep: train plain conv nets with SoftPlus(β) for a grid of β, explain them, measure EF.
+
+    python -m experiments.sweep_beta [--preset NAME] [--dataset SPEC] [--betas 0.5,1,3,relu] ... --out DIR
+
+Reproduces the paper's Figs. 2, 3 and 5. Every model (β × seed) of a sweep trains in one vectorized,
+jit-compiled program; each stops at its own accuracy cap. Finished models and their explanations are
+stored under ``DIR/models/`` keyed by every setting that changes their numbers, so an interrupted or
+repeated sweep skips what is done (``--fresh`` recomputes). Outputs: results.csv, spectra.csv,
+config.json, fig_ef_vs_beta.png, fig_spectra.png, fig_accuracy.png, fig_saliency.png and report.md.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+import sys
+import time
+from pathlib import Path
+from typing import Sequence
+
+import jax
+import numpy as np
+from tqdm.auto import tqdm
+
+from experiments import presets, sweep_report
+from specxai_jax import activations, numerics, validation
+from specxai_jax.data import load_dataset
+from specxai_jax.models import PlainCNN, check_image_fits, init_variables, stack_variables
+from specxai_jax.models.cnn_variants import ConvNet
+from specxai_jax.models.registry import CONV_VARIANTS
+from specxai_jax.pipeline import summarize_saliency
+from specxai_jax.store import ResultStore, config_key, skip_message
+from specxai_jax.train import TrainConfig, train_models
+
+STORE_FORMAT = 1  # bump when a code change alters stored numbers, so old entries are not reused
+N_EXAMPLES = 6    # saliency maps kept per model for fig_saliency.png
+
+
+@dataclasses.dataclass(frozen=True)
+class ModelJob:
+    """One model of the sweep: its β, seed and store key."""
+
+    beta: float
+    seed: int
+    key: str
+
+
+def build_parser() -> validation.OneLineArgumentParser:
+    """The command line; every default is None so presets can fill it (see experiments.presets)."""
+    parser = validation.OneLineArgumentParser(
+        prog="python -m experiments.sweep_beta", description=__doc__.split("\n\n")[0],
+        epilog=f"presets: {', '.join(presets.PRESETS)}. Unset flags take the preset's value, else: "
+               + ", ".join(f"{k}={v}" for k, v in presets.DEFAULTS.items() if k != "betas"))
+    add = parser.add_argument
+    add("--preset", choices=list(presets.PRESETS), help="a named setup from the paper's Tab. 3")
+    add("--dataset", help="synthetic[:size=..,classes=..,channels=..], tfds:NAME, npz:PATH or folder:PATH")
+    add("--data-dir", help="where TFDS keeps prepared datasets (TFDS's default if unset)")
+    add("--activation", choices=[a for a in activations.ACTIVATIONS], help="activation family (default softplus)")
+    add("--betas", type=validation.beta_list, help="β grid, e.g. 0.5,1,3,10,relu (relu = inf)")
+    add("--seeds", type=validation.seed_list, help="seeds, e.g. 0,1,2 (each seed: its own init and data order)")
+    add("--model", choices=list(CONV_VARIANTS), help="plain conv net, or with skip connections and/or batch norm (Fig. 9)")
+    add("--depth", type=validation.positive_int, help="conv blocks L")
+    add("--width", type=validation.positive_int, help="channels of the first conv block (doubles per block)")
+    add("--dense", type=validation.positive_int, help="units of the hidden dense layer")
+    add("--img-size", type=validation.positive_int, help="resize images to this many pixels per side")
+    add("--lr", type=validation.positive_float, help="Adam learning rate")
+    add("--lr-decay", type=validation.fraction, help="learning-rate factor per epoch")
+    add("--batch-size", type=validation.positive_int)
+    add("--acc-cap", type=validation.fraction, help="stop a model once its test accuracy reaches this")
+    add("--no-cap", action="store_true", help="train every model for --max-epochs (Figs. 5–6)")
+    add("--max-epochs", type=validation.positive_int)
+    add("--input-noise", type=validation.nonnegative_float, help="std of Gaussian noise on training inputs (App. B)")
+    add("--max-train", type=validation.positive_int, help="use at most this many training images")
+    add("--max-test", type=validation.positive_int, help="use at most this many test images")
+    add("--n-explain", type=validation.positive_int, help="test images explained per model")
+    add("--explain-noise", type=validation.nonnegative_float,
+        help="std of the tiny input noise averaged over for VanillaGrad (authors: √1e-5 ≈ 0.0032; 0: exact)")
+    add("--explain-samples", type=validation.positive_int, help="noisy copies averaged when --explain-noise > 0")
+    add("--explain-batch", type=validation.positive_int, help="images per explanation batch (memory, not numbers)")
+    add("--fresh", action="store_true", help="recompute everything instead of resuming from DIR/models")
+    add("--no-progress", action="store_true", help="hide progress bars")
+    add("--out", type=validation.writable_dir, default=Path("runs/sweep_beta"), help="output directory")
+    return parser
+
+
+def resolve_settings(args) -> dict:
+    """Preset and flags → the full settings dict (names as in config.json)."""
+    names = [name for name in presets.DEFAULTS if hasattr(args, name)]
+    settings = presets.resolve(args.preset, {name: getattr(args, name) for name in names})
+    if args.no_cap:
+        settings["acc_cap"] = None
+    if settings["activation"] not in activations.SMOOTHED:
+        settings["betas"] = [math.inf]  # ReLU and GELU have no β
+    settings["data_dir"] = args.data_dir
+    settings["preset"] = args.preset
+    check_image_fits(settings["img_size"], settings["depth"])
+    if settings["explain_noise"] == 0.0:
+        settings["explain_samples"] = 1
+    return settings
+
+
+def model_settings(settings: dict, dataset_name: str) -> dict:
+    """Every setting that changes a trained model's numbers (not β and seed)."""
+    names = ("img_size", "max_train", "max_test", "model", "activation", "depth", "width", "dense", "lr", "lr_decay",
+             "batch_size", "acc_cap", "max_epochs", "input_noise")
+    return {"dataset": dataset_name, "format": STORE_FORMAT, **{name: settings[name] for name in names}}
+
+
+def explain_key(settings: dict) -> str:
+    """Key of the explanation settings (a model's results under other settings sit beside)."""
+    return config_key({name: settings[name] for name in ("n_explain", "explain_noise", "explain_samples")})
+
+
+def build_model(settings: dict, num_classes: int):
+    """The paper's plain conv net (``model="cnn"``) or its skip / batch-norm variant."""
+    options = dict(depth=settings["depth"], width=settings["width"], dense=settings["dense"],
+                   num_classes=num_classes, activation=settings["activation"])
+    if settings["model"] == "cnn":
+        return PlainCNN(**options)
+    return ConvNet(**CONV_VARIANTS[settings["model"]], **options)
+
+
+def train_missing(model, jobs: list[ModelJob], dataset, settings: dict, store: ResultStore, progress: bool) -> dict:
+    """Train the jobs without a stored checkpoint (all at once), checkpointing each as it stops.
+
+    Returns {key: variables} of every job, trained now or loaded.
+    """
+    variables, todo = {}, []
+    for job in jobs:
+        stored = store.load_checkpoint(job.key)
+        if stored is None:
+            todo.append(job)
+        else:
+            variables[job.key] = stored[0]
+    if len(todo) < len(jobs):
+        print(skip_message("training", len(jobs) - len(todo), len(jobs), store.root))
+    if not todo:
+        return variables
+    shape = (1, *dataset.image_shape)
+    stacked = stack_variables([init_variables(model, jax.random.key(job.seed), job.beta, shape) for job in todo])
+    config = TrainConfig(lr=settings["lr"], batch_size=settings["batch_size"], lr_decay=settings["lr_decay"],
+                         acc_cap=settings["acc_cap"], max_epochs=settings["max_epochs"],
+                         input_noise=settings["input_noise"])
+
+    start = time.perf_counter()
+
+    def finished(index: int, trained: dict, accuracy: float, epochs: int) -> None:
+        job = todo[index]
+        reached = settings["acc_cap"] is not None and accuracy >= settings["acc_cap"]
+        metadata = {"beta": job.beta, "seed": job.seed, "test_accuracy": accuracy, "epochs": epochs,
+                    "reached_cap": reached}
+        store.save_checkpoint(job.key, trained, {**metadata, "train_seconds": time.perf_counter() - start})
+        variables[job.key] = trained
+
+    train_models(model.apply, stacked, dataset, [job.seed for job in todo], config, on_finished=finished,
+                 progress=progress)
+    return variables
+
+
+def explain_missing(model, jobs: list[ModelJob], variables: dict, images: np.ndarray, settings: dict,
+                    store: ResultStore, progress: bool) -> None:
+    """EF statistics of the jobs without a stored result, all models at once, stored per model."""
+    ekey = explain_key(settings)
+    todo = [job for job in jobs if store.load_result(job.key, explain_key=ekey) is None]
+    if len(todo) < len(jobs):
+        print(skip_message("explaining", len(jobs) - len(todo), len(jobs), store.root))
+    if not todo:
+        return
+    stacked = stack_variables([variables[job.key] for job in todo])
+    bar = tqdm(total=len(images) * len(todo), desc=f"explaining {len(todo)} models", unit="map",
+               disable=not progress)
+    summary = summarize_saliency(model.apply, stacked, images, batch_size=settings["explain_batch"],
+                                 noise_std=settings["explain_noise"], samples=settings["explain_samples"],
+                                 n_examples=N_EXAMPLES, progress=lambda n: bar.update(n * len(todo)))
+    bar.close()
+    labels = [f"{settings['activation']} {sweep_report.beta_text(job.beta)} seed {job.seed}" for job in todo]
+    dead = numerics.warn_dead_maps(summary.dead_maps, summary.n_images, labels)
+    for index, job in enumerate(todo):
+        record = {"ef": summary.ef_mean[index], "ef_std": summary.ef_std[index],
+                  "ef_ref": summary.ef_authors[index], "n_images": summary.n_images, "dead_maps": dead[index]}
+        arrays = {"spectrum": summary.mean_spectrum[index], "examples": summary.examples[index]}
+        store.save_result(job.key, record, arrays, explain_key=ekey)
+
+
+def collect(jobs: list[ModelJob], settings: dict, store: ResultStore) -> list[dict]:
+    """One row per model from the store: training metadata + explanation record + arrays."""
+    rows = []
+    for job in jobs:
+        stored_checkpoint = store.load_checkpoint(job.key)
+        stored_result = store.load_result(job.key, explain_key=explain_key(settings))
+        if stored_checkpoint is None or stored_result is None:
+            raise RuntimeError(f"model β={job.beta} seed {job.seed} vanished from {store.root} during the sweep")
+        metadata, (record, arrays) = stored_checkpoint[1], stored_result
+        rows.append({"activation": settings["activation"], "beta": job.beta, "seed": job.seed,
+                     "test_accuracy": metadata["test_accuracy"], "epochs": metadata["epochs"],
+                     "reached_cap": metadata["reached_cap"], "train_seconds": metadata["train_seconds"],
+                     **record, "spectrum": arrays["spectrum"], "examples": arrays["examples"]})
+    return rows
+
+
+def run(settings: dict, out: Path, *, fresh: bool = False, progress: bool = True) -> list[dict]:
+    """The whole sweep for ``settings`` (see resolve_settings); writes every output into ``out``."""
+    dataset = load_dataset(settings["dataset"], img_size=settings["img_size"], seed=0,
+                           max_train=settings["max_train"], max_test=settings["max_test"],
+                           data_dir=settings["data_dir"])
+    print(f"dataset {dataset.name}: {dataset.x_train.shape[0]} train / {dataset.x_test.shape[0]} test images "
+          f"{dataset.image_shape}, {dataset.num_classes} classes; device {jax.devices()[0].platform}")
+    store = ResultStore(out)
+    if fresh:
+        store.clear()
+    base = model_settings(settings, dataset.name)
+    jobs = [ModelJob(beta, seed, config_key({**base, "beta": beta, "seed": seed}))
+            for beta in settings["betas"] for seed in settings["seeds"]]
+    model = build_model(settings, dataset.num_classes)
+    variables = train_missing(model, jobs, dataset, settings, store, progress)
+    images = dataset.x_test[: settings["n_explain"]]
+    explain_missing(model, jobs, variables, images, settings, store, progress)
+    rows = collect(jobs, settings, store)
+    sweep_report.write_outputs(out, rows, settings, images[:N_EXAMPLES])
+    return rows
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        settings = resolve_settings(args)
+    except ValueError as error:
+        raise validation.UsageError(str(error)) from None
+    rows = run(settings, args.out, fresh=args.fresh, progress=not args.no_progress)
+    print(sweep_report.summary_line(rows, settings))
+    print(f"wrote {args.out}/results.csv, spectra.csv, config.json, figures and report.md")
+    return 0
+
+
+if __name__ == "__main__":
+    validation.cli_entry(main, sys.argv[1:])

@@ -1,0 +1,156 @@
+"""Outputs of a β-sweep: results.csv, spectra.csv, config.json, four figures and report.md.
+
+Also the sweep's own checks of the paper's claims: EF rises with β among models that reached the
+cap (Spearman ρ per seed), and ReLU's spectrum has the heaviest high-frequency tail.
+"""
+
+from __future__ import annotations
+
+import math
+import platform
+import sys
+from importlib import metadata
+from pathlib import Path
+from typing import Sequence
+
+import jax
+import numpy as np
+from scipy import stats
+
+from specxai_jax import atomic, plots
+
+RESULT_COLUMNS = ["activation", "beta", "seed", "test_accuracy", "epochs", "ef", "ef_std", "ef_ref", "n_images",
+                  "train_seconds", "reached_cap", "dead_maps"]
+SPECTRUM_COLUMNS = ["activation", "beta", "k", "frequency", "power", "n_models"]
+TAIL_FROM = 0.5          # "tail" of a normalized spectrum: its mass at ω ≥ TAIL_FROM
+MIN_SPEARMAN = 0.9       # EF should rise with β: ρ(β, EF) at least this, per seed
+PACKAGES = ("jax", "jaxlib", "flax", "optax", "numpy", "specxai-jax")
+FIGURES = {"fig_ef_vs_beta.png": "EF vs β (Fig. 3)", "fig_spectra.png": "radial spectra (Fig. 2)",
+           "fig_accuracy.png": "accuracy and epochs vs β (Fig. 5)", "fig_saliency.png": "saliency maps per β"}
+
+
+def beta_text(beta: float) -> str:
+    """'β=3' or 'ReLU'."""
+    return plots.beta_label(beta)
+
+
+def mean_spectra(rows: Sequence[dict]) -> dict[float, np.ndarray]:
+    """β → mean normalized radial spectrum over that β's seeds, (K,)."""
+    return {beta: np.mean([r["spectrum"] for r in rows if r["beta"] == beta], axis=0)
+            for beta in sorted({r["beta"] for r in rows})}
+
+
+def tail_share(spectrum: np.ndarray) -> float:
+    """Mass of a normalized radial spectrum (K,) at frequencies ω_k = k/(K−1) ≥ TAIL_FROM."""
+    omega = np.arange(spectrum.size) / max(spectrum.size - 1, 1)
+    return float(spectrum[omega >= TAIL_FROM].sum())
+
+
+def spearman_per_seed(rows: Sequence[dict], capped_only: bool = True) -> dict[int, dict]:
+    """Per seed, over models that reached the cap (all models if not ``capped_only``): Spearman ρ(β, EF)
+    (β = inf ranks highest) and the count."""
+    result = {}
+    for seed in sorted({r["seed"] for r in rows}):
+        capped = [r for r in rows if r["seed"] == seed and (r["reached_cap"] or not capped_only)]
+        rho = None
+        if len({r["beta"] for r in capped}) >= 3:
+            rho = float(stats.spearmanr([r["beta"] for r in capped], [r["ef"] for r in capped]).statistic)
+        result[seed] = {"rho": rho, "n_capped": len(capped), "n_models": sum(r["seed"] == seed for r in rows)}
+    return result
+
+
+def checks(rows: Sequence[dict], settings: dict) -> list[tuple[str, bool | None, str]]:
+    """The paper's claims on this sweep: (claim, passed (None: not applicable), measured)."""
+    out = []
+    capped_only = settings["acc_cap"] is not None
+    for seed, s in spearman_per_seed(rows, capped_only).items():
+        measured = f"ρ = {s['rho']:.3f} over {s['n_capped']} of {s['n_models']} models" if s["rho"] is not None \
+            else f"{s['n_capped']} of {s['n_models']} models reached the cap: too few to rank"
+        passed = None if s["rho"] is None else s["rho"] >= MIN_SPEARMAN
+        out.append((f"seed {seed}: EF rises with β among capped models (Spearman ρ ≥ {MIN_SPEARMAN})", passed, measured))
+    spectra = mean_spectra(rows)
+    if math.inf in spectra and len(spectra) > 1:
+        tails = {beta: tail_share(p) for beta, p in spectra.items()}
+        heaviest = max(tails, key=tails.get)
+        out.append((f"ReLU has the heaviest spectral tail (mass at ω ≥ {TAIL_FROM})", math.isinf(heaviest),
+                    f"ReLU {tails[math.inf]:.4f}; heaviest: {beta_text(heaviest)} {tails[heaviest]:.4f}"))
+    return out
+
+
+def summary_line(rows: Sequence[dict], settings: dict) -> str:
+    """One line: how many models reached the cap and the per-seed Spearman ρ."""
+    capped = sum(bool(r["reached_cap"]) for r in rows)
+    rhos = ", ".join(f"seed {seed}: " + ("n/a" if s["rho"] is None else f"{s['rho']:.3f}")
+                     for seed, s in spearman_per_seed(rows, settings["acc_cap"] is not None).items())
+    return f"{capped} of {len(rows)} models reached the cap; Spearman ρ(β, EF) among them: {rhos}"
+
+
+def environment() -> dict:
+    """Package versions and the devices the sweep ran on."""
+    versions = {}
+    for name in PACKAGES:
+        try:
+            versions[name] = metadata.version(name)
+        except metadata.PackageNotFoundError:
+            versions[name] = None
+    devices = jax.devices()
+    return {"python": platform.python_version(), "versions": versions, "platform": devices[0].platform,
+            "device_kind": devices[0].device_kind, "device_count": len(devices), "argv": sys.argv}
+
+
+def result_rows(rows: Sequence[dict]) -> list[dict]:
+    """results.csv rows (β as a number, 'inf' for ReLU)."""
+    return [{name: row[name] for name in RESULT_COLUMNS} for row in rows]
+
+
+def spectrum_rows(rows: Sequence[dict], activation: str) -> list[dict]:
+    """spectra.csv rows: the mean normalized radial spectrum per β, one row per frequency bin."""
+    out = []
+    for beta, spectrum in mean_spectra(rows).items():
+        count = sum(r["beta"] == beta for r in rows)
+        for k, power in enumerate(spectrum):
+            out.append({"activation": activation, "beta": beta, "k": k, "frequency": k / max(spectrum.size - 1, 1),
+                        "power": float(power), "n_models": count})
+    return out
+
+
+def write_outputs(out: Path, rows: Sequence[dict], settings: dict, images: np.ndarray) -> None:
+    """Every file of a sweep into ``out``; ``images`` (E, H, W, C) are the inputs of the example maps."""
+    out = Path(out)
+    atomic.write_csv(out / "results.csv", result_rows(rows), RESULT_COLUMNS)
+    atomic.write_csv(out / "spectra.csv", spectrum_rows(rows, settings["activation"]), SPECTRUM_COLUMNS)
+    atomic.write_json(out / "config.json", {**settings, "environment": environment()})
+    plots.ef_vs_beta(out / "fig_ef_vs_beta.png", rows)
+    plots.radial_spectra(out / "fig_spectra.png", mean_spectra(rows))
+    plots.accuracy_vs_beta(out / "fig_accuracy.png", rows, settings["acc_cap"])
+    first_seed = min(r["seed"] for r in rows)
+    plots.saliency_grid(out / "fig_saliency.png", {r["beta"]: r["examples"] for r in rows if r["seed"] == first_seed},
+                        images)
+    atomic.write_text(out / "report.md", report_markdown(rows, settings))
+
+
+def _verdict(passed: bool | None) -> str:
+    return {True: "yes", False: "**no**", None: "n/a"}[passed]
+
+
+def report_markdown(rows: Sequence[dict], settings: dict) -> str:
+    """report.md: settings, the paper's claims checked, the results table and the figures."""
+    cap = "none" if settings["acc_cap"] is None else f"{settings['acc_cap']:g}"
+    lines = [f"# β-sweep: {settings['activation']} on {settings['dataset']}", "",
+             f"Conv net `{settings['model']}`, depth {settings['depth']}, width {settings['width']}, {settings['img_size']} px; "
+             f"Adam lr {settings['lr']:g} (×{settings['lr_decay']:g} per epoch), batch {settings['batch_size']}, "
+             f"accuracy cap {cap}, at most {settings['max_epochs']} epochs. VanillaGrad of the predicted class's "
+             f"log-softmax, channel-summed, rank-normalized; EF on the unit frequency scale [0, 1] "
+             f"(`ef_ref` = EF/K, the authors' convention; their tables print it ×10⁴), mean ± std over "
+             f"{rows[0]['n_images']} test images.", "", "## The paper's claims on this run", "",
+             "| claim | holds | measured |", "|---|---|---|"]
+    lines += [f"| {claim} | {_verdict(passed)} | {measured} |" for claim, passed, measured in checks(rows, settings)]
+    lines += ["", "## Models", "", "| β | seed | test acc. | epochs | reached cap | EF | EF std | EF/K ×10⁴ |",
+              "|---|---|---|---|---|---|---|---|"]
+    for r in rows:
+        lines.append(f"| {beta_text(r['beta'])} | {r['seed']} | {r['test_accuracy']:.3f} | {r['epochs']} | "
+                     f"{'yes' if r['reached_cap'] else 'no'} | {r['ef']:.4f} | {r['ef_std']:.4f} | "
+                     f"{1e4 * r['ef_ref']:.2f} |")
+    lines += ["", "## Figures", ""]
+    lines += [f"![{title}]({name})\n" for name, title in FIGURES.items()]
+    return "\n".join(lines) + "\n"

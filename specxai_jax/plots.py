@@ -1,0 +1,150 @@
+"""Figures of a β-sweep (the paper's Figs. 2, 3, 5 and 13), saved atomically as PNG.
+
+Every function takes plain numbers (β as float, ``inf`` for ReLU) so any experiment can reuse it.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Mapping, Sequence
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+
+from specxai_jax import atomic  # noqa: E402
+
+RELU_COLOUR = "black"
+
+
+def beta_label(beta: float) -> str:
+    """'ReLU' for inf, else 'β=3' style."""
+    return "ReLU" if math.isinf(beta) else f"β={beta:g}"
+
+
+def beta_positions(betas: Sequence[float]) -> tuple[np.ndarray, float]:
+    """x positions on a log axis for β values, ReLU (inf) placed one decade beyond the largest finite β.
+
+    Returns (positions (n,), the ReLU position).
+    """
+    finite = [b for b in betas if math.isfinite(b)]
+    relu_at = 10 * max(finite) if finite else 1.0
+    return np.array([relu_at if math.isinf(b) else b for b in betas], float), relu_at
+
+
+def _beta_axis(ax, betas: Sequence[float]) -> None:
+    """Log β axis with a 'ReLU' tick where inf sits."""
+    _, relu_at = beta_positions(betas)
+    ax.set_xscale("log")
+    if any(math.isinf(b) for b in betas):
+        ax.axvline(relu_at, color="0.85", lw=0.8, zorder=0)
+        ax.annotate("ReLU", (relu_at, 0), xycoords=("data", "axes fraction"), xytext=(0, -24),
+                    textcoords="offset points", ha="center", fontsize=8)
+    ax.set_xlabel("β (SoftPlus sharpness; ReLU = β → ∞)")
+
+
+def _colours(betas: Sequence[float]) -> list:
+    """A viridis colour per finite β by log β; black for ReLU."""
+    finite = np.log10([b for b in betas if math.isfinite(b)] or [1.0])
+    low, high = finite.min(), max(finite.max(), finite.min() + 1e-9)
+    cmap = plt.get_cmap("viridis")
+    return [RELU_COLOUR if math.isinf(b) else cmap((math.log10(b) - low) / (high - low)) for b in betas]
+
+
+def ef_vs_beta(path, rows: Sequence[Mapping], *, ylabel: str = "Expected Frequency (unit scale)") -> None:
+    """Fig. 3: EF of each model against β (one marker per seed, hollow if it missed the cap), mean line.
+
+    ``rows``: dicts with ``beta``, ``seed``, ``ef``, ``ef_std``, ``reached_cap`` (bool).
+    """
+    betas = sorted({float(r["beta"]) for r in rows})
+    fig, ax = plt.subplots(figsize=(6, 4), constrained_layout=True)
+    for seed in sorted({r["seed"] for r in rows}):
+        mine = sorted((r for r in rows if r["seed"] == seed), key=lambda r: float(r["beta"]))
+        x, _ = beta_positions([float(r["beta"]) for r in mine])
+        ef = np.array([r["ef"] for r in mine], float)
+        err = np.array([r["ef_std"] for r in mine], float)
+        line = ax.errorbar(x, ef, yerr=err, fmt="-", lw=1, alpha=0.6, capsize=2, label=f"seed {seed}")
+        colour = line.lines[0].get_color()
+        capped = np.array([bool(r["reached_cap"]) for r in mine])
+        ax.scatter(x[capped], ef[capped], color=colour, zorder=3)
+        ax.scatter(x[~capped], ef[~capped], facecolors="white", edgecolors=colour, zorder=3)
+    _beta_axis(ax, betas)
+    ax.set_ylabel(ylabel)
+    ax.set_title("Explanation complexity vs activation smoothness\n(filled: reached the accuracy cap; bars: std over images)",
+                 fontsize=9)
+    ax.grid(True, alpha=0.3)
+    ax.legend(fontsize=8)
+    _save(fig, path)
+
+
+def radial_spectra(path, spectra: Mapping[float, np.ndarray]) -> None:
+    """Fig. 2: mean normalized radial spectrum p_k per β against frequency ω_k = k/(K−1), log power.
+
+    ``spectra``: β → (K,) probabilities (ReLU: β = inf, drawn black and thick).
+    """
+    betas = sorted(spectra)
+    fig, ax = plt.subplots(figsize=(6, 4), constrained_layout=True)
+    for beta, colour in zip(betas, _colours(betas)):
+        p = np.asarray(spectra[beta], float)
+        omega = np.arange(p.size) / max(p.size - 1, 1)
+        relu = math.isinf(beta)
+        ax.plot(omega, p, color=colour, lw=2.2 if relu else 1.2, ls="--" if relu else "-", label=beta_label(beta),
+                zorder=3 if relu else 2)
+    ax.set_yscale("log")
+    ax.set_xlabel("spatial frequency ω (unit scale)")
+    ax.set_ylabel("normalized power p(ω) (mean over images)")
+    ax.set_title("Radial power spectrum of VanillaGrad maps", fontsize=9)
+    ax.grid(True, alpha=0.3, which="both")
+    ax.legend(fontsize=7, ncol=2)
+    _save(fig, path)
+
+
+def accuracy_vs_beta(path, rows: Sequence[Mapping], acc_cap: float | None) -> None:
+    """Fig. 5: test accuracy and epochs trained against β, one marker per (β, seed)."""
+    betas = sorted({float(r["beta"]) for r in rows})
+    fig, (top, bottom) = plt.subplots(2, 1, figsize=(6, 5), sharex=True, constrained_layout=True)
+    x, _ = beta_positions([float(r["beta"]) for r in rows])
+    top.scatter(x, [r["test_accuracy"] for r in rows], c="C0")
+    if acc_cap is not None:
+        top.axhline(acc_cap, color="C3", ls=":", label=f"cap {acc_cap:g}")
+        top.legend(fontsize=8)
+    top.set_ylabel("test accuracy")
+    top.grid(True, alpha=0.3)
+    bottom.scatter(x, [r["epochs"] for r in rows], c="C1")
+    bottom.set_ylabel("epochs trained")
+    bottom.grid(True, alpha=0.3)
+    _beta_axis(bottom, betas)
+    top.set_xscale("log")
+    _save(fig, path)
+
+
+def saliency_grid(path, maps: Mapping[float, np.ndarray], images: np.ndarray) -> None:
+    """Fig. 13-style grid: the input images (top row), then each β's channel-summed saliency maps.
+
+    ``maps``: β → (E, H, W); ``images``: (E, H, W, C) in [0, 1].
+    """
+    betas = sorted(maps)
+    count = images.shape[0]
+    fig, axes = plt.subplots(len(betas) + 1, count, figsize=(1.3 * count, 1.3 * (len(betas) + 1)), squeeze=False)
+    for column in range(count):
+        image = images[column]
+        axes[0, column].imshow(image[..., 0] if image.shape[-1] == 1 else image, cmap="gray", vmin=0, vmax=1)
+        for row, beta in enumerate(betas, start=1):
+            saliency = np.asarray(maps[beta][column])
+            bound = float(np.abs(saliency).max()) or 1.0
+            axes[row, column].imshow(saliency, cmap="coolwarm", vmin=-bound, vmax=bound)
+    for ax in axes.ravel():
+        ax.set_xticks([])
+        ax.set_yticks([])
+    axes[0, 0].set_ylabel("input", fontsize=8)
+    for row, beta in enumerate(betas, start=1):
+        axes[row, 0].set_ylabel(beta_label(beta), fontsize=8)
+    fig.suptitle("VanillaGrad saliency (channel-summed) per β", fontsize=9)
+    _save(fig, path)
+
+
+def _save(fig, path) -> None:
+    atomic.save_figure(fig, path, dpi=110)
+    plt.close(fig)
