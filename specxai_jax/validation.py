@@ -47,6 +47,14 @@ def positive_float(text: str) -> float:
     return value
 
 
+def nonnegative_float(text: str) -> float:
+    """A finite number ≥ 0, e.g. a noise level."""
+    value = _number(text, "a non-negative number")
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"must be a non-negative number, got {text!r}")
+    return value
+
+
 def fraction(text: str) -> float:
     """A number in (0, 1], e.g. an accuracy cap."""
     value = _number(text, "a fraction in (0, 1]")
@@ -93,6 +101,15 @@ def beta_list(text: str) -> list[float]:
             raise argparse.ArgumentTypeError(f"β {item!r} is listed twice in {text!r}")
         betas.append(beta)
     return betas
+
+
+def seed_list(text: str) -> list[int]:
+    """Comma- or space-separated distinct non-negative integers, e.g. '0,1,2'."""
+    items = [item for item in re.split(r"[,\s]+", str(text)) if item]
+    seeds = [nonnegative_int(item) for item in items]
+    if not seeds or len(set(seeds)) != len(seeds):
+        raise argparse.ArgumentTypeError(f"needs distinct non-negative integers such as 0,1,2, got {text!r}")
+    return seeds
 
 
 def writable_dir(text: str) -> Path:
