@@ -6,64 +6,112 @@ For every model (trained here, or loaded from --checkpoint-dir) and method: EF o
 rank-normalized maps (unit convention, [0, 1] frequency scale), ΔEF = |EF − EF(VanillaGrad)| and the
 pixel gap (mean squared difference of rank-normalized maps to VanillaGrad's). For SmoothGrad over a
 σ grid and for IntGrad, the direct gap G = E‖∇f − ∇f̂‖² (unbiased: two independent halves of the
-Monte-Carlo average) and the Spearman correlation of ΔEF(σ) with G(σ).
+Monte-Carlo average) and the Spearman correlation of ΔEF(σ) with G(σ). Outputs in --out: gap.csv,
+gap_vs_sigma.csv, table.md, fig_maps.png, fig_gap_vs_sigma.png, config.json.
 """
 
 from __future__ import annotations
 
 import argparse
-import csv
 import functools
-import json
+import sys
 from pathlib import Path
+from typing import Sequence
 
 import jax
 import jax.numpy as jnp
 import matplotlib
 import numpy as np
 from scipy.stats import spearmanr
+from tqdm.auto import tqdm
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 
-from specxai_jax import spectral  # noqa: E402
+from specxai_jax import atomic, spectral, validation  # noqa: E402
 from specxai_jax.attribution.gradients import resolve_target, score_gradient  # noqa: E402
 from specxai_jax.attribution.integrated import path_gradient  # noqa: E402
 from specxai_jax.checkpoints import load_variables, save_variables  # noqa: E402
-from specxai_jax.data import load_dataset  # noqa: E402
+from specxai_jax.data import DataError, load_dataset, parse_spec  # noqa: E402
 from specxai_jax.explain import METHODS  # noqa: E402
-from specxai_jax.models import init_variables, stack_variables  # noqa: E402
-from specxai_jax.models.registry import build_model, parse_model_spec  # noqa: E402
+from specxai_jax.models import check_image_fits, init_variables, stack_variables  # noqa: E402
+from specxai_jax.models.registry import CONV_VARIANTS, ModelSpec, build_model, parse_model_spec  # noqa: E402
 from specxai_jax.train import TrainConfig, train_models  # noqa: E402
 
 QUICK_MODELS = ("cnn-relu", "cnn-softplus:3", "vit-relu", "vit-gelu")
 SIGMAS = (0.02, 0.05, 0.1, 0.2, 0.3)
+DEFAULTS = dict(img_size=32, n_images=256, samples=16, ig_steps=32, max_train=None, max_test=None, max_epochs=20)
+QUICK = dict(img_size=16, n_images=32, samples=8, ig_steps=16, max_train=512, max_test=128, max_epochs=20)
+GAP_COLUMNS = ["model", "activation", "method", "ef", "ef_std", "delta_ef", "pixel_gap", "n_images"]
+SWEEP_COLUMNS = ["model", "method", "sigma", "ef", "delta_ef", "gap", "spearman_delta_ef_vs_gap"]
+TRACKS_RHO = 0.9  # Spearman ρ(ΔEF, G) over σ from which table.md says ΔEF tracks G
+VIT_PATCH = 4      # the ViT's default patch size: images must be a multiple of it
+EXPLAIN_BATCH = 32  # images per compiled explanation call
 
 
-def parse_args(argv=None):
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[1])
-    parser.add_argument("--dataset", default="synthetic")
-    parser.add_argument("--models", nargs="+", default=list(QUICK_MODELS))
-    parser.add_argument("--out", required=True)
-    parser.add_argument("--checkpoint-dir", default=None)
-    parser.add_argument("--quick", action="store_true", help="small data, few epochs and images (minutes on CPU)")
-    parser.add_argument("--img-size", type=int, default=32)
-    parser.add_argument("--depth", type=int, default=None)
-    parser.add_argument("--n-images", type=int, default=256)
-    parser.add_argument("--max-train", type=int, default=None)
-    parser.add_argument("--max-test", type=int, default=None)
-    parser.add_argument("--lr", type=float, default=1e-3)
-    parser.add_argument("--acc-cap", type=float, default=0.9)
-    parser.add_argument("--max-epochs", type=int, default=20)
-    parser.add_argument("--smooth-sigma", type=float, default=0.15)
-    parser.add_argument("--sigmas", type=float, nargs="+", default=list(SIGMAS))
-    parser.add_argument("--samples", type=int, default=16)
-    parser.add_argument("--ig-steps", type=int, default=32)
-    parser.add_argument("--seed", type=int, default=0)
-    args = parser.parse_args(argv)
-    if args.quick:
-        args.img_size, args.n_images, args.samples, args.ig_steps = 16, min(args.n_images, 32), 8, 16
-        args.max_train, args.max_test, args.max_epochs = args.max_train or 512, args.max_test or 128, min(args.max_epochs, 3)
+def model_spec(text: str) -> ModelSpec:
+    """argparse type: a ``FAMILY-ACTIVATION[:β]`` model spec."""
+    try:
+        return parse_model_spec(text)
+    except ValueError as error:
+        raise argparse.ArgumentTypeError(str(error)) from None
+
+
+def dataset_spec(text: str) -> str:
+    """argparse type: a dataset spec string whose form is valid (paths are checked when loading)."""
+    try:
+        parse_spec(text)
+    except DataError as error:
+        raise argparse.ArgumentTypeError(str(error)) from None
+    return text
+
+
+def build_parser() -> validation.OneLineArgumentParser:
+    """The command line; size flags left unset take the --quick or full default (see QUICK, DEFAULTS)."""
+    parser = validation.OneLineArgumentParser(prog="python -m experiments.explanation_gap",
+                                              description=__doc__.split("\n\n")[0])
+    add = parser.add_argument
+    add("--dataset", type=dataset_spec, default="synthetic",
+        help="synthetic[:k=v,..], tfds:NAME, npz:PATH or folder:PATH")
+    add("--models", nargs="+", type=model_spec, default=[parse_model_spec(m) for m in QUICK_MODELS],
+        help="model specs FAMILY-ACTIVATION[:β], e.g. cnn-relu cnn-softplus:3 vit-gelu resnet-relu")
+    add("--out", type=validation.writable_dir, required=True, help="output directory")
+    add("--checkpoint-dir", type=validation.writable_dir, help="load models from here when present, else save them")
+    add("--quick", action="store_true", help="small data, few epochs and images (minutes on CPU)")
+    add("--img-size", type=validation.positive_int, help=f"image side (default {DEFAULTS['img_size']}, quick 16)")
+    add("--depth", type=validation.positive_int, help="conv blocks / ResNet stages / ViT blocks (model default)")
+    add("--n-images", type=validation.positive_int, help="test images explained per model")
+    add("--max-train", type=validation.positive_int, help="use at most this many training images")
+    add("--max-test", type=validation.positive_int, help="use at most this many test images")
+    add("--lr", type=validation.positive_float, default=1e-3, help="Adam learning rate")
+    add("--acc-cap", type=validation.fraction, default=0.9, help="stop training once test accuracy reaches this")
+    add("--max-epochs", type=validation.positive_int)
+    add("--smooth-sigma", type=validation.positive_float, default=0.15, help="SmoothGrad σ of the table")
+    add("--sigmas", type=validation.positive_float, nargs="+", default=list(SIGMAS), help="σ grid for G vs ΔEF")
+    add("--samples", type=validation.positive_int, help="SmoothGrad noise samples (≥ 2: G uses two halves)")
+    add("--ig-steps", type=validation.positive_int, help="IntGrad quadrature nodes")
+    add("--seed", type=validation.nonnegative_int, default=0)
+    add("--no-progress", action="store_true", help="hide the progress bar")
+    return parser
+
+
+def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
+    """Parsed flags with the size defaults filled in; raises UsageError for settings that cannot work."""
+    args = build_parser().parse_args(argv)
+    for name, value in (QUICK if args.quick else DEFAULTS).items():
+        if getattr(args, name) is None:
+            setattr(args, name, value)
+    if args.samples < 2:
+        raise validation.UsageError(
+            f"--samples must be at least 2 (G averages two independent halves), got {args.samples}")
+    for spec in args.models:
+        if spec.family in CONV_VARIANTS:
+            try:
+                check_image_fits(args.img_size, args.depth or 3)
+            except ValueError as error:
+                raise validation.UsageError(str(error)) from None
+        if spec.family == "vit" and args.img_size % VIT_PATCH:
+            raise validation.UsageError(f"{spec.name} needs --img-size a multiple of {VIT_PATCH}, got {args.img_size}")
     return args
 
 
@@ -73,19 +121,29 @@ def method_options(args, key):
             "integrated_gradients": dict(steps=args.ig_steps)}
 
 
+def checkpoint_metadata(spec: ModelSpec, args) -> dict:
+    """The settings a stored model must share with this run to be reused."""
+    return {"model": spec.name, "dataset": args.dataset, "img_size": args.img_size, "depth": args.depth,
+            "seed": args.seed}
+
+
 def trained_variables(spec, model, dataset, args):
     """Variables of one model: loaded from the checkpoint directory when present, else trained (and saved)."""
-    path = Path(args.checkpoint_dir) / f"{spec.name.replace(':', '_')}-seed{args.seed}" if args.checkpoint_dir else None
+    path = args.checkpoint_dir / f"{spec.name.replace(':', '_')}-seed{args.seed}" if args.checkpoint_dir else None
+    wanted = checkpoint_metadata(spec, args)
     if path is not None and path.exists():
         variables, metadata = load_variables(path)
+        stored = {name: metadata.get(name) for name in wanted}
+        if stored != wanted:
+            raise validation.UsageError(f"checkpoint {path} was made with {stored}, not {wanted}; "
+                                        "use another --checkpoint-dir or the same settings")
         return variables, metadata
     shape = (1, *dataset.x_train.shape[1:])
     variables = stack_variables([init_variables(model, jax.random.key(args.seed), spec.beta, shape)])
     config = TrainConfig(lr=args.lr, acc_cap=args.acc_cap, max_epochs=args.max_epochs)
     result = train_models(model.apply, variables, dataset, [args.seed], config, progress=False)
     variables = jax.tree.map(lambda leaf: leaf[0], result.variables)
-    metadata = {"model": spec.name, "dataset": args.dataset, "img_size": args.img_size,
-                "test_accuracy": float(result.test_accuracy[0]), "epochs": int(result.epochs[0])}
+    metadata = {**wanted, "test_accuracy": float(result.test_accuracy[0]), "epochs": int(result.epochs[0])}
     if path is not None:
         save_variables(path, variables, metadata)
     return variables, metadata
@@ -120,7 +178,7 @@ def method_applies(method, spec):
 
 
 def explain_model(spec, model, variables, images, args):
-    """Rows of gap.csv, example maps per method, and σ-sweep rows for one model."""
+    """Rows of gap.csv, example maps (4, H, W) per method, and σ-sweep rows for one model."""
     key = jax.random.key(args.seed)
     options = method_options(args, key)
     ranked, rows, examples = {}, [], {}
@@ -130,7 +188,8 @@ def explain_model(spec, model, variables, images, args):
                          "ef_std": float("nan"), "n_images": 0})
             continue
         compute = jax.jit(functools.partial(channel_maps, method, model.apply, options=options.get(method, {})))
-        maps = jnp.concatenate([compute(variables, images[i:i + 32]) for i in range(0, len(images), 32)])
+        maps = jnp.concatenate([compute(variables, images[i:i + EXPLAIN_BATCH])
+                                for i in range(0, len(images), EXPLAIN_BATCH)])
         ranked[method] = spectral.rank_normalize(maps)
         examples[method] = np.asarray(maps[:4])
         ef = np.asarray(spectral.expected_frequency(maps))
@@ -155,20 +214,53 @@ def explain_model(spec, model, variables, images, args):
     return rows, examples, sweep
 
 
-def write_csv(path, rows, fields):
-    with open(path, "w", newline="") as handle:
-        writer = csv.DictWriter(handle, fieldnames=fields)
-        writer.writeheader()
-        writer.writerows(rows)
+def ordering_verdicts(rows) -> list[str]:
+    """Per model, whether the paper's ordering holds: VanillaGrad's ΔEF is 0 and GradCAM's the largest."""
+    verdicts = []
+    for model in dict.fromkeys(row["model"] for row in rows):
+        defined = {row["method"]: row["delta_ef"] for row in rows if row["model"] == model and not np.isnan(row["ef"])}
+        largest = max(defined, key=defined.get)
+        holds = defined["vanilla_grad"] == 0.0 and largest == "gradcam"
+        detail = ("" if holds else f" — the largest ΔEF is {largest}'s ({100 * defined[largest]:.2f}), "
+                  f"GradCAM's is {100 * defined['gradcam']:.2f}")
+        verdicts.append(f"- {model}: {'holds' if holds else 'does NOT hold'}{detail}")
+    return verdicts
 
 
-def write_table(path, rows, accuracy):
+def sigma_summary(sweep) -> list[str]:
+    """Per model: how ΔEF tracks G over the σ grid (Spearman ρ) and IntGrad's G."""
+    lines = []
+    for model in dict.fromkeys(row["model"] for row in sweep):
+        smooth = [row for row in sweep if row["model"] == model and row["method"] == "smooth_grad"]
+        ig = next(row for row in sweep if row["model"] == model and row["method"] == "integrated_gradients")
+        pairs = ", ".join(f"σ={row['sigma']:g}: G={row['gap']:.3g}, ΔEF×10²={100 * row['delta_ef']:.2f}"
+                          for row in smooth)
+        rho = smooth[0]["spearman_delta_ef_vs_gap"]
+        verdict = ("vs G: needs ≥ 3 σ" if np.isnan(rho) else
+                   "tracks G" if rho >= TRACKS_RHO else "does NOT track G monotonically")
+        lines.append(f"- {model}: ΔEF {verdict} (Spearman ρ over σ = {rho:+.2f}; {pairs}); "
+                     f"IntGrad G={ig['gap']:.3g}, ΔEF×10²={100 * ig['delta_ef']:.2f}")
+    return lines
+
+
+def accuracy_line(accuracy: dict, num_classes: int) -> str:
+    """Test accuracy per model, flagging models below twice chance (their maps explain little)."""
+    chance = 1.0 / num_classes
+    weak = [m for m, a in accuracy.items() if a < 2 * chance]
+    line = "Test accuracy: " + ", ".join(f"{m} {a:.3f}" for m, a in accuracy.items()) + f" (chance {chance:.3f})."
+    if weak:
+        line += f" Near chance, so read their rows with care: {', '.join(weak)}."
+    return line
+
+
+def table_text(rows, accuracy, sweep, num_classes: int) -> str:
     """table.md: EF and ΔEF (×10²) per method (rows) and model (columns), as the paper lays it out."""
     models = list(dict.fromkeys(row["model"] for row in rows))
     methods = list(dict.fromkeys(row["method"] for row in rows))
     cell = {(row["model"], row["method"]): row for row in rows}
-    lines = ["EF on the unit frequency scale ([0, 1]; the authors' code prints EF/K ×10⁴), ×10²; "
-             "ΔEF = |EF − EF(VanillaGrad)|. Mean over images.", "",
+    n_images = max(row["n_images"] for row in rows)
+    lines = ["EF convention: unit frequency scale ω ∈ [0, 1] (the authors' code prints EF/K ×10⁴), shown ×10²; "
+             f"ΔEF = |EF − EF(VanillaGrad)|. Mean over {n_images} images (std per cell in gap.csv).", "",
              "| method | " + " | ".join(f"{m} EF | {m} ΔEF" for m in models) + " |",
              "|---|" + "---|---|" * len(models)]
     for method in methods:
@@ -180,69 +272,90 @@ def write_table(path, rows, accuracy):
             else:
                 cells += [f"{100 * row['ef']:.2f}", f"{100 * row['delta_ef']:.2f}"]
         lines.append(f"| {method} | " + " | ".join(cells) + " |")
-    lines += ["", "Test accuracy: " + ", ".join(f"{m} {a:.3f}" for m, a in accuracy.items())]
-    Path(path).write_text("\n".join(lines) + "\n", encoding="utf-8")
+    lines += ["", "Paper's ordering (VanillaGrad's ΔEF is 0, GradCAM's the largest):", *ordering_verdicts(rows),
+              "", "Direct gap G = E‖∇f − ∇f̂‖² (SmoothGrad over σ; IntGrad) and how ΔEF tracks it:",
+              *sigma_summary(sweep),
+              "", accuracy_line(accuracy, num_classes)]
+    return "\n".join(lines) + "\n"
 
 
-def plot_examples(path, examples):
-    """Fig. 13 analogue: first image's channel-summed map per method (rows: models)."""
+def plot_examples(path, examples, images):
+    """Fig. 13 analogue: the first image and its channel-summed map per method (rows: models).
+
+    Maps use a colour range symmetric about 0 (red positive, blue negative).
+    """
     models = list(examples)
     methods = list(dict.fromkeys(m for per in examples.values() for m in per))
-    fig, axes = plt.subplots(len(models), len(methods), figsize=(2 * len(methods), 2 * len(models)), squeeze=False)
+    fig, axes = plt.subplots(len(models), len(methods) + 1, figsize=(2 * (len(methods) + 1), 2 * len(models)),
+                             squeeze=False)
     for r, model in enumerate(models):
-        for c, method in enumerate(methods):
+        image = np.clip(images[0], 0, 1).squeeze()
+        axes[r, 0].imshow(image, cmap="gray" if image.ndim == 2 else None, vmin=0, vmax=1)
+        axes[r, 0].set_ylabel(model, fontsize=8)
+        axes[r, 0].set_xticks([])
+        axes[r, 0].set_yticks([])
+        for c, method in enumerate(methods, start=1):
             ax = axes[r, c]
             ax.axis("off")
             if method in examples[model]:
-                ax.imshow(examples[model][method][0], cmap="coolwarm")
+                heat = examples[model][method][0]
+                limit = float(np.abs(heat).max()) or 1.0
+                ax.imshow(heat, cmap="coolwarm", vmin=-limit, vmax=limit)
+            else:
+                ax.text(0.5, 0.5, "undefined", ha="center", va="center", fontsize=7, transform=ax.transAxes)
             if r == 0:
                 ax.set_title(method, fontsize=7)
-        axes[r, 0].text(-0.1, 0.5, model, transform=axes[r, 0].transAxes, ha="right", va="center", fontsize=7)
-    fig.savefig(path, dpi=100, bbox_inches="tight")
+    axes[0, 0].set_title("input", fontsize=7)
+    atomic.save_figure(fig, path, dpi=100, bbox_inches="tight")
     plt.close(fig)
 
 
 def plot_sweep(path, sweep):
+    """ΔEF against G over the σ grid, one line per model."""
     fig, ax = plt.subplots(figsize=(5, 4))
     for model in dict.fromkeys(row["model"] for row in sweep):
         points = [(row["gap"], row["delta_ef"]) for row in sweep if row["model"] == model and row["method"] == "smooth_grad"]
         ax.plot(*zip(*points), "o-", label=model)
     ax.set_xscale("log")
-    ax.set_xlabel("G = E‖∇f − ∇f̂_σ‖²")
-    ax.set_ylabel("ΔEF")
+    ax.set_xlabel("G = E‖∇f − ∇f̂_σ‖² (SmoothGrad)")
+    ax.set_ylabel("ΔEF (unit convention)")
     ax.legend(fontsize=7)
-    fig.savefig(path, dpi=100, bbox_inches="tight")
+    atomic.save_figure(fig, path, dpi=100, bbox_inches="tight")
     plt.close(fig)
 
 
-def main(argv=None):
-    args = parse_args(argv)
-    out = Path(args.out)
-    out.mkdir(parents=True, exist_ok=True)
+def run(args) -> tuple[list[dict], list[dict]]:
+    """Train or load every model, explain it and write every output; returns (gap rows, σ-sweep rows)."""
     dataset = load_dataset(args.dataset, img_size=args.img_size, seed=args.seed, max_train=args.max_train,
                            max_test=args.max_test)
     images = np.asarray(dataset.x_test[: args.n_images])
-    rows, examples, sweep, accuracy, correlations = [], {}, [], {}, {}
-    for text in args.models:
-        spec = parse_model_spec(text)
+    rows, examples, sweep, accuracy = [], {}, [], {}
+    for spec in tqdm(args.models, desc="models", unit="model", disable=args.no_progress):
         model = build_model(spec.family, num_classes=dataset.num_classes, activation=spec.activation, depth=args.depth)
         variables, metadata = trained_variables(spec, model, dataset, args)
         accuracy[spec.name] = metadata.get("test_accuracy", float("nan"))
         model_rows, examples[spec.name], model_sweep = explain_model(spec, model, variables, images, args)
-        rows += model_rows
-        sweep += model_sweep
         points = [(row["delta_ef"], row["gap"]) for row in model_sweep if row["method"] == "smooth_grad"]
-        correlations[spec.name] = float(spearmanr(*zip(*points)).statistic) if len(points) > 2 else float("nan")
-    for row in sweep:
-        row["spearman_delta_ef_vs_gap"] = correlations[row["model"]]
-    write_csv(out / "gap.csv", rows, ["model", "activation", "method", "ef", "ef_std", "delta_ef", "pixel_gap", "n_images"])
-    write_csv(out / "gap_vs_sigma.csv", sweep, ["model", "method", "sigma", "ef", "delta_ef", "gap", "spearman_delta_ef_vs_gap"])
-    write_table(out / "table.md", rows, accuracy)
-    plot_examples(out / "fig_maps.png", examples)
+        rho = float(spearmanr(*zip(*points)).statistic) if len(points) > 2 else float("nan")
+        rows += model_rows
+        sweep += [{**row, "spearman_delta_ef_vs_gap": rho} for row in model_sweep]
+    out = args.out
+    atomic.write_csv(out / "gap.csv", rows, GAP_COLUMNS)
+    atomic.write_csv(out / "gap_vs_sigma.csv", sweep, SWEEP_COLUMNS)
+    atomic.write_text(out / "table.md", table_text(rows, accuracy, sweep, dataset.num_classes))
+    plot_examples(out / "fig_maps.png", examples, images)
     plot_sweep(out / "fig_gap_vs_sigma.png", sweep)
-    (out / "config.json").write_text(json.dumps(vars(args), indent=2), encoding="utf-8")
-    return rows
+    config = {**vars(args), "models": [spec.name for spec in args.models]}
+    atomic.write_json(out / "config.json", config)
+    return rows, sweep
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = parse_args(argv)
+    run(args)
+    print(f"wrote {args.out}/gap.csv, gap_vs_sigma.csv, table.md, fig_maps.png, fig_gap_vs_sigma.png, config.json")
+    return 0
 
 
 if __name__ == "__main__":
-    main()
+    validation.cli_entry(main, sys.argv[1:])

@@ -32,6 +32,8 @@ ACTIVATIONS = ("relu", "gauss", "softplus", "gelu", "erf")
 
 # Range of the Kolmogorov variable K outside of which its density is below 1e-17 (both tails).
 _KOLMOGOROV_RANGE = (0.15, 5.0)
+# Mixture pairs lighter than this are dropped from SoftPlus duals (their summed weight is below 1e-16).
+_PAIR_WEIGHT_FLOOR = 1e-18
 
 
 class Duals(NamedTuple):
@@ -77,24 +79,31 @@ def logistic_scale_mixture(beta: float, nodes: int = 64) -> tuple[np.ndarray, np
 
 
 def softplus_duals(beta: float, nodes: int = 64) -> Duals:
-    """Duals of SoftPlus(β) as a mixture of Gaussian-smoothed ReLU duals (independent σ per factor)."""
+    """Duals of SoftPlus(β) as a mixture of Gaussian-smoothed ReLU duals (independent σ per factor).
+
+    Pairs (σ_i, σ_j) whose weight w_i·w_j is below ``_PAIR_WEIGHT_FLOOR`` are dropped (their total
+    weight is < 1e-16, so the duals change by less than rounding) — about half of the nodes² pairs.
+    """
     if math.isinf(beta):
         return gauss_duals(math.inf)
     sigma, weight = logistic_scale_mixture(float(beta), nodes)
-    variance, pair_weight = sigma**2, np.outer(weight, weight)  # NumPy: cast at call time (x64 or not)
+    pair_weight = np.outer(weight, weight)
+    first, second = np.nonzero(pair_weight > _PAIR_WEIGHT_FLOOR)
+    # NumPy arrays: cast at call time (x64 or not).
+    extra1, extra2, pair_weight = sigma[first] ** 2, sigma[second] ** 2, pair_weight[first, second]
 
     def joint(c, v1, v2):
-        return _mixed_arccos_duals(c, v1, v2, variance, pair_weight)
+        return _mixed_arccos_duals(c, v1, v2, extra1, extra2, pair_weight)
 
     return Duals(lambda *a: joint(*a)[0], lambda *a: joint(*a)[1], joint)
 
 
 @jax.jit
-def _mixed_arccos_duals(cov12, var1, var2, variance, pair_weight):
-    """Σ_ij w_ij · arccos_duals(cov12, var1 + σ_i², var2 + σ_j²), both duals (arrays of the broadcast shape)."""
-    c, v1, v2 = (a[..., None, None] for a in jnp.broadcast_arrays(cov12, var1, var2))
-    nngp, d_nngp = arccos_duals(c, v1 + variance[:, None], v2 + variance[None, :])
-    return jnp.sum(nngp * pair_weight, axis=(-2, -1)), jnp.sum(d_nngp * pair_weight, axis=(-2, -1))
+def _mixed_arccos_duals(cov12, var1, var2, extra1, extra2, pair_weight):
+    """Σ_n w_n · arccos_duals(cov12, var1 + extra1_n, var2 + extra2_n) over mixture pairs n (both duals)."""
+    c, v1, v2 = (a[..., None] for a in jnp.broadcast_arrays(cov12, var1, var2))
+    nngp, d_nngp = arccos_duals(c, v1 + extra1, v2 + extra2)
+    return nngp @ pair_weight, d_nngp @ pair_weight
 
 
 def erf_duals() -> Duals:

@@ -5,14 +5,14 @@ test_accuracy, epochs, ef, ef_std, ef_ref, n_images, train_seconds; β a number 
 analytic NTK's Mercer tail share and geometric decay rate on S² for every (activation, β), and writes
 ``ntk_vs_ef.json`` (per-row values and Spearman rank correlations) and ``fig_ntk_vs_ef.png`` into
 ``--out`` (default DIR). Lemma 1 predicts a positive correlation: heavier kernel tail, higher EF.
-For ``gauss`` rows β is the Gaussian's precision, as in training.
+For ``gauss`` rows β is the Gaussian's precision, as in training. Bad input (no results.csv, missing
+columns) gives one line and exit status 2.
 """
 
 from __future__ import annotations
 
 import argparse
 import csv
-import json
 import math
 import sys
 from collections import defaultdict
@@ -22,19 +22,28 @@ import numpy as np
 from scipy import stats
 
 from ntk import analytic, spectrum
+from specxai_jax import atomic, validation
 from specxai_jax.activations import parse_beta
 
 SPHERE_DIM, MAX_DEGREE, DEPTH, TAIL_START = 3, 40, 2, 2
 
 
 def read_results(path: Path) -> dict[tuple[str, float], list[float]]:
-    """EF values per (activation, β) from a sweep's results.csv."""
+    """EF values per (activation, β) from a sweep's results.csv; UsageError when it cannot be read as one."""
     groups: dict[tuple[str, float], list[float]] = defaultdict(list)
     with path.open(newline="") as handle:
-        for row in csv.DictReader(handle):
-            groups[(row["activation"], parse_beta(row["beta"]))].append(float(row["ef"]))
+        reader = csv.DictReader(handle)
+        missing = {"activation", "beta", "ef"} - set(reader.fieldnames or ())
+        if missing:
+            raise validation.UsageError(f"{path} lacks the column(s) {', '.join(sorted(missing))}; "
+                                        "is it a sweep's results.csv?")
+        for line, row in enumerate(reader, start=2):
+            try:
+                groups[(row["activation"], parse_beta(row["beta"]))].append(float(row["ef"]))
+            except (TypeError, ValueError) as error:
+                raise validation.UsageError(f"{path}, line {line}: {error}") from None
     if not groups:
-        raise ValueError(f"{path} has no result rows")
+        raise validation.UsageError(f"{path} has no result rows")
     return dict(groups)
 
 
@@ -91,26 +100,37 @@ def plot(report: dict, path: Path) -> None:
            title="Kernel eigen-decay vs explanation complexity")
     ax.legend(fontsize=8)
     ax.grid(True, alpha=0.3)
-    fig.savefig(path, dpi=120)
+    atomic.save_figure(fig, path, dpi=120)
     plt.close(fig)
 
 
+def existing_run(text: str) -> Path:
+    """argparse type: a directory holding a sweep's results.csv."""
+    path = Path(text).expanduser()
+    if not (path / "results.csv").is_file():
+        raise argparse.ArgumentTypeError(f"no results.csv in {text!r}; pass the --out directory of "
+                                         "python -m experiments.sweep_beta")
+    return path
+
+
+def build_parser() -> validation.OneLineArgumentParser:
+    """The command line (errors are one line, exit status 2)."""
+    parser = validation.OneLineArgumentParser(prog="python -m ntk.compare_trained", description=__doc__.splitlines()[0])
+    parser.add_argument("--run", type=existing_run, required=True, help="sweep directory holding results.csv")
+    parser.add_argument("--out", type=validation.writable_dir, default=None,
+                        help="output directory (default: the run directory)")
+    return parser
+
+
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--run", type=Path, required=True, help="sweep directory holding results.csv")
-    parser.add_argument("--out", type=Path, default=None, help="output directory (default: the run directory)")
-    args = parser.parse_args(argv)
+    args = build_parser().parse_args(argv)
+    groups = read_results(args.run / "results.csv")
     import matplotlib
 
     matplotlib.use("Agg")
-    results = args.run / "results.csv"
-    if not results.is_file():
-        print(f"no results.csv in {args.run}", file=sys.stderr)
-        return 2
-    report = compare(read_results(results))
+    report = compare(groups)
     out = args.out or args.run
-    out.mkdir(parents=True, exist_ok=True)
-    (out / "ntk_vs_ef.json").write_text(json.dumps(report, indent=1))
+    atomic.write_json(out / "ntk_vs_ef.json", report)
     plot(report, out / "fig_ntk_vs_ef.png")
     for name, corr in report["spearman_tail_share_vs_ef"].items():
         rho = "n/a" if corr["rho"] is None else f"{corr['rho']:+.2f} (p = {corr['p_value']:.2g})"
@@ -120,4 +140,4 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    validation.cli_entry(main, sys.argv[1:])

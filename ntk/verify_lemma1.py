@@ -1,17 +1,15 @@
 """Numerical check of Lemma 1: smoothing ReLU makes the NTK spectrum decay faster.
 
-``python -m ntk.verify_lemma1 [--out DIR] [--quick]`` writes ``lemma1.json`` (per family and β: Mercer
-eigenvalues on the sphere, Gram spectra, fitted decay, and each check with its measured error and
-verdict) and ``fig_ntk_eigendecay.png``; the exit status is 1 when a check fails.
+``python -m ntk.verify_lemma1 [--out DIR] [--quick] [--betas 0.5,1,10]`` writes ``lemma1.json`` (per
+family and β: Mercer eigenvalues on the sphere, Gram spectra, fitted decay, and each check with its
+measured error and verdict) and ``fig_ntk_eigendecay.png``; the exit status is 1 when a check fails, 2 on bad input.
 
 Families: SoftPlus(β) and the Gaussian-smoothed ReLU whose variance matches it (precision 3β²/π²).
 """
 
 from __future__ import annotations
 
-import argparse
 import dataclasses
-import json
 import math
 import sys
 import time
@@ -24,6 +22,7 @@ from scipy import integrate, interpolate, special, stats
 from tqdm import tqdm
 
 from ntk import analytic, empirical, spectrum
+from specxai_jax import atomic, validation
 from specxai_jax.activations import logistic_matched_precision
 from specxai_jax.data import synthetic
 from specxai_jax.models import PlainCNN, init_variables
@@ -325,27 +324,45 @@ def eigendecay_figure(report: dict, path: Path) -> None:
     bar = fig.colorbar(plt.cm.ScalarMappable(norm=norm, cmap=cmap), ax=axes[:, 1], shrink=0.6)
     bar.set_label("SoftPlus β (solid lines)")
     fig.suptitle("NTK eigen-decay: smaller β → faster decay; ReLU has the heaviest tail (Lemma 1)", fontsize=13)
-    fig.savefig(path, dpi=120)
+    atomic.save_figure(fig, path, dpi=120)
     plt.close(fig)
 
 
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--out", type=Path, default=Path("results/ntk"), help="output directory")
+def build_parser() -> validation.OneLineArgumentParser:
+    """The command line (errors are one line, exit status 2)."""
+    parser = validation.OneLineArgumentParser(prog="python -m ntk.verify_lemma1", description=__doc__.splitlines()[0])
+    parser.add_argument("--out", type=validation.writable_dir, default="results/ntk", help="output directory")
     parser.add_argument("--quick", action="store_true", help="small sizes and a few β (for tests)")
-    args = parser.parse_args(argv)
+    parser.add_argument("--betas", type=validation.beta_list,
+                        help="finite β grid, at least two (default: the paper's 0.1 … 100; ReLU is always added)")
+    return parser
+
+
+def settings_from(args) -> Settings:
+    """Settings of the parsed flags; raises UsageError for a β grid the checks cannot use."""
+    settings = Settings.quick() if args.quick else Settings()
+    if args.betas is None:
+        return settings
+    if any(math.isinf(beta) for beta in args.betas):
+        raise validation.UsageError("--betas takes finite β only; ReLU (β = inf) is always included as the reference")
+    if len(args.betas) < 2:
+        raise validation.UsageError(f"--betas needs at least two β to check an ordering, got {args.betas}")
+    return dataclasses.replace(settings, betas=tuple(sorted(args.betas)))
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    settings = settings_from(args)
     import matplotlib
 
     matplotlib.use("Agg")
 
-    settings = Settings.quick() if args.quick else Settings()
     start = time.perf_counter()
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", DeprecationWarning)  # neural-tangents' notices about future JAX
         report = run(settings)
     report["seconds"] = time.perf_counter() - start
-    args.out.mkdir(parents=True, exist_ok=True)
-    (args.out / "lemma1.json").write_text(json.dumps(report, indent=1))
+    atomic.write_json(args.out / "lemma1.json", report)
     eigendecay_figure(report, args.out / "fig_ntk_eigendecay.png")
     failed = failures(report)
     print(f"{'PASSED' if not failed else 'FAILED'} in {report['seconds']:.0f}s; wrote {args.out}/lemma1.json and "
@@ -356,4 +373,4 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    validation.cli_entry(main, sys.argv[1:])

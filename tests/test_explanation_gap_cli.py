@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 
 from experiments import explanation_gap
+from specxai_jax import validation
 from specxai_jax.explain import METHODS
 
 
@@ -28,3 +29,32 @@ def test_quick_run_writes_every_output(tmp_path):
             assert np.isnan(float(row["ef"]))
     assert "undefined" in (out / "table.md").read_text()
     assert len(list((tmp_path / "ckpt").iterdir())) == 2
+
+
+@pytest.mark.parametrize("args,message", [
+    (["--models", "cnn-tanh"], "is not FAMILY-ACTIVATION"),
+    (["--sigmas", "0.1", "0"], "must be a positive number"),
+    (["--smooth-sigma", "-0.1"], "must be a positive number"),
+    (["--dataset", "imagenet"], "unknown dataset"),
+    (["--samples", "1"], "at least 2"),
+])
+def test_bad_input_gives_one_line_and_exit_2(args, message, tmp_path, capsys):
+    with pytest.raises(SystemExit) as exit_:
+        validation.cli_entry(explanation_gap.main, [*args, "--out", str(tmp_path / "out")])
+    stderr = capsys.readouterr().err
+    assert exit_.value.code == 2 and message in stderr
+    assert stderr.count("\n") == 1 and stderr.startswith("error:")
+    assert not (tmp_path / "out" / "gap.csv").exists()
+
+
+def gap_rows(delta_efs):
+    """gap.csv rows of one model with the given ΔEF per method (EF = ΔEF; VanillaGrad's 0)."""
+    return [{"model": "m", "method": method, "ef": value, "delta_ef": value} for method, value in delta_efs.items()]
+
+
+def test_table_states_whether_the_paper_ordering_holds():
+    holds = explanation_gap.ordering_verdicts(gap_rows({"vanilla_grad": 0.0, "smooth_grad": 0.1, "gradcam": 0.3,
+                                                        "lrp": float("nan")}))
+    fails = explanation_gap.ordering_verdicts(gap_rows({"vanilla_grad": 0.0, "deeplift": 0.5, "gradcam": 0.3}))
+    assert holds == ["- m: holds"]
+    assert "does NOT hold" in fails[0] and "deeplift" in fails[0]

@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 
 from ntk import compare_trained, verify_lemma1
+from specxai_jax import validation
 
 
 @pytest.fixture(scope="module")
@@ -20,6 +21,7 @@ def lemma1_run(tmp_path_factory):
     return result, out
 
 
+@pytest.mark.slow  # the whole --quick run: about a minute on a busy 2-core CPU
 def test_verify_lemma1_passes_and_writes_outputs(lemma1_run):
     result, out = lemma1_run
     assert result.returncode == 0, result.stdout + result.stderr
@@ -28,6 +30,7 @@ def test_verify_lemma1_passes_and_writes_outputs(lemma1_run):
     assert figure.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
 
+@pytest.mark.slow
 def test_lemma1_json_has_every_beta_spectrum_and_check(lemma1_run):
     _, out = lemma1_run
     report = json.loads((out / "lemma1.json").read_text())
@@ -86,5 +89,33 @@ def test_compare_trained_rank_correlation(tmp_path):
     assert not math.isnan(report["rows"][0]["geometric_rate"])
 
 
-def test_compare_trained_reports_missing_results(tmp_path):
-    assert compare_trained.main(["--run", str(tmp_path)]) == 2
+def cli(main, args, capsys):
+    """(exit status, stderr) of ``main`` run as its command line runs it (through cli_entry)."""
+    with pytest.raises(SystemExit) as exit_:
+        validation.cli_entry(main, args)
+    return exit_.value.code, capsys.readouterr().err
+
+
+@pytest.mark.parametrize("args,message", [
+    (["--betas", "0"], "β must be a positive number"),
+    (["--betas", "0.5,relu"], "finite β only"),
+    (["--betas", "2"], "at least two"),
+])
+def test_verify_lemma1_rejects_bad_betas_in_one_line(args, message, tmp_path, capsys):
+    code, stderr = cli(verify_lemma1.main, [*args, "--out", str(tmp_path)], capsys)
+    assert code == 2 and message in stderr
+    assert stderr.count("\n") == 1 and stderr.startswith("error:")
+    assert not list(tmp_path.iterdir())
+
+
+def test_compare_trained_rejects_a_run_without_results_in_one_line(tmp_path):
+    result = subprocess.run([sys.executable, "-m", "ntk.compare_trained", "--run", str(tmp_path / "missing")],
+                            capture_output=True, text=True, timeout=300)
+    assert result.returncode == 2 and "no results.csv" in result.stderr
+    assert result.stderr.count("\n") == 1 and result.stderr.startswith("error:")
+
+
+def test_compare_trained_rejects_a_csv_without_the_sweep_columns(tmp_path, capsys):
+    (tmp_path / "results.csv").write_text("model,ef\ncnn,0.1\n")
+    code, stderr = cli(compare_trained.main, ["--run", str(tmp_path)], capsys)
+    assert code == 2 and "lacks the column(s) activation, beta" in stderr
