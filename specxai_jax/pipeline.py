@@ -1,7 +1,9 @@
 """Saliency → rank normalization → FFT → radial spectrum → EF, fused on the device for many models.
 
-Models are stacked along a leading axis M; images stream through in batches, and only running sums
-(and a few example maps) stay on the device, so memory is bounded by the batch.
+Models are stacked along a leading axis M; images stream through in fixed-size batches, and only
+running sums (and a few example maps) come back to the host, so memory is bounded by the batch.
+The noise of image i is drawn from ``fold_in(key, i)``, so the numbers do not depend on the batch
+size or on how models and images are split over devices (``mesh``, see :mod:`specxai_jax.sharding`).
 """
 
 from __future__ import annotations
@@ -12,9 +14,11 @@ from typing import Callable
 import jax
 import jax.numpy as jnp
 import numpy as np
+from jax.sharding import Mesh, PartitionSpec
 
-from specxai_jax import spectral
-from specxai_jax.explain import vanilla_grad
+from specxai_jax import sharding, spectral
+from specxai_jax.attribution.gradients import select_score
+from specxai_jax.explain import input_gradient, predicted_class
 
 
 @dataclasses.dataclass
@@ -34,46 +38,108 @@ class SpectralSummary:
         return self.ef_mean / self.mean_spectrum.shape[-1]
 
 
-def saliency_maps(apply_fn: Callable, variables: dict, x: jax.Array, *, noise_std: float = 0.0,
-                  samples: int = 1, key: jax.Array | None = None) -> jax.Array:
-    """Channel-summed VanillaGrad of one model: (B, H, W, C) → (B, H, W)."""
-    return vanilla_grad(apply_fn, variables, x, None, noise_std=noise_std, samples=samples, key=key).sum(axis=-1)
+def predicted_log_prob_gradient(apply_fn: Callable, variables: dict, x: jax.Array) -> jax.Array:
+    """∇ₓ log softmax(logits)[argmax logits] from one forward pass: (B, H, W, C) → same shape.
 
-
-def make_batch_statistics(apply_fn: Callable, *, noise_std: float = 0.0, samples: int = 1):
-    """jit: (stacked variables, images (B,H,W,C), key) → per-model sums over the batch.
-
-    Returns (Σ EF, Σ EF², Σ p (K,), dead count, maps (M, B, H, W)).
+    The argmax is piecewise constant, so taking it inside the differentiated function (under
+    stop_gradient) gives VanillaGrad without a separate forward pass for the target.
     """
 
-    def one_model(variables, x, key):
-        maps = saliency_maps(apply_fn, variables, x, noise_std=noise_std, samples=samples, key=key)
+    def score(inputs):
+        logits = apply_fn(variables, inputs)
+        return select_score(logits, jnp.argmax(jax.lax.stop_gradient(logits), axis=-1)).sum()
+
+    return jax.grad(score)(x)
+
+
+def saliency_maps(apply_fn: Callable, variables: dict, x: jax.Array, noise: jax.Array | None = None) -> jax.Array:
+    """Channel-summed VanillaGrad of one model: (B, H, W, C) → (B, H, W).
+
+    ``noise`` (S, B, H, W, C): average the gradient over the S perturbed copies x + noise[s], the
+    target class being the prediction on the clean x (the authors' protocol).
+    """
+    if noise is None:
+        return predicted_log_prob_gradient(apply_fn, variables, x).sum(axis=-1)
+    target = predicted_class(apply_fn, variables, x)
+    grads = jax.lax.map(lambda eps: input_gradient(apply_fn, variables, x + eps, target), noise)
+    return grads.mean(axis=0).sum(axis=-1)
+
+
+def image_noise(key: jax.Array, index: jax.Array, shape: tuple[int, ...], std: float, samples: int) -> jax.Array:
+    """N(0, std²) noise (S, B, *shape) whose image-b slice depends only on (key, index[b])."""
+    draw = jax.vmap(lambda i: jax.random.normal(jax.random.fold_in(key, i), (samples, *shape)))
+    return std * draw(index).swapaxes(0, 1)
+
+
+def make_batch_statistics(apply_fn: Callable, *, noise_std: float = 0.0, samples: int = 1,
+                          mesh: Mesh | None = None):
+    """jit: (stacked variables, images (B,H,W,C), index (B,), key) → per-model sums over the batch.
+
+    ``index`` holds each image's position in the whole image set, or −1 for padding rows (left out
+    of every sum). Returns (Σ EF, Σ EF², Σ p (M, K), dead count, maps (M, B, H, W)). With ``mesh``
+    the models are split over its "models" axis, the batch over its "batch" axis.
+    """
+
+    def one_model(variables, x, index, key):
+        noise = None if noise_std == 0.0 else image_noise(key, index, x.shape[1:], noise_std, samples)
+        maps = saliency_maps(apply_fn, variables, x, noise)
         probs = spectral.normalized_spectrum(spectral.radial_power_spectrum(spectral.rank_normalize(maps)))
         ef = spectral.expected_frequency_from_spectrum(probs)
-        dead = jnp.all(maps == 0, axis=(-2, -1))
-        return ef.sum(), (ef**2).sum(), probs.sum(axis=0), dead.sum(), maps
+        weight = (index >= 0).astype(ef.dtype)
+        dead = jnp.all(maps == 0, axis=(-2, -1)).astype(ef.dtype)
+        return (weight * ef).sum(), (weight * ef**2).sum(), weight @ probs, weight @ dead, maps
 
-    return jax.jit(jax.vmap(one_model, in_axes=(0, None, None)))
+    statistics = sharding.per_model(one_model, in_axes=(0, None, None, None))
+    if mesh is None:
+        return jax.jit(statistics)
+
+    def on_shard(variables, x, index, key):
+        # x is the same for every model shard; marking it as varying keeps each shard's input
+        # gradient its own (the gradient of a shared input would be summed over the shards).
+        x = jax.lax.pcast(x, sharding.MODELS, to="varying")
+        *sums, maps = statistics(variables, x, index, key)
+        return (*jax.lax.psum(sums, sharding.BATCH), maps)
+
+    models, batch = PartitionSpec(sharding.MODELS), PartitionSpec(sharding.BATCH)
+    return jax.jit(jax.shard_map(on_shard, mesh=mesh, in_specs=(models, batch, batch, PartitionSpec()),
+                                 out_specs=(models,) * 4 + (PartitionSpec(sharding.MODELS, sharding.BATCH),)))
 
 
 def summarize_saliency(apply_fn: Callable, variables: dict, images: np.ndarray, *, batch_size: int = 256,
                        noise_std: float = 0.0, samples: int = 1, seed: int = 0, n_examples: int = 8,
-                       progress: Callable | None = None) -> SpectralSummary:
-    """EF statistics of M stacked models over ``images`` (N, H, W, C), streamed in batches."""
-    statistics = make_batch_statistics(apply_fn, noise_std=noise_std, samples=samples)
+                       progress: Callable | None = None, mesh: Mesh | None = None) -> SpectralSummary:
+    """EF statistics of M stacked models over ``images`` (N, H, W, C), streamed in batches.
+
+    Every batch is padded to the same size (one compilation). ``mesh`` (see
+    :func:`specxai_jax.sharding.model_mesh`) splits models and images over devices.
+    """
     count = images.shape[0]
+    num_models = jax.tree.leaves(variables)[0].shape[0]
+    model_shards, batch_shards = (1, 1) if mesh is None else mesh.devices.shape
+    batch_size = min(batch_size, count)
+    batch_size += (-batch_size) % batch_shards
+    statistics = make_batch_statistics(apply_fn, noise_std=noise_std, samples=samples, mesh=mesh)
+    if mesh is not None:
+        variables = sharding.put(sharding.pad_leading(variables, model_shards), mesh,
+                                 PartitionSpec(sharding.MODELS))
+    key = jax.random.key(seed)
     totals = None
-    examples = None
+    examples = []
     for start in range(0, count, batch_size):
-        batch = jnp.asarray(images[start:start + batch_size])
-        key = jax.random.fold_in(jax.random.key(seed), start)
-        *sums, maps = statistics(variables, batch, key)
+        batch = np.asarray(images[start:start + batch_size])
+        real = batch.shape[0]
+        index = np.arange(start, start + batch_size, dtype=np.int32)
+        index[real:] = -1
+        batch = np.concatenate([batch, np.zeros((batch_size - real, *batch.shape[1:]), batch.dtype)])
+        *sums, maps = statistics(variables, jnp.asarray(batch), jnp.asarray(index), key)
         totals = sums if totals is None else [a + b for a, b in zip(totals, sums)]
-        if examples is None:
-            examples = np.asarray(maps[:, :n_examples])
+        wanted = n_examples - sum(block.shape[1] for block in examples)
+        if wanted > 0:
+            examples.append(np.asarray(maps[:num_models, :min(wanted, real)]))
         if progress is not None:
-            progress(batch.shape[0])
-    ef_sum, ef_sq_sum, prob_sum, dead = (np.asarray(t, np.float64) for t in totals)
+            progress(real)
+    ef_sum, ef_sq_sum, prob_sum, dead = (np.asarray(t, np.float64)[:num_models] for t in totals)
     mean = ef_sum / count
     variance = np.maximum(ef_sq_sum / count - mean**2, 0.0)
-    return SpectralSummary(mean, np.sqrt(variance), prob_sum / count, count, dead.astype(int), examples)
+    return SpectralSummary(mean, np.sqrt(variance), prob_sum / count, count, dead.astype(int),
+                           np.concatenate(examples, axis=1))

@@ -13,18 +13,26 @@ CONVENTIONS = ("unit", "authors")
 
 
 def rank_normalize(maps: jax.Array) -> jax.Array:
-    """Each pixel → its average rank (1-based, ties share the mean rank) / (H·W); shape kept."""
+    """Each pixel → its average rank (1-based, ties share the mean rank) / (H·W); shape kept.
+
+    One ``top_k`` over all pixels gives the ascending order and its permutation; tied runs get the
+    mean of their first and last position; a scatter puts the ranks back. (top_k is several times
+    faster than a two-operand sort or searchsorted on XLA:CPU.)
+    """
     *lead, height, width = maps.shape
-    flat = maps.reshape(-1, height * width)
-
-    def ranks(row):
-        ordered = jnp.sort(row)
-        below = jnp.searchsorted(ordered, row, side="left", method="sort")
-        at_or_below = jnp.searchsorted(ordered, row, side="right", method="sort")
-        return (below + at_or_below + 1) / 2.0
-
-    normalized = jax.vmap(ranks)(flat) / (height * width)
-    return normalized.reshape(*lead, height, width).astype(maps.dtype)
+    count = height * width
+    flat = maps.reshape(-1, count)
+    descending, order = jax.lax.top_k(-flat, count)      # ascending values of flat, and where they are
+    position = jnp.arange(count, dtype=jnp.int32)
+    changes = descending[:, 1:] != descending[:, :-1]
+    edge = jnp.ones_like(changes[:, :1])
+    first = jax.lax.cummax(jnp.where(jnp.concatenate([edge, changes], axis=1), position, 0), axis=1)
+    last = jax.lax.cummin(jnp.where(jnp.concatenate([changes, edge], axis=1), position, count), axis=1,
+                          reverse=True)
+    sorted_ranks = (first + last + 2).astype(maps.dtype) / (2.0 * count)
+    rows = jnp.arange(flat.shape[0])[:, None]
+    normalized = jnp.zeros_like(flat).at[rows, order].set(sorted_ranks, unique_indices=True)
+    return normalized.reshape(*lead, height, width)
 
 
 def radius_bins(height: int, width: int) -> np.ndarray:

@@ -1,7 +1,9 @@
-"""Train many models of one architecture at once: a vmapped Adam step over stacked variables.
+"""Train many models of one architecture at once: one compiled Adam step over stacked variables.
 
 Each model (a β, a seed) has its own data order and stops at its own accuracy cap: once a model
 reaches the cap its updates are masked out, so the stacked run equals training the models one by one.
+With a mesh (:func:`specxai_jax.sharding.model_mesh`) the model axis is split over every device of
+the mesh with ``shard_map``; models are independent, so the devices never communicate.
 """
 
 from __future__ import annotations
@@ -14,7 +16,10 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import optax
+from jax.sharding import Mesh, PartitionSpec
 from tqdm.auto import tqdm
+
+from specxai_jax import sharding
 
 
 @dataclasses.dataclass(frozen=True)
@@ -88,11 +93,27 @@ def epoch_permutations(seeds: Sequence[int], epoch: int, num_examples: int, batc
     return np.stack([order[: steps * batch_size].reshape(steps, batch_size) for order in orders])
 
 
-def make_epoch_fn(apply_fn, optimizer, config: TrainConfig):
-    """jit-compiled epoch over stacked models: scan of a vmapped step with masked updates."""
-    step = jax.vmap(_train_step(apply_fn, optimizer, config))
+def on_model_axis(fn: Callable, mesh: Mesh | None, replicated_args: Sequence[int], num_args: int) -> Callable:
+    """``fn`` itself, or ``fn`` under shard_map with the leading model axis split over all of ``mesh``.
 
-    @jax.jit
+    Arguments at positions ``replicated_args`` are copied to every device; all others and the
+    outputs carry the model axis first.
+    """
+    if mesh is None:
+        return fn
+    split = sharding.all_axes(mesh)
+    in_specs = tuple(PartitionSpec() if i in replicated_args else split for i in range(num_args))
+    return jax.shard_map(fn, mesh=mesh, in_specs=in_specs, out_specs=split)
+
+
+def make_epoch_fn(apply_fn, optimizer, config: TrainConfig, mesh: Mesh | None = None):
+    """jit-compiled epoch over stacked models: scan of a per-model step with masked updates.
+
+    (variables, opt_state, done (M,), batches (M, steps, B), x_train, y_train, keys (M, steps))
+    → (variables, opt_state).
+    """
+    step = sharding.per_model(_train_step(apply_fn, optimizer, config), in_axes=(0, 0, 0, 0, 0))
+
     def run_epoch(variables, opt_state, done, batches, x_train, y_train, keys):
         def body(carry, inputs):
             variables, opt_state = carry
@@ -100,16 +121,16 @@ def make_epoch_fn(apply_fn, optimizer, config: TrainConfig):
             new_vars, new_opt = step(variables, opt_state, x_train[index], y_train[index], step_keys)
             return (_keep_where_done(done, variables, new_vars), _keep_where_done(done, opt_state, new_opt)), None
 
-        (variables, opt_state), _ = jax.lax.scan(body, (variables, opt_state), (batches.swapaxes(0, 1), keys))
+        (variables, opt_state), _ = jax.lax.scan(body, (variables, opt_state),
+                                                 (batches.swapaxes(0, 1), keys.swapaxes(0, 1)))
         return variables, opt_state
 
-    return run_epoch
+    return jax.jit(on_model_axis(run_epoch, mesh, replicated_args=(4, 5), num_args=7))
 
 
-def make_accuracy_fn(apply_fn, eval_batch: int):
+def make_accuracy_fn(apply_fn, eval_batch: int, mesh: Mesh | None = None):
     """jit-compiled test accuracy of stacked models: (variables, x, y) → (M,)."""
 
-    @jax.jit
     def accuracy(variables, x, y):
         count = x.shape[0]
         pad = (-count) % eval_batch
@@ -118,48 +139,54 @@ def make_accuracy_fn(apply_fn, eval_batch: int):
 
         def correct(batch):
             images, labels = batch
-            logits = jax.vmap(lambda v: apply_fn(v, images))(variables)
+            logits = sharding.per_model(apply_fn, in_axes=(0, None))(variables, images)
             return (jnp.argmax(logits, -1) == labels[None]).sum(axis=1)
 
         return jax.lax.map(correct, (xs, ys)).sum(axis=0) / count
 
-    return accuracy
+    return jax.jit(on_model_axis(accuracy, mesh, replicated_args=(1, 2), num_args=3))
 
 
 def train_models(apply_fn: Callable, variables: dict, dataset, seeds: Sequence[int], config: TrainConfig, *,
                  on_finished: Callable[[int, dict, float, int], None] | None = None,
-                 progress: bool = True) -> TrainResult:
+                 progress: bool = True, mesh: Mesh | None = None) -> TrainResult:
     """Train M stacked models (variables with leading axis M, one seed each) on ``dataset``.
 
     ``dataset`` has x_train (N, H, W, C), y_train (N,), x_test, y_test. ``on_finished(i, variables_i,
     accuracy, epochs)`` is called as soon as model i stops (cap reached or last epoch), e.g. to
-    checkpoint it. Returns the stacked trained variables and per-model accuracy/epochs.
+    checkpoint it. ``mesh`` (see :func:`specxai_jax.sharding.model_mesh`) splits the models over its
+    devices; M is padded to a multiple of the device count with copies that never train.
+    Returns the stacked trained variables and per-model accuracy/epochs.
     """
     num_models = len(seeds)
     steps = dataset.x_train.shape[0] // config.batch_size
     if steps == 0:
         raise ValueError(f"training set of {dataset.x_train.shape[0]} images is smaller than one batch ({config.batch_size})")
+    padded = num_models if mesh is None else -(-num_models // mesh.size) * mesh.size
+    seeds = list(seeds) + [seeds[-1]] * (padded - num_models)
     optimizer = make_optimizer(config, steps)
-    opt_state = jax.vmap(optimizer.init)(variables["params"])
-    run_epoch = make_epoch_fn(apply_fn, optimizer, config)
-    accuracy_fn = make_accuracy_fn(apply_fn, config.eval_batch)
+    if mesh is not None:
+        variables = sharding.put(sharding.pad_leading(variables, mesh.size), mesh, sharding.all_axes(mesh))
+    opt_state = jax.jit(jax.vmap(optimizer.init))(variables["params"])
+    run_epoch = make_epoch_fn(apply_fn, optimizer, config, mesh)
+    accuracy_fn = make_accuracy_fn(apply_fn, config.eval_batch, mesh)
     x_train, y_train = jnp.asarray(dataset.x_train), jnp.asarray(dataset.y_train)
     x_test, y_test = jnp.asarray(dataset.x_test), jnp.asarray(dataset.y_test)
 
-    done = np.zeros(num_models, bool)
-    epochs = np.zeros(num_models, np.int32)
-    accuracy = np.zeros(num_models, np.float64)
+    done = np.arange(padded) >= num_models        # padding copies are done from the start
+    epochs = np.zeros(padded, np.int32)
+    accuracy = np.zeros(padded, np.float64)
     history = []
     start = time.perf_counter()
     bar = tqdm(range(config.max_epochs), desc=f"training {num_models} models", unit="epoch", disable=not progress)
     for epoch in bar:
         batches = epoch_permutations(seeds, epoch, x_train.shape[0], config.batch_size)
         keys = jax.vmap(lambda s: jax.random.split(jax.random.fold_in(jax.random.key(s), epoch), steps))(
-            jnp.asarray(seeds)).swapaxes(0, 1)
+            jnp.asarray(seeds))
         variables, opt_state = run_epoch(variables, opt_state, jnp.asarray(done), jnp.asarray(batches),
                                          x_train, y_train, keys)
         epoch_acc = np.asarray(accuracy_fn(variables, x_test, y_test), np.float64)
-        history.append(epoch_acc)
+        history.append(epoch_acc[:num_models])
         active = ~done
         accuracy[active] = epoch_acc[active]
         epochs[active] = epoch + 1
@@ -170,8 +197,11 @@ def train_models(apply_fn: Callable, variables: dict, dataset, seeds: Sequence[i
             if on_finished is not None:
                 on_finished(int(index), jax.tree.map(lambda leaf: leaf[index], variables),
                             float(accuracy[index]), int(epochs[index]))
-        bar.set_postfix(done=f"{done.sum()}/{num_models}", acc=f"{epoch_acc[active].min():.2f}-{epoch_acc[active].max():.2f}")
+        bar.set_postfix(done=f"{done[:num_models].sum()}/{num_models}", acc=f"{epoch_acc[active].min():.2f}-{epoch_acc[active].max():.2f}")
         if done.all():
             break
     bar.close()
-    return TrainResult(variables, accuracy, epochs, np.asarray(history), time.perf_counter() - start)
+    if padded > num_models:
+        variables = jax.tree.map(lambda leaf: leaf[:num_models], variables)
+    return TrainResult(variables, accuracy[:num_models], epochs[:num_models], np.asarray(history),
+                       time.perf_counter() - start)

@@ -1,0 +1,1 @@
+"""Throughput benchmarks; each prints one JSON object as its last line of output."""

@@ -1,0 +1,55 @@
+"""Tiny runs of the benchmarks: one JSON object on the last line, and every method's EF agrees."""
+
+import json
+import subprocess
+import sys
+
+import jax
+import numpy as np
+import pytest
+
+from benchmarks import authors, ef_pipeline
+from specxai_jax.models import PlainCNN, init_variables
+
+
+def last_json_line(text: str) -> dict:
+    return json.loads(text.strip().splitlines()[-1])
+
+
+def test_torch_mirror_computes_the_flax_logits():
+    torch = pytest.importorskip("torch")
+    model = PlainCNN(depth=2, width=4, dense=8)
+    variables = init_variables(model, jax.random.key(0), 3.0, (1, 8, 8, 2))
+    x = np.random.default_rng(0).uniform(size=(3, 8, 8, 2)).astype(np.float32)
+    mirror = authors.torch_model(variables, depth=2, beta=3.0)
+    theirs = mirror(torch.from_numpy(x.transpose(0, 3, 1, 2).copy())).detach().numpy()
+    np.testing.assert_allclose(theirs, np.asarray(model.apply(variables, x)), rtol=1e-4, atol=1e-5)
+
+
+def test_ef_pipeline_smoke(capsys):
+    pytest.importorskip("torch")
+    ef_pipeline.main(["--size", "8", "--depth", "1", "--n", "8", "--batch", "4", "--repeats", "1"])
+    report = last_json_line(capsys.readouterr().out)
+    assert report["benchmark"] == "ef_pipeline" and report["images_per_second"] > 0
+    assert report["speedup_vs_authors"] > 0 and "versions" in report and "device" in report
+    assert set(report["baselines_images_per_second"]) == {"authors", "jax_then_numpy", "jax_saliency", "torch_saliency"}
+    # Same network, same images: the fused pipeline and both per-image NumPy/SciPy paths agree.
+    assert report["ef_ours"] == pytest.approx(report["ef_jax_then_numpy"], rel=1e-5)
+    assert report["ef_ours"] == pytest.approx(report["ef_authors"], rel=1e-3)
+
+
+def test_ef_pipeline_without_torch_says_so(capsys):
+    ef_pipeline.main(["--size", "8", "--depth", "1", "--n", "4", "--batch", "4", "--repeats", "1", "--no-torch"])
+    report = last_json_line(capsys.readouterr().out)
+    assert report["speedup_vs_authors"] is None and "skipped" in report["note"]
+
+
+def test_sweep_smoke():
+    proc = subprocess.run([sys.executable, "-m", "benchmarks.sweep", "--models", "2", "--size", "8", "--depth", "1",
+                           "--n-train", "64", "--batch", "32", "--epochs", "1", "--repeats", "1"],
+                          capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    report = last_json_line(proc.stdout)
+    for mode in ("vectorized", "sequential"):
+        assert report[mode]["models_per_second"] > 0 and report[mode]["peak_rss_mib"] > 0
+    assert report["speedup_vectorized_vs_sequential"] > 0

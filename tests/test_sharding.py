@@ -1,0 +1,136 @@
+"""The fused saliency→EF pipeline against a NumPy/SciPy reference, and 1-device == 8-device numbers.
+
+Multi-device runs happen in a subprocess: the fake device count must be set before JAX starts.
+"""
+
+import json
+import os
+import subprocess
+import sys
+
+import jax
+import numpy as np
+import pytest
+from scipy.stats import rankdata
+
+from specxai_jax import sharding
+from specxai_jax.explain import vanilla_grad
+from specxai_jax.models import PlainCNN, init_variables, stack_variables
+from specxai_jax.pipeline import summarize_saliency
+
+
+def tiny_models(betas, size=12, channels=2):
+    model = PlainCNN(depth=2, width=4, dense=16)
+    variables = [init_variables(model, jax.random.key(i), beta, (1, size, size, channels))
+                 for i, beta in enumerate(betas)]
+    return model, stack_variables(variables)
+
+
+def numpy_ef(saliency: np.ndarray) -> tuple[float, np.ndarray]:
+    """Reference EF of one (H, W) map: SciPy average ranks, NumPy FFT, bincount radial mean."""
+    height, width = saliency.shape
+    ranked = rankdata(saliency.ravel(), method="average").reshape(height, width) / saliency.size
+    power = np.abs(np.fft.fftshift(np.fft.fft2(ranked))) ** 2
+    yy, xx = np.indices((height, width))
+    radius = np.floor(np.hypot(yy - height // 2, xx - width // 2)).astype(int).ravel()
+    radial = np.bincount(radius, power.ravel()) / np.bincount(radius)
+    probs = radial / radial.sum()
+    return float(probs @ (np.arange(len(probs)) / (len(probs) - 1))), probs
+
+
+def test_pipeline_matches_numpy_scipy_reference():
+    model, variables = tiny_models([0.5, 3.0])
+    images = np.random.default_rng(0).uniform(size=(7, 12, 12, 2)).astype(np.float32)
+    summary = summarize_saliency(model.apply, variables, images, batch_size=3, n_examples=5)
+    for m in range(2):
+        one = jax.tree.map(lambda leaf: leaf[m], variables)
+        maps = np.asarray(jax.jit(vanilla_grad, static_argnums=0)(model.apply, one, images)).sum(axis=-1)
+        efs, spectra = zip(*(numpy_ef(saliency) for saliency in maps))
+        np.testing.assert_allclose(summary.ef_mean[m], np.mean(efs), rtol=1e-5)
+        np.testing.assert_allclose(summary.ef_std[m], np.std(efs), rtol=1e-3, atol=1e-6)
+        np.testing.assert_allclose(summary.mean_spectrum[m], np.mean(spectra, axis=0), rtol=1e-4, atol=1e-7)
+        np.testing.assert_allclose(summary.examples[m], maps[:5], rtol=1e-4, atol=1e-7)
+    assert summary.n_images == 7 and summary.dead_maps.tolist() == [0, 0]
+    assert summary.examples.shape == (2, 5, 12, 12)   # gathered across batches of 3
+
+
+def test_noisy_pipeline_does_not_depend_on_batch_size():
+    model, variables = tiny_models([1.0])
+    images = np.random.default_rng(1).uniform(size=(9, 12, 12, 2)).astype(np.float32)
+    options = dict(noise_std=0.05, samples=3, seed=4)
+    small = summarize_saliency(model.apply, variables, images, batch_size=2, **options)
+    large = summarize_saliency(model.apply, variables, images, batch_size=16, **options)
+    clean = summarize_saliency(model.apply, variables, images, batch_size=16)
+    np.testing.assert_allclose(small.ef_mean, large.ef_mean, rtol=1e-6)
+    np.testing.assert_allclose(small.mean_spectrum, large.mean_spectrum, rtol=1e-5, atol=1e-8)
+    assert abs(float(small.ef_mean[0] - clean.ef_mean[0])) > 1e-6     # the noise does something
+
+
+def test_model_mesh_shapes_and_errors():
+    mesh = sharding.model_mesh()
+    assert mesh.axis_names == (sharding.MODELS, sharding.BATCH)
+    assert mesh.devices.shape == (len(jax.local_devices()), 1)
+    with pytest.raises(ValueError):
+        sharding.model_mesh(batch_shards=len(jax.local_devices()) + 1)
+    with pytest.raises(ValueError):
+        sharding.model_mesh(devices=len(jax.local_devices()) + 1)
+
+
+CHILD = r"""
+import json
+import jax, numpy as np
+from specxai_jax import sharding
+from specxai_jax.data import Dataset
+from specxai_jax.models import PlainCNN, init_variables, stack_variables
+from specxai_jax.pipeline import summarize_saliency
+from specxai_jax.train import TrainConfig, train_models
+
+assert len(jax.devices()) == 8
+model = PlainCNN(depth=1, width=4, dense=8)
+betas = [0.5, 1.0, 3.0, 10.0, float("inf")]
+variables = stack_variables([init_variables(model, jax.random.key(i), b, (1, 8, 8, 2)) for i, b in enumerate(betas)])
+images = np.random.default_rng(0).uniform(size=(11, 8, 8, 2)).astype(np.float32)
+out = {}
+for name, mesh in [("one", None), ("models8", sharding.model_mesh()),
+                   ("grid2x4", sharding.model_mesh(batch_shards=4))]:
+    s = summarize_saliency(model.apply, variables, images, batch_size=3, noise_std=0.05, samples=2, mesh=mesh)
+    out[name] = dict(ef=s.ef_mean.tolist(), std=s.ef_std.tolist(), spectrum=s.mean_spectrum.tolist(),
+                     examples=s.examples.tolist())
+rng = np.random.default_rng(1)
+data = Dataset("random", rng.uniform(size=(64, 8, 8, 2)).astype(np.float32), (np.arange(64) % 3).astype(np.int32),
+               rng.uniform(size=(32, 8, 8, 2)).astype(np.float32), (np.arange(32) % 3).astype(np.int32), 3)
+config = TrainConfig(lr=3e-3, batch_size=32, max_epochs=2, acc_cap=None)
+seeds = [0, 1, 2]
+train_vars = jax.tree.map(lambda leaf: leaf[:3], variables)
+for name, mesh in [("train_one", None), ("train8", sharding.model_mesh())]:
+    r = train_models(model.apply, train_vars, data, seeds, config, progress=False, mesh=mesh)
+    out[name] = dict(acc=r.test_accuracy.tolist(), epochs=r.epochs.tolist(),
+                     params=[np.asarray(l).tolist() for l in jax.tree.leaves(r.variables["params"])])
+print("RESULT " + json.dumps(out))
+"""
+
+
+@pytest.fixture(scope="module")
+def eight_device_run():
+    env = {**os.environ, "XLA_FLAGS": "--xla_force_host_platform_device_count=8", "JAX_PLATFORMS": "cpu"}
+    proc = subprocess.run([sys.executable, "-c", CHILD], env=env, capture_output=True, text=True, timeout=600)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    line = [line for line in proc.stdout.splitlines() if line.startswith("RESULT ")][-1]
+    return json.loads(line[len("RESULT "):])
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("layout", ["models8", "grid2x4"])
+def test_pipeline_numbers_equal_on_one_and_eight_devices(eight_device_run, layout):
+    one, many = eight_device_run["one"], eight_device_run[layout]
+    for field in ("ef", "std", "spectrum", "examples"):
+        np.testing.assert_allclose(many[field], one[field], rtol=1e-5, atol=1e-7, err_msg=field)
+
+
+@pytest.mark.slow
+def test_training_equal_on_one_and_eight_devices(eight_device_run):
+    one, many = eight_device_run["train_one"], eight_device_run["train8"]
+    assert many["epochs"] == one["epochs"] == [2, 2, 2]
+    np.testing.assert_allclose(many["acc"], one["acc"])
+    for a, b in zip(many["params"], one["params"]):
+        np.testing.assert_allclose(np.asarray(a), np.asarray(b), rtol=1e-5, atol=1e-6)
