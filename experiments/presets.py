@@ -10,8 +10,9 @@ import math
 PAPER_BETAS = (0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 1.0, 2.0, 3.0, 5.0, 7.0, 10.0, 50.0, 100.0, math.inf)
 """The paper's β grid (Sec. 5) and ReLU (β = inf)."""
 
-DEFAULT_BETAS = (0.1, 0.2, 0.5, 1.0, 2.0, 3.0, 5.0, 7.0, 10.0, 50.0, 100.0, math.inf)
-"""A grid spanning the paper's range, small enough for a laptop CPU."""
+DEFAULT_BETAS = (0.5, 1.0, 2.0, 3.0, 5.0, 7.0, 10.0, 20.0, 50.0, 100.0, math.inf)
+"""A grid spanning the paper's range that a laptop CPU trains in minutes. On the default synthetic task
+β ≤ 0.2 stays at chance accuracy for 20 epochs (measured), so the grid starts at 0.5."""
 
 DEFAULTS = {
     "dataset": "synthetic",

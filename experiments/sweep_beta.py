@@ -29,6 +29,7 @@ from specxai_jax.models import PlainCNN, check_image_fits, init_variables, stack
 from specxai_jax.models.cnn_variants import ConvNet
 from specxai_jax.models.registry import CONV_VARIANTS
 from specxai_jax.pipeline import summarize_saliency
+from specxai_jax.sharding import model_mesh
 from specxai_jax.store import ResultStore, config_key, skip_message
 from specxai_jax.train import TrainConfig, train_models
 
@@ -77,6 +78,8 @@ def build_parser() -> validation.OneLineArgumentParser:
         help="std of the tiny input noise averaged over for VanillaGrad (authors: √1e-5 ≈ 0.0032; 0: exact)")
     add("--explain-samples", type=validation.positive_int, help="noisy copies averaged when --explain-noise > 0")
     add("--explain-batch", type=validation.positive_int, help="images per explanation batch (memory, not numbers)")
+    add("--devices", type=validation.positive_int,
+        help="spread the models over this many local devices (default: all; 1 on CPU)")
     add("--fresh", action="store_true", help="recompute everything instead of resuming from DIR/models")
     add("--no-progress", action="store_true", help="hide progress bars")
     add("--out", type=validation.writable_dir, default=Path("runs/sweep_beta"), help="output directory")
@@ -120,7 +123,17 @@ def build_model(settings: dict, num_classes: int):
     return ConvNet(**CONV_VARIANTS[settings["model"]], **options)
 
 
-def train_missing(model, jobs: list[ModelJob], dataset, settings: dict, store: ResultStore, progress: bool) -> dict:
+def device_mesh(count: int | None):
+    """A mesh over ``count`` local devices (all by default), or None for a single device."""
+    available = len(jax.local_devices())
+    if count is not None and count > available:
+        raise validation.UsageError(f"--devices {count}: only {available} local device(s) here; use at most {available}")
+    count = available if count is None else count
+    return model_mesh(count) if count > 1 else None
+
+
+def train_missing(model, jobs: list[ModelJob], dataset, settings: dict, store: ResultStore, progress: bool,
+                  mesh=None) -> dict:
     """Train the jobs without a stored checkpoint (all at once), checkpointing each as it stops.
 
     Returns {key: variables} of every job, trained now or loaded.
@@ -153,12 +166,12 @@ def train_missing(model, jobs: list[ModelJob], dataset, settings: dict, store: R
         variables[job.key] = trained
 
     train_models(model.apply, stacked, dataset, [job.seed for job in todo], config, on_finished=finished,
-                 progress=progress)
+                 progress=progress, mesh=mesh)
     return variables
 
 
 def explain_missing(model, jobs: list[ModelJob], variables: dict, images: np.ndarray, settings: dict,
-                    store: ResultStore, progress: bool) -> None:
+                    store: ResultStore, progress: bool, mesh=None) -> None:
     """EF statistics of the jobs without a stored result, all models at once, stored per model."""
     ekey = explain_key(settings)
     todo = [job for job in jobs if store.load_result(job.key, explain_key=ekey) is None]
@@ -171,7 +184,7 @@ def explain_missing(model, jobs: list[ModelJob], variables: dict, images: np.nda
                disable=not progress)
     summary = summarize_saliency(model.apply, stacked, images, batch_size=settings["explain_batch"],
                                  noise_std=settings["explain_noise"], samples=settings["explain_samples"],
-                                 n_examples=N_EXAMPLES, progress=lambda n: bar.update(n * len(todo)))
+                                 n_examples=N_EXAMPLES, progress=lambda n: bar.update(n * len(todo)), mesh=mesh)
     bar.close()
     labels = [f"{settings['activation']} {sweep_report.beta_text(job.beta)} seed {job.seed}" for job in todo]
     dead = numerics.warn_dead_maps(summary.dead_maps, summary.n_images, labels)
@@ -198,13 +211,18 @@ def collect(jobs: list[ModelJob], settings: dict, store: ResultStore) -> list[di
     return rows
 
 
-def run(settings: dict, out: Path, *, fresh: bool = False, progress: bool = True) -> list[dict]:
-    """The whole sweep for ``settings`` (see resolve_settings); writes every output into ``out``."""
+def run(settings: dict, out: Path, *, fresh: bool = False, progress: bool = True, devices: int | None = None) -> list[dict]:
+    """The whole sweep for ``settings`` (see resolve_settings); writes every output into ``out``.
+
+    ``devices``: local devices the models are spread over (all by default).
+    """
+    mesh = device_mesh(devices)
     dataset = load_dataset(settings["dataset"], img_size=settings["img_size"], seed=0,
                            max_train=settings["max_train"], max_test=settings["max_test"],
                            data_dir=settings["data_dir"])
     print(f"dataset {dataset.name}: {dataset.x_train.shape[0]} train / {dataset.x_test.shape[0]} test images "
-          f"{dataset.image_shape}, {dataset.num_classes} classes; device {jax.devices()[0].platform}")
+          f"{dataset.image_shape}, {dataset.num_classes} classes; {1 if mesh is None else mesh.size} "
+          f"{jax.devices()[0].platform} device(s)")
     store = ResultStore(out)
     if fresh:
         store.clear()
@@ -212,9 +230,9 @@ def run(settings: dict, out: Path, *, fresh: bool = False, progress: bool = True
     jobs = [ModelJob(beta, seed, config_key({**base, "beta": beta, "seed": seed}))
             for beta in settings["betas"] for seed in settings["seeds"]]
     model = build_model(settings, dataset.num_classes)
-    variables = train_missing(model, jobs, dataset, settings, store, progress)
+    variables = train_missing(model, jobs, dataset, settings, store, progress, mesh)
     images = dataset.x_test[: settings["n_explain"]]
-    explain_missing(model, jobs, variables, images, settings, store, progress)
+    explain_missing(model, jobs, variables, images, settings, store, progress, mesh)
     rows = collect(jobs, settings, store)
     sweep_report.write_outputs(out, rows, settings, images[:N_EXAMPLES])
     return rows
@@ -226,7 +244,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         settings = resolve_settings(args)
     except ValueError as error:
         raise validation.UsageError(str(error)) from None
-    rows = run(settings, args.out, fresh=args.fresh, progress=not args.no_progress)
+    rows = run(settings, args.out, fresh=args.fresh, progress=not args.no_progress, devices=args.devices)
     print(sweep_report.summary_line(rows, settings))
     print(f"wrote {args.out}/results.csv, spectra.csv, config.json, figures and report.md")
     return 0

@@ -63,17 +63,20 @@ def checks(rows: Sequence[dict], settings: dict) -> list[tuple[str, bool | None,
     """The paper's claims on this sweep: (claim, passed (None: not applicable), measured)."""
     out = []
     capped_only = settings["acc_cap"] is not None
+    among = "capped models" if capped_only else "all models (no cap)"
     for seed, s in spearman_per_seed(rows, capped_only).items():
         measured = f"ρ = {s['rho']:.3f} over {s['n_capped']} of {s['n_models']} models" if s["rho"] is not None \
             else f"{s['n_capped']} of {s['n_models']} models reached the cap: too few to rank"
         passed = None if s["rho"] is None else s["rho"] >= MIN_SPEARMAN
-        out.append((f"seed {seed}: EF rises with β among capped models (Spearman ρ ≥ {MIN_SPEARMAN})", passed, measured))
-    spectra = mean_spectra(rows)
+        out.append((f"seed {seed}: EF rises with β among {among} (Spearman ρ ≥ {MIN_SPEARMAN})", passed, measured))
+    comparable = [r for r in rows if r["reached_cap"] or not capped_only]
+    spectra = mean_spectra(comparable)
     if math.inf in spectra and len(spectra) > 1:
         tails = {beta: tail_share(p) for beta, p in spectra.items()}
         heaviest = max(tails, key=tails.get)
-        out.append((f"ReLU has the heaviest spectral tail (mass at ω ≥ {TAIL_FROM})", math.isinf(heaviest),
-                    f"ReLU {tails[math.inf]:.4f}; heaviest: {beta_text(heaviest)} {tails[heaviest]:.4f}"))
+        out.append((f"ReLU has the heaviest spectral tail (mass at ω ≥ {TAIL_FROM}) among {among}",
+                    math.isinf(heaviest), f"ReLU {tails[math.inf]:.5f}; heaviest: {beta_text(heaviest)} "
+                    f"{tails[heaviest]:.5f}; lightest: {beta_text(min(tails, key=tails.get))} {min(tails.values()):.5f}"))
     return out
 
 
@@ -121,7 +124,8 @@ def write_outputs(out: Path, rows: Sequence[dict], settings: dict, images: np.nd
     atomic.write_csv(out / "spectra.csv", spectrum_rows(rows, settings["activation"]), SPECTRUM_COLUMNS)
     atomic.write_json(out / "config.json", {**settings, "environment": environment()})
     plots.ef_vs_beta(out / "fig_ef_vs_beta.png", rows)
-    plots.radial_spectra(out / "fig_spectra.png", mean_spectra(rows))
+    below_cap = {r["beta"] for r in rows if not r["reached_cap"]} if settings["acc_cap"] is not None else set()
+    plots.radial_spectra(out / "fig_spectra.png", mean_spectra(rows), below_cap=below_cap)
     plots.accuracy_vs_beta(out / "fig_accuracy.png", rows, settings["acc_cap"])
     first_seed = min(r["seed"] for r in rows)
     plots.saliency_grid(out / "fig_saliency.png", {r["beta"]: r["examples"] for r in rows if r["seed"] == first_seed},

@@ -6,7 +6,7 @@ Every function takes plain numbers (β as float, ``inf`` for ReLU) so any experi
 from __future__ import annotations
 
 import math
-from typing import Mapping, Sequence
+from typing import Collection, Mapping, Sequence
 
 import matplotlib
 
@@ -79,10 +79,11 @@ def ef_vs_beta(path, rows: Sequence[Mapping], *, ylabel: str = "Expected Frequen
     _save(fig, path)
 
 
-def radial_spectra(path, spectra: Mapping[float, np.ndarray]) -> None:
+def radial_spectra(path, spectra: Mapping[float, np.ndarray], below_cap: Collection[float] = ()) -> None:
     """Fig. 2: mean normalized radial spectrum p_k per β against frequency ω_k = k/(K−1), log power.
 
-    ``spectra``: β → (K,) probabilities (ReLU: β = inf, drawn black and thick).
+    ``spectra``: β → (K,) probabilities (ReLU: β = inf, drawn black and thick); β in ``below_cap``
+    (models that missed the accuracy cap) are drawn dotted and labelled so.
     """
     betas = sorted(spectra)
     fig, ax = plt.subplots(figsize=(6, 4), constrained_layout=True)
@@ -90,8 +91,9 @@ def radial_spectra(path, spectra: Mapping[float, np.ndarray]) -> None:
         p = np.asarray(spectra[beta], float)
         omega = np.arange(p.size) / max(p.size - 1, 1)
         relu = math.isinf(beta)
-        ax.plot(omega, p, color=colour, lw=2.2 if relu else 1.2, ls="--" if relu else "-", label=beta_label(beta),
-                zorder=3 if relu else 2)
+        missed = beta in below_cap
+        ax.plot(omega, p, color=colour, lw=2.2 if relu else 1.2, ls=":" if missed else "--" if relu else "-",
+                label=beta_label(beta) + (" (below cap)" if missed else ""), zorder=3 if relu else 2)
     ax.set_yscale("log")
     ax.set_xlabel("spatial frequency ω (unit scale)")
     ax.set_ylabel("normalized power p(ω) (mean over images)")

@@ -107,44 +107,57 @@ def on_model_axis(fn: Callable, mesh: Mesh | None, replicated_args: Sequence[int
 
 
 def make_epoch_fn(apply_fn, optimizer, config: TrainConfig, mesh: Mesh | None = None):
-    """jit-compiled epoch over stacked models: scan of a per-model step with masked updates.
+    """Epoch over stacked models: a jit-compiled per-model step with masked updates, once per batch.
 
     (variables, opt_state, done (M,), batches (M, steps, B), x_train, y_train, keys (M, steps))
-    → (variables, opt_state).
+    → (variables, opt_state). The steps are dispatched from Python rather than scanned: XLA:CPU runs
+    convolutions inside a while loop (lax.scan) several times slower than at a program's top level.
     """
-    step = sharding.per_model(_train_step(apply_fn, optimizer, config), in_axes=(0, 0, 0, 0, 0))
+    per_model = sharding.per_model(_train_step(apply_fn, optimizer, config), in_axes=(0, 0, 0, 0, 0))
+
+    def step(variables, opt_state, done, index, x_train, y_train, step_keys):
+        new_vars, new_opt = per_model(variables, opt_state, x_train[index], y_train[index], step_keys)
+        return _keep_where_done(done, variables, new_vars), _keep_where_done(done, opt_state, new_opt)
+
+    step = jax.jit(on_model_axis(step, mesh, replicated_args=(4, 5), num_args=7))
 
     def run_epoch(variables, opt_state, done, batches, x_train, y_train, keys):
-        def body(carry, inputs):
-            variables, opt_state = carry
-            index, step_keys = inputs
-            new_vars, new_opt = step(variables, opt_state, x_train[index], y_train[index], step_keys)
-            return (_keep_where_done(done, variables, new_vars), _keep_where_done(done, opt_state, new_opt)), None
-
-        (variables, opt_state), _ = jax.lax.scan(body, (variables, opt_state),
-                                                 (batches.swapaxes(0, 1), keys.swapaxes(0, 1)))
+        for index, step_keys in zip(batches.swapaxes(0, 1), keys.swapaxes(0, 1)):
+            variables, opt_state = step(variables, opt_state, done, index, x_train, y_train, step_keys)
         return variables, opt_state
 
-    return jax.jit(on_model_axis(run_epoch, mesh, replicated_args=(4, 5), num_args=7))
+    return run_epoch
 
 
 def make_accuracy_fn(apply_fn, eval_batch: int, mesh: Mesh | None = None):
-    """jit-compiled test accuracy of stacked models: (variables, x, y) → (M,)."""
+    """Test accuracy of stacked models: (variables, x, y) → (M,), one jit-compiled call per batch.
+
+    The last batch is padded (label −1 never matches), so every call has the same shape.
+    """
+
+    def correct(variables, images, labels):
+        logits = sharding.per_model(apply_fn, in_axes=(0, None))(variables, images)
+        return (jnp.argmax(logits, -1) == labels[None]).sum(axis=1)
+
+    correct = jax.jit(on_model_axis(correct, mesh, replicated_args=(1, 2), num_args=3))
 
     def accuracy(variables, x, y):
         count = x.shape[0]
         pad = (-count) % eval_batch
-        xs = jnp.pad(x, ((0, pad),) + ((0, 0),) * (x.ndim - 1)).reshape(-1, eval_batch, *x.shape[1:])
-        ys = jnp.pad(y, (0, pad), constant_values=-1).reshape(-1, eval_batch)
+        xs = jnp.pad(x, ((0, pad),) + ((0, 0),) * (x.ndim - 1))
+        ys = jnp.pad(y, (0, pad), constant_values=-1)
+        hits = [correct(variables, xs[i:i + eval_batch], ys[i:i + eval_batch]) for i in range(0, count + pad, eval_batch)]
+        return sum(hits) / count
 
-        def correct(batch):
-            images, labels = batch
-            logits = sharding.per_model(apply_fn, in_axes=(0, None))(variables, images)
-            return (jnp.argmax(logits, -1) == labels[None]).sum(axis=1)
+    return accuracy
 
-        return jax.lax.map(correct, (xs, ys)).sum(axis=0) / count
 
-    return jax.jit(on_model_axis(accuracy, mesh, replicated_args=(1, 2), num_args=3))
+def _stack_rows(tree, rows: np.ndarray, mesh: Mesh | None):
+    """The ``rows`` of every leaf's model axis; with a mesh, padded to a multiple of its size and sharded."""
+    tree = jax.tree.map(lambda leaf: leaf[rows], tree)
+    if mesh is None:
+        return tree
+    return sharding.put(sharding.pad_leading(tree, mesh.size), mesh, sharding.all_axes(mesh))
 
 
 def train_models(apply_fn: Callable, variables: dict, dataset, seeds: Sequence[int], config: TrainConfig, *,
@@ -154,54 +167,59 @@ def train_models(apply_fn: Callable, variables: dict, dataset, seeds: Sequence[i
 
     ``dataset`` has x_train (N, H, W, C), y_train (N,), x_test, y_test. ``on_finished(i, variables_i,
     accuracy, epochs)`` is called as soon as model i stops (cap reached or last epoch), e.g. to
-    checkpoint it. ``mesh`` (see :func:`specxai_jax.sharding.model_mesh`) splits the models over its
-    devices; M is padded to a multiple of the device count with copies that never train.
-    Returns the stacked trained variables and per-model accuracy/epochs.
+    checkpoint it; stopped models leave the stack, so later epochs cost only what still trains.
+    ``mesh`` (see :func:`specxai_jax.sharding.model_mesh`) splits the models over its devices; the
+    stack is padded to a multiple of the device count with copies that never train.
+    Returns the stacked trained variables and per-model accuracy/epochs (history: NaN once stopped).
     """
     num_models = len(seeds)
     steps = dataset.x_train.shape[0] // config.batch_size
     if steps == 0:
         raise ValueError(f"training set of {dataset.x_train.shape[0]} images is smaller than one batch ({config.batch_size})")
-    padded = num_models if mesh is None else -(-num_models // mesh.size) * mesh.size
-    seeds = list(seeds) + [seeds[-1]] * (padded - num_models)
     optimizer = make_optimizer(config, steps)
-    if mesh is not None:
-        variables = sharding.put(sharding.pad_leading(variables, mesh.size), mesh, sharding.all_axes(mesh))
-    opt_state = jax.jit(jax.vmap(optimizer.init))(variables["params"])
     run_epoch = make_epoch_fn(apply_fn, optimizer, config, mesh)
     accuracy_fn = make_accuracy_fn(apply_fn, config.eval_batch, mesh)
     x_train, y_train = jnp.asarray(dataset.x_train), jnp.asarray(dataset.y_train)
     x_test, y_test = jnp.asarray(dataset.x_test), jnp.asarray(dataset.y_test)
+    seeds = np.asarray(seeds)
 
-    done = np.arange(padded) >= num_models        # padding copies are done from the start
-    epochs = np.zeros(padded, np.int32)
-    accuracy = np.zeros(padded, np.float64)
+    live = np.arange(num_models)                 # models still training, as rows of the original stack
+    stacked = _stack_rows(variables, live, mesh)
+    opt_state = jax.jit(jax.vmap(optimizer.init))(stacked["params"])
+    trained = [None] * num_models
+    epochs = np.zeros(num_models, np.int32)
+    accuracy = np.zeros(num_models, np.float64)
     history = []
     start = time.perf_counter()
     bar = tqdm(range(config.max_epochs), desc=f"training {num_models} models", unit="epoch", disable=not progress)
     for epoch in bar:
-        batches = epoch_permutations(seeds, epoch, x_train.shape[0], config.batch_size)
+        stacked_size = jax.tree.leaves(stacked)[0].shape[0]
+        padded_seeds = np.concatenate([seeds[live], np.repeat(seeds[live][-1:], stacked_size - live.size)])
+        done = jnp.asarray(np.arange(stacked_size) >= live.size)   # padding copies never train
+        batches = epoch_permutations(padded_seeds, epoch, x_train.shape[0], config.batch_size)
         keys = jax.vmap(lambda s: jax.random.split(jax.random.fold_in(jax.random.key(s), epoch), steps))(
-            jnp.asarray(seeds))
-        variables, opt_state = run_epoch(variables, opt_state, jnp.asarray(done), jnp.asarray(batches),
-                                         x_train, y_train, keys)
-        epoch_acc = np.asarray(accuracy_fn(variables, x_test, y_test), np.float64)
-        history.append(epoch_acc[:num_models])
-        active = ~done
-        accuracy[active] = epoch_acc[active]
-        epochs[active] = epoch + 1
-        reached = config.acc_cap is not None and np.asarray(epoch_acc >= config.acc_cap)
-        finished_now = active & (reached | (epoch + 1 == config.max_epochs))
-        done |= finished_now
-        for index in np.flatnonzero(finished_now):
+            jnp.asarray(padded_seeds))
+        stacked, opt_state = run_epoch(stacked, opt_state, done, jnp.asarray(batches), x_train, y_train, keys)
+        epoch_acc = np.asarray(accuracy_fn(stacked, x_test, y_test), np.float64)[:live.size]
+        accuracy[live], epochs[live] = epoch_acc, epoch + 1
+        history.append(np.full(num_models, np.nan))
+        history[-1][live] = epoch_acc
+        reached = np.asarray(epoch_acc >= config.acc_cap) if config.acc_cap is not None else np.zeros(live.size, bool)
+        stopping = reached | (epoch + 1 == config.max_epochs)
+        for row in np.flatnonzero(stopping):
+            model = int(live[row])
+            trained[model] = jax.tree.map(lambda leaf, row=row: leaf[row], stacked)
             if on_finished is not None:
-                on_finished(int(index), jax.tree.map(lambda leaf: leaf[index], variables),
-                            float(accuracy[index]), int(epochs[index]))
-        bar.set_postfix(done=f"{done[:num_models].sum()}/{num_models}", acc=f"{epoch_acc[active].min():.2f}-{epoch_acc[active].max():.2f}")
-        if done.all():
+                on_finished(model, trained[model], float(accuracy[model]), int(epochs[model]))
+        bar.set_postfix(done=f"{num_models - live.size + stopping.sum()}/{num_models}",
+                        acc=f"{epoch_acc.min():.2f}-{epoch_acc.max():.2f}")
+        if stopping.all():
             break
+        if stopping.any():
+            keep = np.flatnonzero(~stopping)
+            live = live[keep]
+            stacked = _stack_rows(stacked, keep, mesh)
+            opt_state = _stack_rows(opt_state, keep, mesh)
     bar.close()
-    if padded > num_models:
-        variables = jax.tree.map(lambda leaf: leaf[:num_models], variables)
-    return TrainResult(variables, accuracy[:num_models], epochs[:num_models], np.asarray(history),
-                       time.perf_counter() - start)
+    return TrainResult(jax.tree.map(lambda *leaves: jnp.stack(leaves), *trained), accuracy, epochs,
+                       np.asarray(history), time.perf_counter() - start)
