@@ -1,7 +1,8 @@
 """Saliency → rank normalization → FFT → radial spectrum → EF, fused on the device for many models.
 
 Models are stacked along a leading axis M; images stream through in fixed-size batches, and only
-running sums (and a few example maps) come back to the host, so memory is bounded by the batch.
+running sums, one EF value per image and a few example maps come back to the host, so memory is
+bounded by the batch.
 The noise of image i is drawn from ``fold_in(key, i)``, so the numbers do not depend on the batch
 size or on how models and images are split over devices (``mesh``, see :mod:`specxai_jax.sharding`).
 """
@@ -73,10 +74,10 @@ def image_noise(key: jax.Array, index: jax.Array, shape: tuple[int, ...], std: f
 
 def make_batch_statistics(apply_fn: Callable, *, noise_std: float = 0.0, samples: int = 1,
                           mesh: Mesh | None = None):
-    """jit: (stacked variables, images (B,H,W,C), index (B,), key) → per-model sums over the batch.
+    """jit: (stacked variables, images (B,H,W,C), index (B,), key) → per-model results of the batch.
 
     ``index`` holds each image's position in the whole image set, or −1 for padding rows (left out
-    of every sum). Returns (Σ EF, Σ EF², Σ p (M, K), dead count, maps (M, B, H, W)). With ``mesh``
+    of the sums). Returns (EF (M, B), Σ p (M, K), dead count (M,), maps (M, B, H, W)). With ``mesh``
     the models are split over its "models" axis, the batch over its "batch" axis.
     """
 
@@ -87,7 +88,7 @@ def make_batch_statistics(apply_fn: Callable, *, noise_std: float = 0.0, samples
         ef = spectral.expected_frequency_from_spectrum(probs)
         weight = (index >= 0).astype(ef.dtype)
         dead = jnp.all(maps == 0, axis=(-2, -1)).astype(ef.dtype)
-        return (weight * ef).sum(), (weight * ef**2).sum(), weight @ probs, weight @ dead, maps
+        return ef, weight @ probs, weight @ dead, maps
 
     statistics = sharding.per_model(one_model, in_axes=(0, None, None, None))
     if mesh is None:
@@ -97,12 +98,13 @@ def make_batch_statistics(apply_fn: Callable, *, noise_std: float = 0.0, samples
         # x is the same for every model shard; marking it as varying keeps each shard's input
         # gradient its own (the gradient of a shared input would be summed over the shards).
         x = jax.lax.pcast(x, sharding.MODELS, to="varying")
-        *sums, maps = statistics(variables, x, index, key)
-        return (*jax.lax.psum(sums, sharding.BATCH), maps)
+        ef, *sums, maps = statistics(variables, x, index, key)
+        return (ef, *jax.lax.psum(sums, sharding.BATCH), maps)
 
     models, batch = PartitionSpec(sharding.MODELS), PartitionSpec(sharding.BATCH)
+    per_image = PartitionSpec(sharding.MODELS, sharding.BATCH)
     return jax.jit(jax.shard_map(on_shard, mesh=mesh, in_specs=(models, batch, batch, PartitionSpec()),
-                                 out_specs=(models,) * 4 + (PartitionSpec(sharding.MODELS, sharding.BATCH),)))
+                                 out_specs=(per_image, models, models, per_image)))
 
 
 def summarize_saliency(apply_fn: Callable, variables: dict, images: np.ndarray, *, batch_size: int = 256,
@@ -123,23 +125,22 @@ def summarize_saliency(apply_fn: Callable, variables: dict, images: np.ndarray, 
         variables = sharding.put(sharding.pad_leading(variables, model_shards), mesh,
                                  PartitionSpec(sharding.MODELS))
     key = jax.random.key(seed)
-    totals = None
-    examples = []
+    totals, efs, examples = None, [], []
     for start in range(0, count, batch_size):
         batch = np.asarray(images[start:start + batch_size])
         real = batch.shape[0]
         index = np.arange(start, start + batch_size, dtype=np.int32)
         index[real:] = -1
         batch = np.concatenate([batch, np.zeros((batch_size - real, *batch.shape[1:]), batch.dtype)])
-        *sums, maps = statistics(variables, jnp.asarray(batch), jnp.asarray(index), key)
+        ef, *sums, maps = statistics(variables, jnp.asarray(batch), jnp.asarray(index), key)
         totals = sums if totals is None else [a + b for a, b in zip(totals, sums)]
+        efs.append(np.asarray(ef[:num_models, :real], np.float64))
         wanted = n_examples - sum(block.shape[1] for block in examples)
         if wanted > 0:
             examples.append(np.asarray(maps[:num_models, :min(wanted, real)]))
         if progress is not None:
             progress(real)
-    ef_sum, ef_sq_sum, prob_sum, dead = (np.asarray(t, np.float64)[:num_models] for t in totals)
-    mean = ef_sum / count
-    variance = np.maximum(ef_sq_sum / count - mean**2, 0.0)
-    return SpectralSummary(mean, np.sqrt(variance), prob_sum / count, count, dead.astype(int),
+    prob_sum, dead = (np.asarray(t, np.float64)[:num_models] for t in totals)
+    ef = np.concatenate(efs, axis=1)  # (M, N): one float per image, mean and std in float64 on the host
+    return SpectralSummary(ef.mean(axis=1), ef.std(axis=1), prob_sum / count, count, dead.astype(int),
                            np.concatenate(examples, axis=1))

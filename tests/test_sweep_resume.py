@@ -14,12 +14,6 @@ from pathlib import Path
 import pytest
 
 REPO = Path(__file__).resolve().parents[1]
-SWEEP = REPO / "experiments" / "sweep_beta.py"
-
-pytestmark = [
-    pytest.mark.slow,
-    pytest.mark.skipif(not SWEEP.exists(), reason="experiments/sweep_beta.py does not exist yet"),
-]
 
 ARGS = ["--dataset", "synthetic:size=16,n_train=256,n_test=128", "--betas", "1,3,relu", "--seeds", "0",
         "--depth", "2", "--max-epochs", "3", "--n-explain", "32"]
