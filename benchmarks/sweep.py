@@ -2,8 +2,8 @@
 
     python -m benchmarks.sweep --models 8 --size 28 --depth 3 --n-train 1024 --epochs 2
 
-Both modes run the library's compiled epoch (scan of a vmapped, masked Adam step) for the same
-models, data orders and number of epochs; ``sequential`` compiles it once for a single model and
+Both modes run the library's epoch (a jit-compiled, masked Adam step over stacked models, dispatched
+once per batch) for the same models, data orders and number of epochs; ``sequential`` compiles it once for a single model and
 loops over the models. Each mode runs in its own subprocess so its peak memory (max RSS) is its own.
 Prints one JSON object as the last line; times are medians over ``--repeats`` runs.
 """

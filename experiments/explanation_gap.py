@@ -15,7 +15,6 @@ from __future__ import annotations
 import argparse
 import functools
 import sys
-from pathlib import Path
 from typing import Sequence
 
 import jax
@@ -32,7 +31,7 @@ from specxai_jax import atomic, spectral, validation  # noqa: E402
 from specxai_jax.attribution.gradients import resolve_target, score_gradient  # noqa: E402
 from specxai_jax.attribution.integrated import path_gradient  # noqa: E402
 from specxai_jax.checkpoints import load_variables, save_variables  # noqa: E402
-from specxai_jax.data import DataError, load_dataset, parse_spec  # noqa: E402
+from specxai_jax.data import load_dataset  # noqa: E402
 from specxai_jax.explain import METHODS  # noqa: E402
 from specxai_jax.models import check_image_fits, init_variables, stack_variables  # noqa: E402
 from specxai_jax.models.registry import CONV_VARIANTS, ModelSpec, build_model, parse_model_spec  # noqa: E402
@@ -57,21 +56,12 @@ def model_spec(text: str) -> ModelSpec:
         raise argparse.ArgumentTypeError(str(error)) from None
 
 
-def dataset_spec(text: str) -> str:
-    """argparse type: a dataset spec string whose form is valid (paths are checked when loading)."""
-    try:
-        parse_spec(text)
-    except DataError as error:
-        raise argparse.ArgumentTypeError(str(error)) from None
-    return text
-
-
 def build_parser() -> validation.OneLineArgumentParser:
     """The command line; size flags left unset take the --quick or full default (see QUICK, DEFAULTS)."""
     parser = validation.OneLineArgumentParser(prog="python -m experiments.explanation_gap",
                                               description=__doc__.split("\n\n")[0])
     add = parser.add_argument
-    add("--dataset", type=dataset_spec, default="synthetic",
+    add("--dataset", type=validation.dataset_spec, default="synthetic",
         help="synthetic[:k=v,..], tfds:NAME, npz:PATH or folder:PATH")
     add("--models", nargs="+", type=model_spec, default=[parse_model_spec(m) for m in QUICK_MODELS],
         help="model specs FAMILY-ACTIVATION[:β], e.g. cnn-relu cnn-softplus:3 vit-gelu resnet-relu")

@@ -18,17 +18,9 @@ import numpy as np  # noqa: E402
 from specxai_jax import atomic, plots  # noqa: E402
 
 
-def _colours(betas: Sequence[float]) -> list:
-    """Viridis by log β for finite β, black for ReLU."""
-    finite = np.log10([b for b in betas if math.isfinite(b)] or [1.0])
-    low, span = finite.min(), max(finite.max() - finite.min(), 1e-9)
-    cmap = plt.get_cmap("viridis")
-    return ["black" if math.isinf(b) else cmap((math.log10(b) - low) / span) for b in betas]
-
-
 def _draw_spectra(ax, spectra: Mapping[float, np.ndarray], title: str) -> None:
     betas = sorted(spectra)
-    for beta, colour in zip(betas, _colours(betas)):
+    for beta, colour in zip(betas, plots.beta_colours(betas)):
         p = np.asarray(spectra[beta], float)
         omega = np.arange(p.size) / max(p.size - 1, 1)
         relu = math.isinf(beta)
@@ -71,13 +63,7 @@ def ef_lines(path, series: Mapping[str, Sequence[Mapping]], *, ylabel: str = "Ex
         mean = [np.mean([r[value] for r in rows if float(r["beta"]) == b]) for b in betas]
         err = [np.mean([r[error] for r in rows if float(r["beta"]) == b]) for b in betas] if error else None
         ax.errorbar(x, mean, yerr=err, fmt="o-", ms=4, lw=1.2, capsize=2, label=label)
-    _, relu_at = plots.beta_positions(all_betas)
-    ax.set_xscale("log")
-    if any(math.isinf(b) for b in all_betas):
-        ax.axvline(relu_at, color="0.85", lw=0.8, zorder=0)
-        ax.annotate("ReLU", (relu_at, 0), xycoords=("data", "axes fraction"), xytext=(0, -24),
-                    textcoords="offset points", ha="center", fontsize=8)
-    ax.set_xlabel("β (SoftPlus sharpness; ReLU = β → ∞)")
+    plots.beta_axis(ax, all_betas)
     ax.set_ylabel(ylabel)
     ax.set_title(title, fontsize=9)
     ax.grid(True, alpha=0.3)
@@ -115,7 +101,7 @@ def ef_bars(path, values: Mapping[str, Mapping[float, float]], *, title: str = "
     betas = sorted({b for per in values.values() for b in per})
     width = 0.8 / max(len(betas), 1)
     fig, ax = plt.subplots(figsize=(6, 4), constrained_layout=True)
-    for i, (beta, colour) in enumerate(zip(betas, _colours(betas))):
+    for i, (beta, colour) in enumerate(zip(betas, plots.beta_colours(betas))):
         heights = [values[v].get(beta, np.nan) for v in variants]
         ax.bar(np.arange(len(variants)) + (i - (len(betas) - 1) / 2) * width, heights, width,
                color=colour, label=plots.beta_label(beta), alpha=0.85)

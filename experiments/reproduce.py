@@ -12,7 +12,6 @@ itself) and draw one combined figure. Every target writes its figure(s), the CSV
 
 from __future__ import annotations
 
-import argparse
 import dataclasses
 import json
 import math
@@ -26,7 +25,6 @@ from scipy import stats
 
 from experiments import explanation_gap, paper_values, repro_plots, sweep_beta, sweep_report
 from specxai_jax import atomic, spectral, validation
-from specxai_jax.data import DataError, parse_spec
 
 QUICK_SWEEP = ("--dataset", "synthetic:n_train=1024,n_test=256", "--img-size", "16", "--depth", "2",
                "--betas", "2,5,20,relu", "--lr", "3e-3", "--acc-cap", "0.7", "--max-epochs", "8", "--n-explain", "64")
@@ -338,21 +336,12 @@ TARGETS: dict[str, Target] = {
 # ---------------------------------------------------------------- command line
 
 
-def dataset_spec(text: str) -> str:
-    """argparse type: a dataset spec whose form is valid."""
-    try:
-        parse_spec(text)
-    except DataError as error:
-        raise argparse.ArgumentTypeError(str(error)) from None
-    return text
-
-
 def build_parser() -> validation.OneLineArgumentParser:
     parser = validation.OneLineArgumentParser(prog="python -m experiments.reproduce",
                                               description=__doc__.split("\n\n")[0])
     add = parser.add_argument
     add("--target", required=True, choices=list(TARGETS), help="the figure or table to reproduce")
-    add("--dataset", type=dataset_spec, help="replace the dataset of every run (e.g. tfds:cifar10, synthetic:size=32)")
+    add("--dataset", type=validation.dataset_spec, help="replace the dataset of every run (e.g. tfds:cifar10, synthetic:size=32)")
     add("--quick", action="store_true", help="reduced settings on synthetic data (minutes on CPU)")
     add("--out", type=validation.writable_dir, required=True, help="output directory")
     add("--input-noise", type=validation.nonnegative_float,

@@ -34,7 +34,7 @@ def beta_positions(betas: Sequence[float]) -> tuple[np.ndarray, float]:
     return np.array([relu_at if math.isinf(b) else b for b in betas], float), relu_at
 
 
-def _beta_axis(ax, betas: Sequence[float]) -> None:
+def beta_axis(ax, betas: Sequence[float]) -> None:
     """Log β axis with a 'ReLU' tick where inf sits."""
     _, relu_at = beta_positions(betas)
     ax.set_xscale("log")
@@ -45,7 +45,7 @@ def _beta_axis(ax, betas: Sequence[float]) -> None:
     ax.set_xlabel("β (SoftPlus sharpness; ReLU = β → ∞)")
 
 
-def _colours(betas: Sequence[float]) -> list:
+def beta_colours(betas: Sequence[float]) -> list:
     """A viridis colour per finite β by log β; black for ReLU."""
     finite = np.log10([b for b in betas if math.isfinite(b)] or [1.0])
     low, high = finite.min(), max(finite.max(), finite.min() + 1e-9)
@@ -70,7 +70,7 @@ def ef_vs_beta(path, rows: Sequence[Mapping], *, ylabel: str = "Expected Frequen
         capped = np.array([bool(r["reached_cap"]) for r in mine])
         ax.scatter(x[capped], ef[capped], color=colour, zorder=3)
         ax.scatter(x[~capped], ef[~capped], facecolors="white", edgecolors=colour, zorder=3)
-    _beta_axis(ax, betas)
+    beta_axis(ax, betas)
     ax.set_ylabel(ylabel)
     ax.set_title("Explanation complexity vs activation smoothness\n(filled: reached the accuracy cap; bars: std over images)",
                  fontsize=9)
@@ -87,7 +87,7 @@ def radial_spectra(path, spectra: Mapping[float, np.ndarray], below_cap: Collect
     """
     betas = sorted(spectra)
     fig, ax = plt.subplots(figsize=(6, 4), constrained_layout=True)
-    for beta, colour in zip(betas, _colours(betas)):
+    for beta, colour in zip(betas, beta_colours(betas)):
         p = np.asarray(spectra[beta], float)
         omega = np.arange(p.size) / max(p.size - 1, 1)
         relu = math.isinf(beta)
@@ -117,7 +117,7 @@ def accuracy_vs_beta(path, rows: Sequence[Mapping], acc_cap: float | None) -> No
     bottom.scatter(x, [r["epochs"] for r in rows], c="C1")
     bottom.set_ylabel("epochs trained")
     bottom.grid(True, alpha=0.3)
-    _beta_axis(bottom, betas)
+    beta_axis(bottom, betas)
     top.set_xscale("log")
     _save(fig, path)
 

@@ -112,6 +112,18 @@ def seed_list(text: str) -> list[int]:
     return seeds
 
 
+def dataset_spec(text: str) -> str:
+    """A dataset spec whose form is valid (synthetic[:k=v,..], tfds:NAME, npz:PATH, folder:PATH); paths
+    are checked when the dataset loads."""
+    from specxai_jax.data import DataError, parse_spec  # deferred: the data package is heavy to import
+
+    try:
+        parse_spec(text)
+    except DataError as error:
+        raise argparse.ArgumentTypeError(str(error)) from None
+    return text
+
+
 def writable_dir(text: str) -> Path:
     """A directory that exists (created if needed) and accepts new files."""
     path = Path(text).expanduser()
