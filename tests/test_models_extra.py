@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import math
 
-import flax.linen as nn
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -12,7 +11,6 @@ import pytest
 
 from specxai_jax.checkpoints import load_variables, save_variables
 from specxai_jax.models import PlainCNN, init_variables
-from specxai_jax.models.cnn import max_pool_2x2
 from specxai_jax.models.registry import FAMILIES, ModelSpec, build_model, parse_model_spec
 
 
@@ -77,13 +75,3 @@ def test_model_specs_parse_and_reject():
     for bad in ("cnn-softplus", "vit-relu:3", "mlp-relu", "cnn-tanh"):
         with pytest.raises(ValueError):
             parse_model_spec(bad)
-
-
-@pytest.mark.parametrize("shape", [(2, 8, 8, 3), (1, 7, 9, 2)])
-def test_reshape_max_pool_equals_flax_max_pool_and_its_gradient(shape):
-    x = jax.random.normal(jax.random.key(0), shape)
-    reference = lambda inputs: nn.max_pool(inputs, (2, 2), strides=(2, 2))  # noqa: E731
-    np.testing.assert_array_equal(max_pool_2x2(x), reference(x))
-    weights = jax.random.normal(jax.random.key(1), reference(x).shape)
-    grad = jax.grad(lambda inputs: (max_pool_2x2(inputs) * weights).sum())(x)
-    np.testing.assert_array_equal(grad, jax.grad(lambda inputs: (reference(inputs) * weights).sum())(x))

@@ -17,18 +17,6 @@ def check_image_fits(image_size: int, depth: int) -> None:
         )
 
 
-def max_pool_2x2(x):
-    """2×2 max pooling with stride 2: (B, H, W, C) → (B, H//2, W//2, C), an odd last row/column dropped.
-
-    The same numbers and gradients as ``nn.max_pool(x, (2, 2), (2, 2))``, written as reshape + max:
-    XLA:CPU fuses this with the convolution, while max_pool's gradient (select-and-scatter) runs as a
-    slow loop (saliency +45 % at 64 px, benchmarks/RESULTS.md).
-    """
-    batch, height, width, channels = x.shape
-    x = x[:, : height // 2 * 2, : width // 2 * 2]
-    return x.reshape(batch, height // 2, 2, width // 2, 2, channels).max(axis=(2, 4))
-
-
 class PlainCNN(nn.Module):
     """Logits (B, classes) of images (B, H, W, C); β is read from the ``constants`` collection.
 
@@ -51,7 +39,7 @@ class PlainCNN(nn.Module):
             x = act(x, beta)
             if i == self.depth - 1:
                 x = self.perturb("last_conv", x)
-            x = max_pool_2x2(x)
+            x = nn.max_pool(x, (2, 2), strides=(2, 2))
         x = x.reshape(x.shape[0], -1)
         x = act(nn.Dense(self.dense, name="dense")(x), beta)
         return nn.Dense(self.num_classes, name="head")(x)
