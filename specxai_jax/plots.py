@@ -35,13 +35,17 @@ def beta_positions(betas: Sequence[float]) -> tuple[np.ndarray, float]:
 
 
 def beta_axis(ax, betas: Sequence[float]) -> None:
-    """Log β axis with a 'ReLU' tick where inf sits."""
+    """Log β axis with ticks at the decades of the finite β and a 'ReLU' tick where inf sits."""
     _, relu_at = beta_positions(betas)
     ax.set_xscale("log")
+    finite = [b for b in betas if math.isfinite(b)]
     if any(math.isinf(b) for b in betas):
         ax.axvline(relu_at, color="0.85", lw=0.8, zorder=0)
-        ax.annotate("ReLU", (relu_at, 0), xycoords=("data", "axes fraction"), xytext=(0, -24),
-                    textcoords="offset points", ha="center", fontsize=8)
+        decades = [10.0**k for k in range(math.ceil(math.log10(min(finite))), math.floor(math.log10(max(finite))) + 1)] \
+            if finite else []
+        decades = decades or sorted(finite)  # no decade inside the range: label the β themselves
+        ax.set_xticks(decades + [relu_at], [f"{d:g}" for d in decades] + ["ReLU"])
+        ax.minorticks_off()
     ax.set_xlabel("β (SoftPlus sharpness; ReLU = β → ∞)")
 
 
