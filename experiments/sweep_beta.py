@@ -12,6 +12,7 @@ config.json, fig_ef_vs_beta.png, fig_spectra.png, fig_accuracy.png, fig_saliency
 from __future__ import annotations
 
 import dataclasses
+import json
 import math
 import sys
 import time
@@ -23,7 +24,7 @@ import numpy as np
 from tqdm.auto import tqdm
 
 from experiments import presets, sweep_report
-from specxai_jax import activations, numerics, validation
+from specxai_jax import activations, atomic, numerics, validation
 from specxai_jax.data import load_dataset
 from specxai_jax.models import PlainCNN, check_image_fits, init_variables, stack_variables
 from specxai_jax.models.cnn_variants import ConvNet
@@ -136,19 +137,19 @@ def train_missing(model, jobs: list[ModelJob], dataset, settings: dict, store: R
                   mesh=None) -> dict:
     """Train the jobs without a stored checkpoint (all at once), checkpointing each as it stops.
 
-    Returns {key: variables} of every job, trained now or loaded.
+    Returns {key: (variables, metadata)} of every job, trained now or loaded.
     """
-    variables, todo = {}, []
+    trained, todo = {}, []
     for job in jobs:
         stored = store.load_checkpoint(job.key)
         if stored is None:
             todo.append(job)
         else:
-            variables[job.key] = stored[0]
+            trained[job.key] = stored
     if len(todo) < len(jobs):
         print(skip_message("training", len(jobs) - len(todo), len(jobs), store.root))
     if not todo:
-        return variables
+        return trained
     shape = (1, *dataset.image_shape)
     stacked = stack_variables([init_variables(model, jax.random.key(job.seed), job.beta, shape) for job in todo])
     config = TrainConfig(lr=settings["lr"], batch_size=settings["batch_size"], lr_decay=settings["lr_decay"],
@@ -157,29 +158,33 @@ def train_missing(model, jobs: list[ModelJob], dataset, settings: dict, store: R
 
     start = time.perf_counter()
 
-    def finished(index: int, trained: dict, accuracy: float, epochs: int) -> None:
+    def finished(index: int, variables: dict, accuracy: float, epochs: int) -> None:
         job = todo[index]
         reached = settings["acc_cap"] is not None and accuracy >= settings["acc_cap"]
         metadata = {"beta": job.beta, "seed": job.seed, "test_accuracy": accuracy, "epochs": epochs,
-                    "reached_cap": reached}
-        store.save_checkpoint(job.key, trained, {**metadata, "train_seconds": time.perf_counter() - start})
-        variables[job.key] = trained
+                    "reached_cap": reached, "train_seconds": time.perf_counter() - start}
+        store.save_checkpoint(job.key, variables, metadata)
+        trained[job.key] = (variables, json.loads(atomic.to_json(metadata)))  # as it reads back
 
     train_models(model.apply, stacked, dataset, [job.seed for job in todo], config, on_finished=finished,
                  progress=progress, mesh=mesh)
-    return variables
+    return trained
 
 
-def explain_missing(model, jobs: list[ModelJob], variables: dict, images: np.ndarray, settings: dict,
-                    store: ResultStore, progress: bool, mesh=None) -> None:
-    """EF statistics of the jobs without a stored result, all models at once, stored per model."""
+def explain_missing(model, jobs: list[ModelJob], trained: dict, images: np.ndarray, settings: dict,
+                    store: ResultStore, progress: bool, mesh=None) -> dict:
+    """EF statistics of the jobs without a stored result, all models at once, stored per model.
+
+    Returns {key: (record, arrays)} of every job, computed now or loaded.
+    """
     ekey = explain_key(settings)
-    todo = [job for job in jobs if store.load_result(job.key, explain_key=ekey) is None]
+    results = {job.key: store.load_result(job.key, explain_key=ekey) for job in jobs}
+    todo = [job for job in jobs if results[job.key] is None]
     if len(todo) < len(jobs):
         print(skip_message("explaining", len(jobs) - len(todo), len(jobs), store.root))
     if not todo:
-        return
-    stacked = stack_variables([variables[job.key] for job in todo])
+        return results
+    stacked = stack_variables([trained[job.key][0] for job in todo])
     bar = tqdm(total=len(images) * len(todo), desc=f"explaining {len(todo)} models", unit="map",
                disable=not progress)
     summary = summarize_saliency(model.apply, stacked, images, batch_size=settings["explain_batch"],
@@ -192,18 +197,15 @@ def explain_missing(model, jobs: list[ModelJob], variables: dict, images: np.nda
         record = {"ef": summary.ef_mean[index], "ef_std": summary.ef_std[index],
                   "ef_ref": summary.ef_authors[index], "n_images": summary.n_images, "dead_maps": dead[index]}
         arrays = {"spectrum": summary.mean_spectrum[index], "examples": summary.examples[index]}
-        store.save_result(job.key, record, arrays, explain_key=ekey)
+        results[job.key] = (store.save_result(job.key, record, arrays, explain_key=ekey), arrays)
+    return results
 
 
-def collect(jobs: list[ModelJob], settings: dict, store: ResultStore) -> list[dict]:
-    """One row per model from the store: training metadata + explanation record + arrays."""
+def collect(jobs: list[ModelJob], settings: dict, trained: dict, results: dict) -> list[dict]:
+    """One row per model: training metadata + explanation record + arrays."""
     rows = []
     for job in jobs:
-        stored_checkpoint = store.load_checkpoint(job.key)
-        stored_result = store.load_result(job.key, explain_key=explain_key(settings))
-        if stored_checkpoint is None or stored_result is None:
-            raise RuntimeError(f"model β={job.beta} seed {job.seed} vanished from {store.root} during the sweep")
-        metadata, (record, arrays) = stored_checkpoint[1], stored_result
+        metadata, (record, arrays) = trained[job.key][1], results[job.key]
         rows.append({"activation": settings["activation"], "beta": job.beta, "seed": job.seed,
                      "test_accuracy": metadata["test_accuracy"], "epochs": metadata["epochs"],
                      "reached_cap": metadata["reached_cap"], "train_seconds": metadata["train_seconds"],
@@ -230,10 +232,10 @@ def run(settings: dict, out: Path, *, fresh: bool = False, progress: bool = True
     jobs = [ModelJob(beta, seed, config_key({**base, "beta": beta, "seed": seed}))
             for beta in settings["betas"] for seed in settings["seeds"]]
     model = build_model(settings, dataset.num_classes)
-    variables = train_missing(model, jobs, dataset, settings, store, progress, mesh)
+    trained = train_missing(model, jobs, dataset, settings, store, progress, mesh)
     images = dataset.x_test[: settings["n_explain"]]
-    explain_missing(model, jobs, variables, images, settings, store, progress, mesh)
-    rows = collect(jobs, settings, store)
+    results = explain_missing(model, jobs, trained, images, settings, store, progress, mesh)
+    rows = collect(jobs, settings, trained, results)
     sweep_report.write_outputs(out, rows, settings, images[:N_EXAMPLES])
     return rows
 

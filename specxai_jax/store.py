@@ -124,8 +124,10 @@ class ResultStore:
         return self._result_path(key, explain_key).is_file()
 
     def save_result(self, key: str, record: dict, arrays: Mapping[str, np.ndarray] | None = None, *,
-                    explain_key: str = "") -> None:
-        """Store a model's metrics ``record`` (JSON-able dict) and optional named ``arrays``."""
+                    explain_key: str = "") -> dict:
+        """Store a model's metrics ``record`` (JSON-able dict) and optional named ``arrays``.
+
+        Returns the record as :meth:`load_result` will read it back (plain JSON values)."""
         path = self._result_path(key, explain_key)
         record = json.loads(atomic.to_json(record))  # plain JSON values, as they will read back
         content = {"record": record, "sha256": _record_digest(record)}
@@ -136,6 +138,7 @@ class ResultStore:
             atomic.write_bytes(arrays_path, buffer.getvalue())
             content["arrays"] = {"file": arrays_path.name, "sha256": atomic.sha256_file(arrays_path)}
         atomic.write_json(path, content)
+        return record
 
     def load_result(self, key: str, *, explain_key: str = "") -> tuple[dict, dict[str, np.ndarray]] | None:
         """(record, arrays), or None if absent or corrupt — a corrupt result is warned about and deleted
