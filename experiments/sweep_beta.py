@@ -24,7 +24,7 @@ import numpy as np
 from tqdm.auto import tqdm
 
 from experiments import presets, sweep_report
-from specxai_jax import activations, atomic, numerics, validation
+from specxai_jax import activations, atomic, numerics, plots, validation
 from specxai_jax.data import load_dataset
 from specxai_jax.models import PlainCNN, check_image_fits, init_variables, stack_variables
 from specxai_jax.models.cnn_variants import ConvNet
@@ -191,7 +191,7 @@ def explain_missing(model, jobs: list[ModelJob], trained: dict, images: np.ndarr
                                  noise_std=settings["explain_noise"], samples=settings["explain_samples"],
                                  n_examples=N_EXAMPLES, progress=lambda n: bar.update(n * len(todo)), mesh=mesh)
     bar.close()
-    labels = [f"{settings['activation']} {sweep_report.beta_text(job.beta)} seed {job.seed}" for job in todo]
+    labels = [f"{settings['activation']} {plots.beta_label(job.beta)} seed {job.seed}" for job in todo]
     dead = numerics.warn_dead_maps(summary.dead_maps, summary.n_images, labels)
     for index, job in enumerate(todo):
         record = {"ef": summary.ef_mean[index], "ef_std": summary.ef_std[index],

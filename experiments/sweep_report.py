@@ -29,11 +29,6 @@ FIGURES = {"fig_ef_vs_beta.png": "EF vs β (Fig. 3)", "fig_spectra.png": "radial
            "fig_accuracy.png": "accuracy and epochs vs β (Fig. 5)", "fig_saliency.png": "saliency maps per β"}
 
 
-def beta_text(beta: float) -> str:
-    """'β=3' or 'ReLU'."""
-    return plots.beta_label(beta)
-
-
 def mean_spectra(rows: Sequence[dict]) -> dict[float, np.ndarray]:
     """β → mean normalized radial spectrum over that β's seeds, (K,)."""
     return {beta: np.mean([r["spectrum"] for r in rows if r["beta"] == beta], axis=0)
@@ -75,8 +70,8 @@ def checks(rows: Sequence[dict], settings: dict) -> list[tuple[str, bool | None,
         tails = {beta: tail_share(p) for beta, p in spectra.items()}
         heaviest = max(tails, key=tails.get)
         out.append((f"ReLU has the heaviest spectral tail (mass at ω ≥ {TAIL_FROM}) among {among}",
-                    math.isinf(heaviest), f"ReLU {tails[math.inf]:.5f}; heaviest: {beta_text(heaviest)} "
-                    f"{tails[heaviest]:.5f}; lightest: {beta_text(min(tails, key=tails.get))} {min(tails.values()):.5f}"))
+                    math.isinf(heaviest), f"ReLU {tails[math.inf]:.5f}; heaviest: {plots.beta_label(heaviest)} "
+                    f"{tails[heaviest]:.5f}; lightest: {plots.beta_label(min(tails, key=tails.get))} {min(tails.values()):.5f}"))
     return out
 
 
@@ -152,7 +147,7 @@ def report_markdown(rows: Sequence[dict], settings: dict) -> str:
     lines += ["", "## Models", "", "| β | seed | test acc. | epochs | reached cap | EF | EF std | EF/K ×10⁴ |",
               "|---|---|---|---|---|---|---|---|"]
     for r in rows:
-        lines.append(f"| {beta_text(r['beta'])} | {r['seed']} | {r['test_accuracy']:.3f} | {r['epochs']} | "
+        lines.append(f"| {plots.beta_label(r['beta'])} | {r['seed']} | {r['test_accuracy']:.3f} | {r['epochs']} | "
                      f"{'yes' if r['reached_cap'] else 'no'} | {r['ef']:.4f} | {r['ef_std']:.4f} | "
                      f"{1e4 * r['ef_ref']:.2f} |")
     lines += ["", "## Figures", ""]
