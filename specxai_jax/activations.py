@@ -10,6 +10,7 @@ import math
 
 import jax
 import jax.numpy as jnp
+from jax.custom_derivatives import SymbolicZero
 from jax.scipy.special import ndtr
 
 ACTIVATIONS = ("softplus", "gauss", "relu", "gelu")
@@ -36,11 +37,34 @@ def _finite_or_one(beta: jax.Array) -> jax.Array:
 
 
 def softplus(x: jax.Array, beta: jax.Array) -> jax.Array:
-    """φ_β(x) = log(1 + exp(βx)) / β, stable for any βx; β = inf gives ReLU."""
-    beta = jnp.asarray(beta, x.dtype)
+    """φ_β(x) = log(1 + exp(βx)) / β, stable for any βx; β = inf gives ReLU.
+
+    Differentiated by its closed form, φ' = sigmoid(βx) (ReLU's step for β = inf), instead of
+    through both branches of the β = inf switch (saliency ~25 % faster, benchmarks/RESULTS.md).
+    """
+    return _softplus(x, jnp.asarray(beta, x.dtype))
+
+
+@jax.custom_jvp
+def _softplus(x: jax.Array, beta: jax.Array) -> jax.Array:
     b = _finite_or_one(beta)
-    smooth = jax.nn.softplus(b * x) / b
-    return jnp.where(jnp.isinf(beta), jax.nn.relu(x), smooth)
+    return jnp.where(jnp.isinf(beta), jax.nn.relu(x), jax.nn.softplus(b * x) / b)
+
+
+def _softplus_jvp(primals, tangents):
+    (x, beta), (dx, dbeta) = primals, tangents
+    y = _softplus(x, beta)
+    b = _finite_or_one(beta)
+    infinite = jnp.isinf(beta)
+    slope = jnp.where(infinite, (x > 0).astype(x.dtype), jax.nn.sigmoid(b * x))
+    dy = jnp.zeros_like(y) if isinstance(dx, SymbolicZero) else slope * dx
+    if not isinstance(dbeta, SymbolicZero):
+        # ∂φ/∂β = (x·sigmoid(βx) − φ) / β, and 0 in the ReLU limit.
+        dy = dy + jnp.where(infinite, 0.0, (x * slope - y) / b) * dbeta
+    return y, dy
+
+
+_softplus.defjvp(_softplus_jvp, symbolic_zeros=True)
 
 
 def gauss(x: jax.Array, beta: jax.Array) -> jax.Array:

@@ -41,6 +41,19 @@ def test_softplus_derivative_is_logistic_cdf():
     np.testing.assert_allclose(np.asarray(grad), stats.logistic.cdf(2.5 * np.asarray(xs)), rtol=1e-5, atol=1e-7)
 
 
+def test_softplus_beta_derivative_and_curvature_match_finite_differences():
+    with jax.enable_x64(True):
+        xs = jnp.linspace(-3, 3, 13, dtype=jnp.float64)
+        beta, step = 2.5, 1e-5
+        d_beta = jax.vmap(jax.grad(activations.softplus, argnums=1), (0, None))(xs, beta)
+        central = (activations.softplus(xs, beta + step) - activations.softplus(xs, beta - step)) / (2 * step)
+        np.testing.assert_allclose(np.asarray(d_beta), np.asarray(central), rtol=1e-7, atol=1e-9)
+        curvature = jax.vmap(jax.grad(jax.grad(activations.softplus)), (0, None))(xs, beta)
+        sigma = stats.logistic.cdf(beta * np.asarray(xs))
+        np.testing.assert_allclose(np.asarray(curvature), beta * sigma * (1 - sigma), rtol=1e-10)
+        assert float(jax.grad(activations.softplus, argnums=1)(jnp.float64(1.0), jnp.inf)) == 0.0
+
+
 @pytest.mark.parametrize("family", ["softplus", "gauss"])
 def test_extreme_beta_x_is_finite_with_finite_gradients(family):
     act = activations.get(family)

@@ -17,7 +17,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from specxai_jax import activations
+from specxai_jax import activations, pooling
 
 _RULE: contextvars.ContextVar = contextvars.ContextVar("backward_rule", default=None)
 
@@ -34,7 +34,7 @@ class Rule:
         return fn(x, beta)
 
     def max_pool(self, x: jax.Array, window: int) -> jax.Array:
-        return nn.max_pool(x, (window, window), strides=(window, window))
+        return pooling.max_pool(x, window)
 
     def layer(self, kind: str) -> None:
         """Called by models for non-elementwise layers (batch_norm, residual, attention, …)."""
@@ -254,7 +254,7 @@ class EpsilonRule(Rule):
         epsilon = self.epsilon
 
         def pool(u, unused_beta):
-            return nn.max_pool(u, (window, window), strides=(window, window))
+            return pooling.max_pool(u, window)
 
         def backward(x, y, beta, g):
             return _plain_vjp(pool, x, beta, g * stabilized_ratio(y, epsilon))

@@ -5,7 +5,7 @@ from __future__ import annotations
 import flax.linen as nn
 import jax.numpy as jnp
 
-from specxai_jax import activations
+from specxai_jax import activations, pooling
 
 
 def check_image_fits(image_size: int, depth: int) -> None:
@@ -39,7 +39,7 @@ class PlainCNN(nn.Module):
             x = act(x, beta)
             if i == self.depth - 1:
                 x = self.perturb("last_conv", x)
-            x = nn.max_pool(x, (2, 2), strides=(2, 2))
+            x = pooling.max_pool(x, 2)
         x = x.reshape(x.shape[0], -1)
         x = act(nn.Dense(self.dense, name="dense")(x), beta)
         return nn.Dense(self.num_classes, name="head")(x)
