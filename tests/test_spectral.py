@@ -77,6 +77,18 @@ def test_rank_normalize_matches_scipy_average_ranks_with_ties():
         np.testing.assert_allclose(one_ours, expected, rtol=1e-6)
 
 
+@pytest.mark.parametrize("network", [True, False])
+@pytest.mark.parametrize("count", [1, 2, 5, 64, 100, 784])
+def test_sort_with_positions_is_a_stable_argsort(network, count):
+    rng = np.random.default_rng(count)
+    flat = np.concatenate([rng.integers(0, 4, size=(2, count)), rng.normal(size=(1, count))]).astype(np.float32)
+    flat[1, : count // 2] = np.inf                                 # ties with the network's padding value
+    values, positions = spectral.sort_with_positions(jnp.asarray(flat), network=network)
+    expected = np.argsort(flat, axis=1, kind="stable")
+    np.testing.assert_array_equal(np.asarray(positions), expected)
+    np.testing.assert_array_equal(np.asarray(values), np.take_along_axis(flat, expected, axis=1))
+
+
 def test_rank_normalize_is_invariant_to_monotone_maps():
     maps = np.random.default_rng(3).normal(size=(9, 11)).astype(np.float32)
     direct = spectral.rank_normalize(jnp.asarray(maps))
