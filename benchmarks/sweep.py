@@ -5,6 +5,8 @@
 Both modes run the library's epoch (a jit-compiled, masked Adam step over stacked models, dispatched
 once per batch) for the same models, data orders and number of epochs; ``sequential`` compiles it once for a single model and
 loops over the models. Each mode runs in its own subprocess so its peak memory (max RSS) is its own.
+``--cpu-devices 2`` splits the vectorized mode's models over two XLA CPU devices, one per core
+(``train_models(..., mesh=)``'s shard_map); the sequential mode stays on one device.
 Prints one JSON object as the last line; times are medians over ``--repeats`` runs.
 """
 
@@ -22,7 +24,9 @@ import jax.numpy as jnp
 import numpy as np
 
 from benchmarks import environment
+from specxai_jax import sharding
 from specxai_jax.models import PlainCNN, init_variables, stack_variables
+from specxai_jax.sharding import model_mesh
 from specxai_jax.train import TrainConfig, epoch_permutations, make_epoch_fn, make_optimizer
 
 MODES = ("vectorized", "sequential")
@@ -38,6 +42,8 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser.add_argument("--batch", type=int, default=64)
     parser.add_argument("--epochs", type=int, default=2)
     parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--cpu-devices", type=int, default=1,
+                        help="split the vectorized mode's models over this many XLA CPU devices")
     parser.add_argument("--mode", choices=MODES, help="run one mode in this process (used internally)")
     return parser.parse_args(argv)
 
@@ -54,11 +60,11 @@ def sweep_models(args) -> tuple[PlainCNN, list[dict], np.ndarray, np.ndarray]:
     return model, variables, x, y
 
 
-def trainer(model, config: TrainConfig, x, y, seeds: list[int]):
+def trainer(model, config: TrainConfig, x, y, seeds: list[int], mesh=None):
     """Compiled epochs for len(seeds) stacked models: stacked variables → trained stacked variables."""
     steps = x.shape[0] // config.batch_size
     optimizer = make_optimizer(config, steps)
-    run_epoch = make_epoch_fn(model.apply, optimizer, config)
+    run_epoch = make_epoch_fn(model.apply, optimizer, config, mesh)
     x, y = jnp.asarray(x), jnp.asarray(y)
     done = jnp.zeros(len(seeds), bool)
 
@@ -80,8 +86,11 @@ def run_mode(args) -> dict:
     config = TrainConfig(batch_size=args.batch, max_epochs=args.epochs, acc_cap=None)
     seeds = list(range(args.models))
     if args.mode == "vectorized":
-        train = trainer(model, config, x, y, seeds)
+        mesh = model_mesh() if jax.device_count() > 1 else None
+        train = trainer(model, config, x, y, seeds, mesh)
         stacked = stack_variables(variables)
+        if mesh is not None:
+            stacked = sharding.put(stacked, mesh, sharding.all_axes(mesh))
         run_once = lambda: train(stacked)                                  # noqa: E731
     else:
         trains = [trainer(model, config, x, y, [seed]) for seed in seeds[:1]] * len(seeds)
@@ -91,13 +100,17 @@ def run_mode(args) -> dict:
     run_once()
     first = time.perf_counter() - start
     seconds = environment.median_seconds({"train": run_once}, args.repeats)["train"]
-    return {"mode": args.mode, "first_run_seconds": first, "seconds": seconds,
+    return {"mode": args.mode, "devices": jax.device_count(), "first_run_seconds": first, "seconds": seconds,
             "peak_rss_mib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}
 
 
 def main(argv=None) -> None:
     args = parse_args(argv)
+    if args.cpu_devices < 1 or args.models % args.cpu_devices:
+        raise SystemExit(f"--cpu-devices ({args.cpu_devices}) must be ≥ 1 and divide --models ({args.models})")
     if args.mode:
+        if args.cpu_devices > 1 and args.mode == "vectorized":
+            jax.config.update("jax_num_cpu_devices", args.cpu_devices)   # before the backend starts
         print(json.dumps(run_mode(args)))
         return
     passed = [arg for arg in (argv if argv is not None else sys.argv[1:])]
@@ -113,7 +126,8 @@ def main(argv=None) -> None:
         "benchmark": "sweep",
         **environment.describe(),
         "config": {"models": args.models, "size": args.size, "channels": args.channels, "depth": args.depth,
-                   "n_train": args.n_train, "batch": args.batch, "epochs": args.epochs, "repeats": args.repeats},
+                   "n_train": args.n_train, "batch": args.batch, "epochs": args.epochs, "repeats": args.repeats,
+                   "cpu_devices": args.cpu_devices},
         **modes,
         "speedup_vectorized_vs_sequential": modes["sequential"]["median_seconds"] / modes["vectorized"]["median_seconds"],
     }))

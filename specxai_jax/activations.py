@@ -40,7 +40,7 @@ def softplus(x: jax.Array, beta: jax.Array) -> jax.Array:
     """φ_β(x) = log(1 + exp(βx)) / β, stable for any βx; β = inf gives ReLU.
 
     Differentiated by its closed form, φ' = sigmoid(βx) (ReLU's step for β = inf), instead of
-    through both branches of the β = inf switch (saliency ~25 % faster, benchmarks/RESULTS.md).
+    through both branches of the β = inf switch (saliency up to 20 % faster, benchmarks/RESULTS.md).
     """
     return _softplus(x, jnp.asarray(beta, x.dtype))
 

@@ -12,7 +12,7 @@ def max_pool(x: jax.Array, window: int = 2) -> jax.Array:
     The same values and gradients as ``flax.linen.max_pool(x, (w, w), strides=(w, w))`` and
     PyTorch's MaxPool2d: a window's gradient goes to its first maximal entry (row-major), also when
     entries tie (flat image regions). max_pool's gradient is XLA's select-and-scatter, which XLA:CPU
-    runs as a slow loop; this form fuses with the convolutions (saliency 1.4–2× faster,
+    runs as a slow loop; this form fuses with the convolutions (saliency 1.4–2.5× faster,
     benchmarks/RESULTS.md).
     """
     batch, height, width, channels = x.shape

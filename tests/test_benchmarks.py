@@ -44,6 +44,17 @@ def test_ef_pipeline_without_torch_says_so(capsys):
     assert report["speedup_vs_authors"] is None and "skipped" in report["note"]
 
 
+def test_ef_pipeline_splits_batches_over_cpu_devices():
+    """Two XLA CPU devices (set before the backend starts, so in a fresh process) give the same EF."""
+    proc = subprocess.run([sys.executable, "-m", "benchmarks.ef_pipeline", "--size", "8", "--depth", "1", "--n", "8",
+                           "--batch", "4", "--repeats", "1", "--no-torch", "--cpu-devices", "2"],
+                          capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr
+    report = last_json_line(proc.stdout)
+    assert report["device_count"] == 2 and report["config"]["cpu_devices"] == 2
+    assert report["ef_ours"] == pytest.approx(report["ef_jax_then_numpy"], rel=1e-5)
+
+
 def test_sweep_smoke():
     proc = subprocess.run([sys.executable, "-m", "benchmarks.sweep", "--models", "2", "--size", "8", "--depth", "1",
                            "--n-train", "64", "--batch", "32", "--epochs", "1", "--repeats", "1"],

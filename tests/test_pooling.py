@@ -1,4 +1,4 @@
-"""Max pooling as reshape + running max: values and gradients of flax's max_pool, ties included."""
+"""Max pooling as reshape + one argmax per window: values and gradients of flax's max_pool, ties included."""
 
 import flax.linen as nn
 import jax
