@@ -55,11 +55,12 @@ def bitonic_sort(flat: jax.Array) -> tuple[jax.Array, jax.Array]:
 
     Batcher's bitonic network over the rows padded with +inf to a power of two: log₂n(log₂n+1)/2
     vectorized compare-exchange steps that XLA fuses into plain loops (no library sorts this way).
+    The rows sit on the last axis, so every step runs SIMD across the R independent sorts.
     """
     rows, count = flat.shape
     size = 1 << max(count - 1, 0).bit_length()
-    values = jnp.pad(flat, ((0, 0), (0, size - count)), constant_values=jnp.inf)
-    positions = jnp.broadcast_to(jnp.arange(size, dtype=jnp.int32), values.shape)
+    values = jnp.pad(flat, ((0, 0), (0, size - count)), constant_values=jnp.inf).T       # (n, R)
+    positions = jnp.broadcast_to(jnp.arange(size, dtype=jnp.int32)[:, None], values.shape)
     span = 2
     while span <= size:                      # merge bitonic runs of length `span`
         stride = span // 2
@@ -67,19 +68,19 @@ def bitonic_sort(flat: jax.Array) -> tuple[jax.Array, jax.Array]:
             values, positions = _compare_exchange(values, positions, span, stride)
             stride //= 2
         span *= 2
-    return values[:, :count], positions[:, :count]
+    return values[:count].T, positions[:count].T
 
 
 def _compare_exchange(values, positions, span: int, stride: int):
-    """One bitonic step: entry i meets i + stride; runs starting at a multiple of 2·span ascend."""
-    rows, size = values.shape
-    shape = (rows, size // (2 * stride), 2, stride)
+    """One bitonic step on (n, R): entry i meets i + stride; runs starting at a multiple of 2·span ascend."""
+    size, rows = values.shape
+    shape = (size // (2 * stride), 2, stride, rows)
     v, p = values.reshape(shape), positions.reshape(shape)
-    ascending = jnp.asarray((np.arange(size // (2 * stride)) * 2 * stride & span) == 0)[None, :, None]
-    second_smaller = (v[:, :, 1] < v[:, :, 0]) | ((v[:, :, 1] == v[:, :, 0]) & (p[:, :, 1] < p[:, :, 0]))
+    ascending = jnp.asarray((np.arange(size // (2 * stride)) * 2 * stride & span) == 0)[:, None, None]
+    second_smaller = (v[:, 1] < v[:, 0]) | ((v[:, 1] == v[:, 0]) & (p[:, 1] < p[:, 0]))
     swap = second_smaller == ascending
-    pair = lambda a: jnp.stack([jnp.where(swap, a[:, :, 1], a[:, :, 0]),
-                                jnp.where(swap, a[:, :, 0], a[:, :, 1])], axis=2).reshape(rows, size)
+    pair = lambda a: jnp.stack([jnp.where(swap, a[:, 1], a[:, 0]),
+                                jnp.where(swap, a[:, 0], a[:, 1])], axis=1).reshape(size, rows)
     return pair(v), pair(p)
 
 
