@@ -1,4 +1,4 @@
-"""2D max pooling as reshape + elementwise max: XLA:CPU runs its gradient far faster than the window op's."""
+"""2D max pooling as reshape + one argmax per window: XLA:CPU runs its gradient far faster than the window op's."""
 
 from __future__ import annotations
 
