@@ -27,7 +27,7 @@ from benchmarks import environment
 from specxai_jax import sharding
 from specxai_jax.models import PlainCNN, init_variables, stack_variables
 from specxai_jax.sharding import model_mesh
-from specxai_jax.train import TrainConfig, epoch_permutations, make_epoch_fn, make_optimizer
+from specxai_jax.train import TrainConfig, epoch_keys, epoch_permutations, make_epoch_fn, make_optimizer
 
 MODES = ("vectorized", "sequential")
 
@@ -72,8 +72,7 @@ def trainer(model, config: TrainConfig, x, y, seeds: list[int], mesh=None):
         opt_state = jax.vmap(optimizer.init)(variables["params"])
         for epoch in range(config.max_epochs):
             batches = jnp.asarray(epoch_permutations(seeds, epoch, x.shape[0], config.batch_size))
-            keys = jax.vmap(lambda s: jax.random.split(jax.random.fold_in(jax.random.key(s), epoch), steps))(
-                jnp.asarray(seeds))
+            keys = epoch_keys(seeds, epoch, steps)
             variables, opt_state = run_epoch(variables, opt_state, done, batches, x, y, keys)
         return jax.block_until_ready(variables)
 

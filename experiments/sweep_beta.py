@@ -126,11 +126,11 @@ def build_model(settings: dict, num_classes: int):
 
 def device_mesh(count: int | None):
     """A mesh over ``count`` local devices (all by default), or None for a single device."""
-    available = len(jax.local_devices())
-    if count is not None and count > available:
-        raise validation.UsageError(f"--devices {count}: only {available} local device(s) here; use at most {available}")
-    count = available if count is None else count
-    return model_mesh(count) if count > 1 else None
+    count = len(jax.local_devices()) if count is None else count
+    try:
+        return model_mesh(count) if count > 1 else None
+    except ValueError as error:
+        raise validation.UsageError(f"--devices {count}: {error}") from None
 
 
 def train_missing(model, jobs: list[ModelJob], dataset, settings: dict, store: ResultStore, progress: bool,

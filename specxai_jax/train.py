@@ -20,6 +20,7 @@ from jax.sharding import Mesh, PartitionSpec
 from tqdm.auto import tqdm
 
 from specxai_jax import sharding
+from specxai_jax.models import stack_variables
 
 
 @dataclasses.dataclass(frozen=True)
@@ -91,6 +92,12 @@ def epoch_permutations(seeds: Sequence[int], epoch: int, num_examples: int, batc
     steps = num_examples // batch_size
     orders = [np.random.default_rng([seed, epoch]).permutation(num_examples) for seed in seeds]
     return np.stack([order[: steps * batch_size].reshape(steps, batch_size) for order in orders])
+
+
+def epoch_keys(seeds: Sequence[int], epoch: int, steps: int) -> jax.Array:
+    """Per-model, per-step random keys (M, steps), a function of (seed, epoch) only."""
+    return jax.vmap(lambda s: jax.random.split(jax.random.fold_in(jax.random.key(s), epoch), steps))(
+        jnp.asarray(seeds))
 
 
 def on_model_axis(fn: Callable, mesh: Mesh | None, replicated_args: Sequence[int], num_args: int) -> Callable:
@@ -197,8 +204,7 @@ def train_models(apply_fn: Callable, variables: dict, dataset, seeds: Sequence[i
         padded_seeds = np.concatenate([seeds[live], np.repeat(seeds[live][-1:], stacked_size - live.size)])
         done = jnp.asarray(np.arange(stacked_size) >= live.size)   # padding copies never train
         batches = epoch_permutations(padded_seeds, epoch, x_train.shape[0], config.batch_size)
-        keys = jax.vmap(lambda s: jax.random.split(jax.random.fold_in(jax.random.key(s), epoch), steps))(
-            jnp.asarray(padded_seeds))
+        keys = epoch_keys(padded_seeds, epoch, steps)
         stacked, opt_state = run_epoch(stacked, opt_state, done, jnp.asarray(batches), x_train, y_train, keys)
         epoch_acc = np.asarray(accuracy_fn(stacked, x_test, y_test), np.float64)[:live.size]
         accuracy[live], epochs[live] = epoch_acc, epoch + 1
@@ -221,5 +227,5 @@ def train_models(apply_fn: Callable, variables: dict, dataset, seeds: Sequence[i
             stacked = _stack_rows(stacked, keep, mesh)
             opt_state = _stack_rows(opt_state, keep, mesh)
     bar.close()
-    return TrainResult(jax.tree.map(lambda *leaves: jnp.stack(leaves), *trained), accuracy, epochs,
+    return TrainResult(stack_variables(trained), accuracy, epochs,
                        np.asarray(history), time.perf_counter() - start)

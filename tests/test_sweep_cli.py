@@ -53,6 +53,7 @@ def bad_npz(tmp_path):
     (["--dataset", "npz:NPZ_lengths"], "5 labels but there are 48 images"),
     (["--dataset", "npz:/nonexistent/data.npz"], "no such file"),
     (["--dataset", "folder:/nonexistent"], "no such directory"),
+    (["--devices", "4096"], "4096 devices"),
 ])
 def test_bad_input_is_one_line_and_exit_2(args, fragment, bad_npz, tmp_path, capsys):
     args = [a.replace("NPZ_missing", str(bad_npz["missing"])).replace("NPZ_lengths", str(bad_npz["lengths"]))
