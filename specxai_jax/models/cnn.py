@@ -5,7 +5,7 @@ from __future__ import annotations
 import flax.linen as nn
 import jax.numpy as jnp
 
-from specxai_jax import activations, pooling
+from specxai_jax import activations, convolution, pooling
 
 
 def check_image_fits(image_size: int, depth: int) -> None:
@@ -35,7 +35,8 @@ class PlainCNN(nn.Module):
         beta = self.variable("constants", "beta", lambda: jnp.asarray(jnp.inf, jnp.float32)).value
         act = activations.get(self.activation)
         for i in range(self.depth):
-            x = nn.Conv(self.width * 2**i, (3, 3), padding="SAME", name=f"conv{i}")(x)
+            x = nn.Conv(self.width * 2**i, (3, 3), padding="SAME", name=f"conv{i}",
+                        conv_general_dilated=convolution.conv_general_dilated if i == 0 else None)(x)
             x = act(x, beta)
             if i == self.depth - 1:
                 x = self.perturb("last_conv", x)

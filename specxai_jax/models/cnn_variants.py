@@ -9,6 +9,7 @@ from __future__ import annotations
 import flax.linen as nn
 import jax.numpy as jnp
 
+from specxai_jax import convolution
 from specxai_jax.attribution import rules
 
 
@@ -34,7 +35,8 @@ class ConvNet(nn.Module):
         act = rules.activation(self.activation)
         for i in range(self.depth):
             features = self.width * 2**i
-            h = nn.Conv(features, (3, 3), padding="SAME", name=f"conv{i}")(x)
+            h = nn.Conv(features, (3, 3), padding="SAME", name=f"conv{i}",
+                        conv_general_dilated=convolution.conv_general_dilated if i == 0 else None)(x)
             if self.batch_norm:
                 rules.layer("batch_norm")
                 h = nn.BatchNorm(use_running_average=not train, name=f"bn{i}")(h)

@@ -7,6 +7,7 @@ import functools
 import flax.linen as nn
 import jax.numpy as jnp
 
+from specxai_jax import convolution
 from specxai_jax.attribution import rules
 
 
@@ -48,7 +49,8 @@ class ResNet(nn.Module):
     def __call__(self, x, train: bool = False):
         beta = self.variable("constants", "beta", lambda: jnp.asarray(jnp.inf, jnp.float32)).value
         rules.layer("batch_norm")
-        x = nn.Conv(self.width, (3, 3), padding="SAME", use_bias=False, name="stem")(x)
+        x = nn.Conv(self.width, (3, 3), padding="SAME", use_bias=False, name="stem",
+                    conv_general_dilated=convolution.conv_general_dilated)(x)
         x = rules.activation(self.activation)(nn.BatchNorm(use_running_average=not train, name="stem_bn")(x), beta)
         for stage in range(self.depth):
             for block in range(self.blocks):
