@@ -1,7 +1,7 @@
 """A network's first convolution, on 1–3 channel images, as one matmul over patches on CPU.
 
 XLA:CPU computes the input gradient of a convolution with few input channels (the layer saliency
-ends in) 3–4× slower than patches @ kernel; from 16 channels on its own convolution is the faster
+ends in) about 3× slower than patches @ kernel; from 16 channels on its own convolution is the faster
 one (benchmarks/RESULTS.md). Pass :func:`conv_general_dilated` to the first layer's
 ``flax.linen.Conv(conv_general_dilated=...)``: it takes the patch form where that is faster and
 calls ``lax.conv_general_dilated`` otherwise, so the parameters stay those of ``nn.Conv``. First
