@@ -23,17 +23,17 @@ def conv_general_dilated(lhs, rhs, window_strides, padding, lhs_dilation=None, r
                          dimension_numbers=None, feature_group_count=1, batch_group_count=1,
                          precision=None, preferred_element_type=None):
     """``lax.conv_general_dilated``'s signature and result; the patch matmul where it is faster."""
-    arguments = dict(lhs_dilation=lhs_dilation, rhs_dilation=rhs_dilation, dimension_numbers=dimension_numbers,
-                     feature_group_count=feature_group_count, batch_group_count=batch_group_count,
-                     precision=precision, preferred_element_type=preferred_element_type)
-    plain = (lhs.ndim == 4 and rhs.shape[2] <= FEW_CHANNELS and jax.default_backend() == "cpu"
-             and all(s == 1 for s in window_strides) and all(d == 1 for d in (lhs_dilation or (1,)))
-             and all(d == 1 for d in (rhs_dilation or (1,))) and feature_group_count == 1
-             and batch_group_count == 1 and preferred_element_type is None
-             and lax.conv_dimension_numbers(lhs.shape, rhs.shape, dimension_numbers)
-             == lax.conv_dimension_numbers(lhs.shape, rhs.shape, NHWC))
-    if not plain:
-        return lax.conv_general_dilated(lhs, rhs, window_strides, padding, **arguments)
+    patch_form = (lhs.ndim == 4 and rhs.shape[2] <= FEW_CHANNELS and jax.default_backend() == "cpu"
+                  and all(s == 1 for s in window_strides) and all(d == 1 for d in (lhs_dilation or (1,)))
+                  and all(d == 1 for d in (rhs_dilation or (1,))) and feature_group_count == 1
+                  and batch_group_count == 1 and preferred_element_type is None
+                  and lax.conv_dimension_numbers(lhs.shape, rhs.shape, dimension_numbers)
+                  == lax.conv_dimension_numbers(lhs.shape, rhs.shape, NHWC))
+    if not patch_form:
+        return lax.conv_general_dilated(
+            lhs, rhs, window_strides, padding, lhs_dilation=lhs_dilation, rhs_dilation=rhs_dilation,
+            dimension_numbers=dimension_numbers, feature_group_count=feature_group_count,
+            batch_group_count=batch_group_count, precision=precision, preferred_element_type=preferred_element_type)
     if isinstance(padding, str):
         padding = lax.padtype_to_pads(lhs.shape[1:3], rhs.shape[:2], window_strides, padding)
     return patch_conv(lhs, rhs, tuple(map(tuple, padding)), precision)
