@@ -12,7 +12,6 @@ config.json, fig_ef_vs_beta.png, fig_spectra.png, fig_accuracy.png, fig_saliency
 from __future__ import annotations
 
 import dataclasses
-import json
 import math
 import sys
 import time
@@ -24,7 +23,7 @@ import numpy as np
 from tqdm.auto import tqdm
 
 from experiments import presets, sweep_report
-from specxai_jax import activations, atomic, numerics, plots, validation
+from specxai_jax import activations, numerics, plots, validation
 from specxai_jax.data import load_dataset
 from specxai_jax.models import PlainCNN, check_image_fits, init_variables, stack_variables
 from specxai_jax.models.cnn_variants import ConvNet
@@ -163,8 +162,7 @@ def train_missing(model, jobs: list[ModelJob], dataset, settings: dict, store: R
         reached = settings["acc_cap"] is not None and accuracy >= settings["acc_cap"]
         metadata = {"beta": job.beta, "seed": job.seed, "test_accuracy": accuracy, "epochs": epochs,
                     "reached_cap": reached, "train_seconds": time.perf_counter() - start}
-        store.save_checkpoint(job.key, variables, metadata)
-        trained[job.key] = (variables, json.loads(atomic.to_json(metadata)))  # as it reads back
+        trained[job.key] = (variables, store.save_checkpoint(job.key, variables, metadata))
 
     train_models(model.apply, stacked, dataset, [job.seed for job in todo], config, on_finished=finished,
                  progress=progress, mesh=mesh)

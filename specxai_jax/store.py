@@ -103,9 +103,13 @@ class ResultStore:
         """True if a finished checkpoint exists (its checksums are verified by :meth:`load_checkpoint`)."""
         return (self.checkpoint_path(key) / checkpoints.MANIFEST).is_file()
 
-    def save_checkpoint(self, key: str, variables: dict, metadata: dict) -> None:
-        """Store one model's variables (unstacked tree) and JSON metadata (settings, epochs, accuracy …)."""
+    def save_checkpoint(self, key: str, variables: dict, metadata: dict) -> dict:
+        """Store one model's variables (unstacked tree) and JSON metadata (settings, epochs, accuracy …).
+
+        Returns the metadata as :meth:`load_checkpoint` will read it back (plain JSON values)."""
+        metadata = json.loads(atomic.to_json(metadata))
         checkpoints.save_variables(self.checkpoint_path(key), variables, metadata)
+        return metadata
 
     def load_checkpoint(self, key: str) -> tuple[dict, dict] | None:
         """(variables, metadata), or None if absent or corrupt — a corrupt entry is warned about and

@@ -183,6 +183,16 @@ def test_results_for_other_explanation_settings_sit_beside(tmp_path):
     assert store.load_result(key, explain_key=config_key({"n_explain": 128})) is None
 
 
+def test_saved_records_are_returned_as_they_read_back(tmp_path):
+    store = ResultStore(tmp_path)
+    stored = {"beta": math.inf, "ef": np.float32(0.25), "epochs": np.int64(3), "shape": (2, 3)}
+    key = config_key(SETTINGS)
+    metadata = store.save_checkpoint(key, {"params": {"w": np.ones(2, np.float32)}}, stored)
+    assert metadata == store.load_checkpoint(key)[1] == {"beta": math.inf, "ef": 0.25, "epochs": 3, "shape": [2, 3]}
+    record = store.save_result(key, stored)
+    assert record == store.load_result(key)[0] == metadata
+
+
 def test_skip_message_counts():
     line = skip_message("training", 2, 3, "/tmp/out")
     assert line.startswith("skipped training 2 of 3 models") and "--fresh" in line and "\n" not in line
