@@ -25,7 +25,6 @@ from benchmarks import authors, environment
 from specxai_jax import sharding
 from specxai_jax.models import PlainCNN, init_variables, stack_variables
 from specxai_jax.pipeline import make_batch_statistics, saliency_maps
-from specxai_jax.sharding import model_mesh
 
 BETA = 3.0
 
@@ -63,7 +62,7 @@ def run(args: argparse.Namespace) -> dict:
 
     mesh = None
     if args.cpu_devices > 1:
-        mesh = model_mesh(batch_shards=args.cpu_devices)
+        mesh = sharding.model_mesh(batch_shards=args.cpu_devices)
         stacked = sharding.put(stacked, mesh, PartitionSpec(sharding.MODELS))
     statistics = make_batch_statistics(model.apply, mesh=mesh)
     key = jax.random.key(0)

@@ -26,7 +26,6 @@ import numpy as np
 from benchmarks import environment
 from specxai_jax import sharding
 from specxai_jax.models import PlainCNN, init_variables, stack_variables
-from specxai_jax.sharding import model_mesh
 from specxai_jax.train import TrainConfig, epoch_keys, epoch_permutations, make_epoch_fn, make_optimizer
 
 MODES = ("vectorized", "sequential")
@@ -85,7 +84,7 @@ def run_mode(args) -> dict:
     config = TrainConfig(batch_size=args.batch, max_epochs=args.epochs, acc_cap=None)
     seeds = list(range(args.models))
     if args.mode == "vectorized":
-        mesh = model_mesh() if jax.device_count() > 1 else None
+        mesh = sharding.model_mesh() if jax.device_count() > 1 else None
         train = trainer(model, config, x, y, seeds, mesh)
         stacked = stack_variables(variables)
         if mesh is not None:
