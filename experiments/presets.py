@@ -57,6 +57,11 @@ PRESETS: dict[str, dict] = {
 """Tab. 3 of the paper: dataset, input size, learning rate, depth and accuracy cap per setup."""
 
 
+REPRODUCE_SEEDS = {"quick": (0, 1), "full": (0, 1, 2)}
+"""Seeds of every β-sweep a reproduction target runs (``--quick`` or not), so its figures and tables can show
+the spread across seeds; a target's own ``--seeds`` flag wins."""
+
+
 def resolve(preset: str | None, overrides: dict) -> dict:
     """DEFAULTS ← PRESETS[preset] ← the non-None ``overrides``; unknown preset raises KeyError."""
     settings = dict(DEFAULTS)

@@ -2,7 +2,8 @@
 
     python -m experiments.reproduce --target fig2 [--dataset SPEC] [--quick] --out DIR
 
-Targets (see TARGETS): fig2, fig3, fig5, fig6, fig7, fig8, fig9, fig11, tab1, tab2, tab4. Each is a
+Targets (see TARGETS): fig2, fig3, fig5, fig6, fig7, fig8, fig9, fig11, tab1, tab2, tab4, and beyond the
+paper theorem1 (Theorem 1 and App. G checked numerically) and plane (Sec. 6's complexity–faithfulness plane). Each is a
 small function composing the β-sweep (experiments.sweep_beta), the explanation-gap experiment and the
 Lemma 1 check. Multi-setting targets run one sweep per setting into ``DIR/<setting>/`` (each resumes by
 itself) and draw one combined figure. Every target writes its figure(s), the CSV behind them and
@@ -24,6 +25,8 @@ import numpy as np
 from scipy import stats
 
 from experiments import explanation_gap, paper_values, repro_plots, sweep_beta, sweep_report
+from experiments import plane, presets
+from experiments import theorem1 as theorem1_target
 from specxai_jax import atomic, spectral, validation
 
 QUICK_SWEEP = ("--dataset", "synthetic:n_train=1024,n_test=256", "--img-size", "16", "--depth", "2",
@@ -45,8 +48,16 @@ PAPER_DATASETS = ("fashion_mnist", "cifar10", "imagenette-224")
 """Presets of the paper's Fig. 2 / Fig. 3 panels."""
 RESULT_COLUMNS = ["setting", *sweep_report.RESULT_COLUMNS]
 SPECTRUM_COLUMNS = ["setting", *sweep_report.SPECTRUM_COLUMNS]
-TAB2_NOTE = ("The paper's Tab. 2 uses ResNet50 and ViT-B16 pretrained on ImageNet, which cannot be downloaded here; "
-             "this table is computed on our ResNet and ViT trained from scratch on {dataset}.")
+SUMMARY_COLUMNS = ["setting", "beta", "ef_mean", "ef_std", "test_accuracy_mean", "test_accuracy_std", "n_seeds"]
+TAB2_NOTE = ("The paper's Tab. 2 uses ResNet50 and ViT-B16 pretrained on ImageNet; no checkpoints were given "
+             "(--pretrained), so this table is computed on our ResNet and ViT trained from scratch on {dataset} "
+             "instead. "
+             "For Tab. 2 as the paper ran it: --pretrained microsoft/resnet-50 google/vit-base-patch16-224 "
+             "(hub names or save_pretrained directories).")
+TAB2_PRETRAINED_NOTE = ("Tab. 2 on the pretrained checkpoints {models}, explained as loaded (no training) on {dataset} "
+                        "at {size} px. GradCAM layers: {layers}.")
+PRETRAINED_GAP = ("--dataset", "tfds:imagenet2012", "--n-images", "1000")
+"""Full Tab. 2 on pretrained checkpoints: the paper's ImageNet validation images (TFDS manual download)."""
 
 
 @dataclasses.dataclass
@@ -59,6 +70,8 @@ class Context:
     progress: bool
     fresh: bool
     sweep_flags: tuple = ()
+    pretrained: tuple = ()  # tab2: Hugging Face checkpoints explained instead of from-scratch models
+    data_flags: tuple = ()  # --data-dir / --split, passed to every sweep and explanation-gap run
     runs: list = dataclasses.field(default_factory=list)
     checks: list = dataclasses.field(default_factory=list)
     notes: list = dataclasses.field(default_factory=list)
@@ -81,8 +94,9 @@ class Target:
 
 def sweep(ctx: Context, label: str, directory: str, flags: Sequence[str]) -> list[dict]:
     """One β-sweep into ``ctx.out/directory``: quick base flags (with --quick), then ``flags``, then --dataset."""
-    argv = [*(QUICK_SWEEP if ctx.quick else ()), *flags, *ctx.sweep_flags,
-            *(("--dataset", ctx.dataset) if ctx.dataset else ())]
+    seeds = presets.REPRODUCE_SEEDS["quick" if ctx.quick else "full"]
+    argv = ["--seeds", ",".join(map(str, seeds)), *(QUICK_SWEEP if ctx.quick else ()), *flags, *ctx.sweep_flags,
+            *(("--dataset", ctx.dataset) if ctx.dataset else ()), *ctx.data_flags]
     out = ctx.out / directory
     if not ctx.progress:
         argv.append("--no-progress")
@@ -97,7 +111,23 @@ def sweep(ctx: Context, label: str, directory: str, flags: Sequence[str]) -> lis
                      + " ".join([*argv, "--out", str(out)]), "settings": settings})
     for claim, holds, measured in sweep_report.checks(rows, settings):
         ctx.check(f"{label}: {claim}", holds, measured)
+    rho_check(ctx, label, sweep_report.converged(rows))
     return rows
+
+
+def rho_check(ctx: Context, label: str, rows: Sequence[dict], n_boot: int = 1000) -> None:
+    """ρ(β, EF) over every model of every seed, with a 95 % bootstrap interval (models resampled)."""
+    betas = np.array([min(r["beta"], 1e6) for r in rows])
+    ef = np.array([r["ef"] for r in rows])
+    if len(set(betas)) < 3:
+        return
+    rho = float(stats.spearmanr(betas, ef).statistic)
+    draws = np.random.default_rng(0).integers(0, len(rows), (n_boot, len(rows)))
+    boot = [stats.spearmanr(betas[d], ef[d]).statistic for d in draws]
+    low, high = np.nanpercentile(boot, [2.5, 97.5])
+    seeds = len({r["seed"] for r in rows})
+    ctx.check(f"{label}: EF rises with β over all seeds' models (95 % bootstrap interval of ρ above 0)",
+              bool(low > 0), f"ρ = {rho:.2f} [{low:.2f}, {high:.2f}], {len(rows)} models, {seeds} seeds")
 
 
 def sweeps(ctx: Context, settings: Sequence[tuple[str, str, Sequence[str]]]) -> dict[str, list[dict]]:
@@ -109,7 +139,24 @@ def sweeps(ctx: Context, settings: Sequence[tuple[str, str, Sequence[str]]]) -> 
         spectra += [{"setting": label, **row} for row in sweep_report.spectrum_rows(rows, rows[0]["activation"])]
     atomic.write_csv(ctx.out / "results.csv", results, RESULT_COLUMNS)
     atomic.write_csv(ctx.out / "spectra.csv", spectra, SPECTRUM_COLUMNS)
+    atomic.write_csv(ctx.out / "summary.csv", seed_summary(series), SUMMARY_COLUMNS)
     return series
+
+
+def seed_summary(series: dict[str, list[dict]]) -> list[dict]:
+    """summary.csv: per (setting, β), EF and test accuracy as mean ± std across seeds (diverged left out), n."""
+    out = []
+    for label, rows in series.items():
+        rows = sweep_report.converged(rows)
+        for beta in sorted({r["beta"] for r in rows}):
+            chosen = [r for r in rows if r["beta"] == beta]
+            record = {"setting": label, "beta": beta, "n_seeds": len(chosen)}
+            for name in ("ef", "test_accuracy"):
+                values = np.array([r[name] for r in chosen], float)
+                record[f"{name}_mean"] = float(values.mean())
+                record[f"{name}_std"] = float(values.std(ddof=1)) if len(values) > 1 else math.nan
+            out.append(record)
+    return out
 
 
 def dataset_settings(ctx: Context) -> list[tuple[str, str, list[str]]]:
@@ -130,14 +177,14 @@ def fig2(ctx: Context) -> dict:
     panels = {label: sweep_report.mean_spectra(rows) for label, rows in series.items()}
     repro_plots.spectra_grid(ctx.out / "fig2_spectra.png", panels,
                              suptitle="Fig. 2: radial power spectra of VanillaGrad maps per β")
-    return {"figures": ["fig2_spectra.png"], "tables": ["spectra.csv", "results.csv"]}
+    return {"figures": ["fig2_spectra.png"], "tables": ["spectra.csv", "results.csv", "summary.csv"]}
 
 
 def fig3(ctx: Context) -> dict:
     series = sweeps(ctx, dataset_settings(ctx))
     repro_plots.ef_lines(ctx.out / "fig3_ef_vs_beta.png", series,
                          title="Fig. 3: Expected Frequency vs β (bars: std over images)")
-    return {"figures": ["fig3_ef_vs_beta.png"], "tables": ["results.csv"]}
+    return {"figures": ["fig3_ef_vs_beta.png"], "tables": ["results.csv", "summary.csv"]}
 
 
 def accuracy_check(ctx: Context, label: str, rows: Sequence[dict]) -> None:
@@ -156,7 +203,7 @@ def fig5(ctx: Context) -> dict:
         accuracy_check(ctx, label, rows)
     repro_plots.accuracy_and_epochs(ctx.out / "fig5_accuracy.png", series,
                                     title="Fig. 5: test accuracy vs β without the accuracy cap")
-    return {"figures": ["fig5_accuracy.png"], "tables": ["results.csv"]}
+    return {"figures": ["fig5_accuracy.png"], "tables": ["results.csv", "summary.csv"]}
 
 
 def learning_rates(ctx: Context) -> tuple[float, ...]:
@@ -170,7 +217,7 @@ def fig6(ctx: Context) -> dict:
     panels = {label: sweep_report.mean_spectra(rows) for label, rows in series.items()}
     repro_plots.spectra_grid(ctx.out / "fig6_spectra.png", panels,
                              suptitle="Fig. 6: spectra without the accuracy cap, per learning rate")
-    return {"figures": ["fig6_spectra.png"], "tables": ["spectra.csv", "results.csv"]}
+    return {"figures": ["fig6_spectra.png"], "tables": ["spectra.csv", "results.csv", "summary.csv"]}
 
 
 def fig7(ctx: Context) -> dict:
@@ -182,7 +229,7 @@ def fig7(ctx: Context) -> dict:
     panels = {label: sweep_report.mean_spectra(rows) for label, rows in series.items()}
     repro_plots.spectra_grid(ctx.out / "fig7_spectra.png", panels, ncols=len(lrs),
                              suptitle="Fig. 7: spectra per depth (rows) and learning rate (columns)")
-    return {"figures": ["fig7_spectra.png"], "tables": ["spectra.csv", "results.csv"]}
+    return {"figures": ["fig7_spectra.png"], "tables": ["spectra.csv", "results.csv", "summary.csv"]}
 
 
 def fig8(ctx: Context) -> dict:
@@ -194,7 +241,7 @@ def fig8(ctx: Context) -> dict:
     panels = {label: sweep_report.mean_spectra(rows) for label, rows in series.items()}
     repro_plots.spectra_grid(ctx.out / "fig8_spectra.png", panels, suptitle="Fig. 8: spectra per input size")
     repro_plots.ef_lines(ctx.out / "fig8_ef_vs_beta.png", series, title="Fig. 8: EF vs β per input size")
-    return {"figures": ["fig8_spectra.png", "fig8_ef_vs_beta.png"], "tables": ["spectra.csv", "results.csv"]}
+    return {"figures": ["fig8_spectra.png", "fig8_ef_vs_beta.png"], "tables": ["spectra.csv", "results.csv", "summary.csv"]}
 
 
 def fig9(ctx: Context) -> dict:
@@ -210,7 +257,7 @@ def fig9(ctx: Context) -> dict:
     repro_plots.spectra_grid(ctx.out / "fig9_spectra.png", panels,
                              suptitle="Fig. 9a: spectra with skip connections and batch norm (β=1 vs ReLU)")
     repro_plots.ef_bars(ctx.out / "fig9_ef.png", ef, title="Fig. 9b: Expected Frequency per variant")
-    return {"figures": ["fig9_spectra.png", "fig9_ef.png"], "tables": ["spectra.csv", "results.csv"]}
+    return {"figures": ["fig9_spectra.png", "fig9_ef.png"], "tables": ["spectra.csv", "results.csv", "summary.csv"]}
 
 
 # ---------------------------------------------------------------- NTK and tables
@@ -241,6 +288,13 @@ def fig11(ctx: Context) -> dict:
     return {"figures": ["fig_ntk_eigendecay.png"], "tables": ["eigenvalues.csv"]}
 
 
+def plane_target(ctx: Context) -> dict:
+    """Sec. 6's plane: the explanation-gap experiment per seed on β-models (experiments.plane)."""
+    if ctx.sweep_flags:
+        raise validation.UsageError("plane runs the explanation-gap experiment, which takes no --input-noise or --no-cap")
+    return plane.run(ctx)
+
+
 def ef_per_k(ef: float, img_size: int) -> float:
     """Our unit-scale EF in the paper's printed convention, EF/K ×10⁴ (K radial bins of the image)."""
     bins = int(spectral.radius_bins(img_size, img_size).max()) + 1
@@ -252,8 +306,13 @@ def gap_table(ctx: Context, target: str) -> dict:
     if ctx.sweep_flags:
         raise validation.UsageError(f"{target} runs the explanation-gap experiment, which takes no --input-noise "
                                     "or --no-cap")
-    argv = ["--models", *GAP_MODELS[target], "--out", str(ctx.out), "--checkpoint-dir", str(ctx.out / "models"),
-            *(QUICK_GAP if ctx.quick else FULL_GAP[target]), *(("--dataset", ctx.dataset) if ctx.dataset else ())]
+    if ctx.pretrained and target != "tab2":
+        raise validation.UsageError(f"--pretrained applies to tab2 only, not {target}")
+    models = (("--pretrained", *ctx.pretrained) if ctx.pretrained else
+              ("--models", *GAP_MODELS[target], "--checkpoint-dir", str(ctx.out / "models")))
+    full = PRETRAINED_GAP if ctx.pretrained else FULL_GAP[target]
+    argv = [*models, "--out", str(ctx.out), *(QUICK_GAP if ctx.quick else full),
+            *(("--dataset", ctx.dataset) if ctx.dataset else ()), *ctx.data_flags]
     if not ctx.progress:
         argv.append("--no-progress")
     args = explanation_gap.parse_args(argv)
@@ -261,7 +320,12 @@ def gap_table(ctx: Context, target: str) -> dict:
     rows, _ = explanation_gap.run(args)
     ctx.runs.append({"label": target, "dir": ".", "command": "python -m experiments.explanation_gap " + " ".join(argv),
                      "settings": {**vars(args), "models": [spec.name for spec in args.models]}})
-    if target == "tab2":
+    if target == "tab2" and ctx.pretrained:
+        layers = "; ".join(f"{name}: `{layer}`" for name, layer in args.gradcam_layers.items())
+        ctx.notes.append(TAB2_PRETRAINED_NOTE.format(models=", ".join(ctx.pretrained), dataset=args.dataset,
+                                                     size=args.img_size, layers=layers + " (ViT tokens: class token "
+                                                     "dropped, patch tokens laid out on their grid)"))
+    elif target == "tab2":
         ctx.notes.append(TAB2_NOTE.format(dataset=args.dataset))
     paper = paper_values.paper_table(target) or {}
     comparison = []
@@ -330,7 +394,17 @@ TARGETS: dict[str, Target] = {
     "tab1": Target("Tab. 1: EF and ΔEF per method, CNN", lambda ctx: gap_table(ctx, "tab1")),
     "tab2": Target("Tab. 2: EF and ΔEF per method, ResNet and ViT", lambda ctx: gap_table(ctx, "tab2")),
     "tab4": Target("Tab. 4: EF and ΔEF per method, ViT with ReLU vs GELU", lambda ctx: gap_table(ctx, "tab4")),
+    "theorem1": Target("Theorem 1 and App. G: kernel sharpness and the spectral tail of gradients", theorem1_target.run),
+    "plane": Target("Sec. 6: the complexity–faithfulness plane", plane_target),
 }
+EXTRA_CLAIMS = {
+    "theorem1": "The tail of the spatial spectrum of ∇f follows ω²|k̂(ω)|² when the inputs are spatially "
+                "autocorrelated (Theorem 1, Lemmas 2–3, Eqs. 27–29); without autocorrelation the link between "
+                "kernel sharpness and explanation complexity weakens (App. G).",
+    "plane": "Ante-hoc (β) and post-hoc (the explanation method) act as two orthogonal axes: β sets complexity "
+             "(EF), the method trades complexity for faithfulness (ΔEF, G) (Sec. 6).",
+}
+"""Claims of targets beyond the paper's figures and tables (paper_values.CLAIMS holds the figures' claims)."""
 
 
 # ---------------------------------------------------------------- command line
@@ -342,6 +416,8 @@ def build_parser() -> validation.OneLineArgumentParser:
     add = parser.add_argument
     add("--target", required=True, choices=list(TARGETS), help="the figure or table to reproduce")
     add("--dataset", type=validation.dataset_spec, help="replace the dataset of every run (e.g. tfds:cifar10, synthetic:size=32)")
+    add("--data-dir", help="where TFDS keeps prepared datasets (TFDS's default if unset)")
+    add("--split", help="tfds: the test split (EVAL) or both (TRAIN,EVAL), e.g. validation or train[:90%%],train[90%%:]")
     add("--quick", action="store_true", help="reduced settings on synthetic data (minutes on CPU)")
     add("--out", type=validation.writable_dir, required=True, help="output directory")
     add("--input-noise", type=validation.nonnegative_float,
@@ -349,25 +425,33 @@ def build_parser() -> validation.OneLineArgumentParser:
     add("--no-cap", action="store_true", help="train every sweep's models for --max-epochs, without the accuracy cap")
     add("--fresh", action="store_true", help="recompute the sweeps instead of resuming")
     add("--no-progress", action="store_true", help="hide progress bars")
+    add("--pretrained", nargs="+", metavar="DIR_OR_HUB_NAME",
+        help="tab2: Hugging Face ResNet/ViT checkpoints to explain as the paper did (e.g. microsoft/resnet-50 "
+             "google/vit-base-patch16-224, or save_pretrained directories); without it, models trained from scratch")
     return parser
 
 
 def reproduce(name: str, out: Path, *, quick: bool = False, dataset: str | None = None, progress: bool = True,
-              fresh: bool = False, sweep_flags: Sequence[str] = ()) -> dict:
+              fresh: bool = False, sweep_flags: Sequence[str] = (), data_dir: str | None = None,
+              split: str | None = None, pretrained: Sequence[str] = ()) -> dict:
     """Run target ``name`` into ``out``; returns (and writes as target.json) its record.
 
     ``sweep_flags`` are added to every β-sweep of the target (e.g. ``("--input-noise", "0.05", "--no-cap")``).
+    ``pretrained``: tab2's Hugging Face checkpoints (directories or hub names).
     """
     if name not in TARGETS:
         raise validation.UsageError(f"unknown target {name!r}; choose one of {', '.join(TARGETS)}")
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     ctx = Context(out=out, quick=quick, dataset=dataset, progress=progress, fresh=fresh,
-                  sweep_flags=tuple(sweep_flags))
+                  sweep_flags=tuple(sweep_flags), pretrained=tuple(pretrained),
+                  data_flags=(*(("--data-dir", data_dir) if data_dir else ()), *(("--split", split) if split else ())))
     start = time.perf_counter()
     outputs = TARGETS[name].run(ctx)
-    record = {"target": name, "title": TARGETS[name].title, "claim": paper_values.CLAIMS[name], "quick": quick,
-              "dataset": dataset, "sweep_flags": list(sweep_flags), "seconds": time.perf_counter() - start,
+    claim = EXTRA_CLAIMS[name] if name in EXTRA_CLAIMS else paper_values.CLAIMS[name]
+    record = {"target": name, "title": TARGETS[name].title, "claim": claim, "quick": quick,
+              "dataset": dataset, "data_dir": data_dir, "split": split, "sweep_flags": list(sweep_flags),
+              "seconds": time.perf_counter() - start,
               "runs": ctx.runs, "checks": ctx.checks,
               "notes": ctx.notes, "figures": outputs["figures"], "tables": outputs["tables"],
               "markdown": outputs.get("markdown", []), "environment": sweep_report.environment()}
@@ -380,7 +464,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     sweep_flags = [*(("--input-noise", str(args.input_noise)) if args.input_noise is not None else ()),
                    *(("--no-cap",) if args.no_cap else ())]
     record = reproduce(args.target, args.out, quick=args.quick, dataset=args.dataset,
-                       progress=not args.no_progress, fresh=args.fresh, sweep_flags=sweep_flags)
+                       progress=not args.no_progress, fresh=args.fresh, sweep_flags=sweep_flags,
+                       data_dir=args.data_dir, split=args.split, pretrained=args.pretrained or ())
     held = sum(c["holds"] is True for c in record["checks"])
     print(f"{record['title']}: {held} of {len(record['checks'])} checks of the paper's claims hold; "
           f"{record['seconds']:.0f}s; wrote {args.out}/target.json, {', '.join(record['figures'])}, "

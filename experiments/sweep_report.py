@@ -1,14 +1,18 @@
 """Outputs of a β-sweep: results.csv, spectra.csv, config.json, four figures and report.md.
 
 Also the sweep's own checks of the paper's claims: EF rises with β among models that reached the
-cap (Spearman ρ per seed), and ReLU's spectrum has the heaviest high-frequency tail.
+cap (Spearman ρ per seed), and ReLU's spectrum has the heaviest high-frequency tail. Diverged models
+(``diverged`` True, EF NaN) are listed in results.csv but left out of the spectra, checks and figures.
 """
 
 from __future__ import annotations
 
 import math
+import os
 import platform
+import shutil
 import sys
+import uuid
 from importlib import metadata
 from pathlib import Path
 from typing import Sequence
@@ -17,20 +21,29 @@ import jax
 import numpy as np
 from scipy import stats
 
+from experiments import provenance
 from specxai_jax import atomic, plots
 
 RESULT_COLUMNS = ["activation", "beta", "seed", "test_accuracy", "epochs", "ef", "ef_std", "ef_ref", "n_images",
-                  "train_seconds", "reached_cap", "dead_maps"]
+                  "train_seconds", "reached_cap", "dead_maps", "diverged"]
 SPECTRUM_COLUMNS = ["activation", "beta", "k", "frequency", "power", "n_models"]
 TAIL_FROM = 0.5          # "tail" of a normalized spectrum: its mass at ω ≥ TAIL_FROM
 MIN_SPEARMAN = 0.9       # EF should rise with β: ρ(β, EF) at least this, per seed
 PACKAGES = ("jax", "jaxlib", "flax", "optax", "numpy", "specxai-jax")
 FIGURES = {"fig_ef_vs_beta.png": "EF vs β (Fig. 3)", "fig_spectra.png": "radial spectra (Fig. 2)",
            "fig_accuracy.png": "accuracy and epochs vs β (Fig. 5)", "fig_saliency.png": "saliency maps per β"}
+VECTOR_FIGURES = tuple(str(Path(name).with_suffix(f".{plots.VECTOR_FORMAT}")) for name in FIGURES)
+OUTPUTS = ("results.csv", "spectra.csv", *FIGURES, *VECTOR_FIGURES, "report.md", "config.json")  # config.json last: the set is done
+
+
+def converged(rows: Sequence[dict]) -> list[dict]:
+    """The rows of models that did not diverge (finite weights and EF)."""
+    return [r for r in rows if not r.get("diverged")]
 
 
 def mean_spectra(rows: Sequence[dict]) -> dict[float, np.ndarray]:
-    """β → mean normalized radial spectrum over that β's seeds, (K,)."""
+    """β → mean normalized radial spectrum over that β's seeds that did not diverge, (K,)."""
+    rows = converged(rows)
     return {beta: np.mean([r["spectrum"] for r in rows if r["beta"] == beta], axis=0)
             for beta in sorted({r["beta"] for r in rows})}
 
@@ -46,7 +59,7 @@ def spearman_per_seed(rows: Sequence[dict], capped_only: bool = True) -> dict[in
     (β = inf ranks highest) and the count."""
     result = {}
     for seed in sorted({r["seed"] for r in rows}):
-        capped = [r for r in rows if r["seed"] == seed and (r["reached_cap"] or not capped_only)]
+        capped = [r for r in converged(rows) if r["seed"] == seed and (r["reached_cap"] or not capped_only)]
         rho = None
         if len({r["beta"] for r in capped}) >= 3:
             rho = float(stats.spearmanr([r["beta"] for r in capped], [r["ef"] for r in capped]).statistic)
@@ -64,7 +77,7 @@ def checks(rows: Sequence[dict], settings: dict) -> list[tuple[str, bool | None,
             else f"{s['n_capped']} of {s['n_models']} models reached the cap: too few to rank"
         passed = None if s["rho"] is None else s["rho"] >= MIN_SPEARMAN
         out.append((f"seed {seed}: EF rises with β among {among} (Spearman ρ ≥ {MIN_SPEARMAN})", passed, measured))
-    comparable = [r for r in rows if r["reached_cap"] or not capped_only]
+    comparable = [r for r in converged(rows) if r["reached_cap"] or not capped_only]
     spectra = mean_spectra(comparable)
     if math.inf in spectra and len(spectra) > 1:
         tails = {beta: tail_share(p) for beta, p in spectra.items()}
@@ -93,7 +106,8 @@ def environment() -> dict:
             versions[name] = None
     devices = jax.devices()
     return {"python": platform.python_version(), "versions": versions, "platform": devices[0].platform,
-            "device_kind": devices[0].device_kind, "device_count": len(devices), "argv": sys.argv}
+            "device_kind": devices[0].device_kind, "device_count": len(devices), "argv": sys.argv,
+            "git_commit": provenance.git_commit()}
 
 
 def result_rows(rows: Sequence[dict]) -> list[dict]:
@@ -105,27 +119,53 @@ def spectrum_rows(rows: Sequence[dict], activation: str) -> list[dict]:
     """spectra.csv rows: the mean normalized radial spectrum per β, one row per frequency bin."""
     out = []
     for beta, spectrum in mean_spectra(rows).items():
-        count = sum(r["beta"] == beta for r in rows)
+        count = sum(r["beta"] == beta for r in converged(rows))
         for k, power in enumerate(spectrum):
             out.append({"activation": activation, "beta": beta, "k": k, "frequency": k / max(spectrum.size - 1, 1),
                         "power": float(power), "n_models": count})
     return out
 
 
-def write_outputs(out: Path, rows: Sequence[dict], settings: dict, images: np.ndarray) -> None:
-    """Every file of a sweep into ``out``; ``images`` (E, H, W, C) are the inputs of the example maps."""
+def write_outputs(out: Path, rows: Sequence[dict], settings: dict, images: np.ndarray,
+                  labels: Sequence[str] | None = None) -> None:
+    """Every file of a sweep into ``out``; ``images`` (E, H, W, C) are the inputs of the example maps, ``labels``
+    their E class names (titles of the saliency figure's columns)."""
     out = Path(out)
+    for stale in out.glob(f".*{atomic.TEMP_MARKER}*"):  # left by a killed run (the caller holds the store lock)
+        if any(stale.name.startswith(f".{name}") for name in (*OUTPUTS, "outputs")):
+            shutil.rmtree(stale) if stale.is_dir() and not stale.is_symlink() else stale.unlink()
+    staging = out / f".outputs{atomic.TEMP_MARKER}{uuid.uuid4().hex}"
+    staging.mkdir()
+    try:
+        _write_all(staging, rows, settings, images, labels)
+        for name in OUTPUTS:  # the old set goes first, so a kill leaves part of the new set, never a mix
+            (out / name).unlink(missing_ok=True)
+        for name in OUTPUTS:
+            os.replace(staging / name, out / name)
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+
+
+def _display_images(images: np.ndarray) -> np.ndarray:
+    """Images as matplotlib can show them: 1, 3 or 4 channels kept, any other count averaged to gray."""
+    return images if images.shape[-1] in (1, 3, 4) else images.mean(axis=-1, keepdims=True)
+
+
+def _write_all(out: Path, rows: Sequence[dict], settings: dict, images: np.ndarray,
+               labels: Sequence[str] | None = None) -> None:
+    """Every output file into the directory ``out``."""
     atomic.write_csv(out / "results.csv", result_rows(rows), RESULT_COLUMNS)
     atomic.write_csv(out / "spectra.csv", spectrum_rows(rows, settings["activation"]), SPECTRUM_COLUMNS)
-    atomic.write_json(out / "config.json", {**settings, "environment": environment()})
-    plots.ef_vs_beta(out / "fig_ef_vs_beta.png", rows)
+    plots.ef_vs_beta(out / "fig_ef_vs_beta.png", converged(rows))
     below_cap = {r["beta"] for r in rows if not r["reached_cap"]} if settings["acc_cap"] is not None else set()
     plots.radial_spectra(out / "fig_spectra.png", mean_spectra(rows), below_cap=below_cap)
     plots.accuracy_vs_beta(out / "fig_accuracy.png", rows, settings["acc_cap"])
     first_seed = min(r["seed"] for r in rows)
-    plots.saliency_grid(out / "fig_saliency.png", {r["beta"]: r["examples"] for r in rows if r["seed"] == first_seed},
-                        images)
+    plots.saliency_grid(out / "fig_saliency.png",
+                        {r["beta"]: r["examples"] for r in converged(rows) if r["seed"] == first_seed},
+                        _display_images(images), labels)
     atomic.write_text(out / "report.md", report_markdown(rows, settings))
+    atomic.write_json(out / "config.json", {**settings, "environment": environment()})
 
 
 def _verdict(passed: bool | None) -> str:
@@ -148,8 +188,8 @@ def report_markdown(rows: Sequence[dict], settings: dict) -> str:
               "|---|---|---|---|---|---|---|---|"]
     for r in rows:
         lines.append(f"| {plots.beta_label(r['beta'])} | {r['seed']} | {r['test_accuracy']:.3f} | {r['epochs']} | "
-                     f"{'yes' if r['reached_cap'] else 'no'} | {r['ef']:.4f} | {r['ef_std']:.4f} | "
-                     f"{1e4 * r['ef_ref']:.2f} |")
+                     f"{'yes' if r['reached_cap'] else 'no'} | " + ("**diverged** | – | – |" if r["diverged"] else
+                     f"{r['ef']:.4f} | {r['ef_std']:.4f} | {1e4 * r['ef_ref']:.2f} |"))
     lines += ["", "## Figures", ""]
     lines += [f"![{title}]({name})\n" for name, title in FIGURES.items()]
     return "\n".join(lines) + "\n"

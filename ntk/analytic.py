@@ -26,7 +26,18 @@ from scipy import special, stats
 from ntk import nt_compat
 from specxai_jax import activations
 
-stax = nt_compat.load().stax
+
+
+def _stax():
+    """neural-tangents' ``stax``, loaded on first use (the closed forms here do not need it)."""
+    return nt_compat.load().stax
+
+
+def __getattr__(name: str):
+    """``analytic.stax``: neural-tangents' stax, loaded on first access."""
+    if name == "stax":
+        return _stax()
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 ACTIVATIONS = ("relu", "gauss", "softplus", "gelu", "erf")
 
@@ -198,13 +209,13 @@ def dot_product_nngp(c, *, depth: int, activation: str, beta: float = math.inf):
 def stax_activation(activation: str, beta: float = math.inf):
     """neural-tangents layer for the activation: its own Relu/Erf/Gelu, else ``Elementwise`` with our duals."""
     if activation == "relu" or (activation in activations.SMOOTHED and math.isinf(beta)):
-        return stax.Relu()
+        return _stax().Relu()
     if activation == "erf":
-        return stax.Erf()
+        return _stax().Erf()
     if activation == "gelu":
-        return stax.Gelu(approximate=False)
+        return _stax().Gelu(approximate=False)
     kernel_duals = duals(activation, beta)
-    return stax.Elementwise(activation_fn(activation, beta), kernel_duals.nngp, kernel_duals.d_nngp)
+    return _stax().Elementwise(activation_fn(activation, beta), kernel_duals.nngp, kernel_duals.d_nngp)
 
 
 def stax_mlp(*, depth: int, activation: str, beta: float = math.inf, width: int = 1024, act_layer=None):
@@ -212,8 +223,8 @@ def stax_mlp(*, depth: int, activation: str, beta: float = math.inf, width: int 
     act_layer = act_layer or stax_activation(activation, beta)
     layers = []
     for _ in range(depth):
-        layers += [stax.Dense(width, W_std=1.0), act_layer]
-    return stax.serial(*layers, stax.Dense(1, W_std=1.0))
+        layers += [_stax().Dense(width, W_std=1.0), act_layer]
+    return _stax().serial(*layers, _stax().Dense(1, W_std=1.0))
 
 
 def stax_plain_cnn(*, depth: int, activation: str, beta: float = math.inf, width: int = 16, dense: int = 512,
@@ -225,8 +236,8 @@ def stax_plain_cnn(*, depth: int, activation: str, beta: float = math.inf, width
     act_layer = act_layer or stax_activation(activation, beta)
     layers = []
     for i in range(depth):
-        layers += [stax.Conv(width * 2**i, (3, 3), padding="SAME", W_std=1.0), act_layer, stax.AvgPool((2, 2), (2, 2))]
-    return stax.serial(*layers, stax.Flatten(), stax.Dense(dense, W_std=1.0), act_layer, stax.Dense(1, W_std=1.0))
+        layers += [_stax().Conv(width * 2**i, (3, 3), padding="SAME", W_std=1.0), act_layer, _stax().AvgPool((2, 2), (2, 2))]
+    return _stax().serial(*layers, _stax().Flatten(), _stax().Dense(dense, W_std=1.0), act_layer, _stax().Dense(1, W_std=1.0))
 
 
 def unit_pair_inputs(c) -> tuple[np.ndarray, np.ndarray]:

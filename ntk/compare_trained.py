@@ -6,7 +6,8 @@ analytic NTK's Mercer tail share and geometric decay rate on S² for every (acti
 ``ntk_vs_ef.json`` (per-row values and Spearman rank correlations) and ``fig_ntk_vs_ef.png`` into
 ``--out`` (default DIR). Lemma 1 predicts a positive correlation: heavier kernel tail, higher EF.
 For ``gauss`` rows β is the Gaussian's precision, as in training. Bad input (no results.csv, missing
-columns) gives one line and exit status 2.
+columns, an activation without an analytic NTK, a file that is not text) gives one line and exit status 2;
+rows with a non-finite EF (diverged models) are left out with a note.
 """
 
 from __future__ import annotations
@@ -31,19 +32,34 @@ SPHERE_DIM, MAX_DEGREE, DEPTH, TAIL_START = 3, 40, 2, 2
 def read_results(path: Path) -> dict[tuple[str, float], list[float]]:
     """EF values per (activation, β) from a sweep's results.csv; UsageError when it cannot be read as one."""
     groups: dict[tuple[str, float], list[float]] = defaultdict(list)
-    with path.open(newline="") as handle:
-        reader = csv.DictReader(handle)
-        missing = {"activation", "beta", "ef"} - set(reader.fieldnames or ())
-        if missing:
-            raise validation.UsageError(f"{path} lacks the column(s) {', '.join(sorted(missing))}; "
-                                        "is it a sweep's results.csv?")
-        for line, row in enumerate(reader, start=2):
-            try:
-                groups[(row["activation"], parse_beta(row["beta"]))].append(float(row["ef"]))
-            except (TypeError, ValueError) as error:
-                raise validation.UsageError(f"{path}, line {line}: {error}") from None
+    diverged = []
+    try:
+        with path.open(newline="", encoding="utf-8") as handle:
+            reader = csv.DictReader(handle)
+            rows, fields = list(reader), set(reader.fieldnames or ())
+    except (UnicodeDecodeError, csv.Error) as error:
+        raise validation.UsageError(f"{path} is not a text CSV ({error}); is it a sweep's results.csv?") from None
+    missing = {"activation", "beta", "ef"} - fields
+    if missing:
+        raise validation.UsageError(f"{path} lacks the column(s) {', '.join(sorted(missing))}; "
+                                    "is it a sweep's results.csv?")
+    for line, row in enumerate(rows, start=2):
+        if row["activation"] not in analytic.ACTIVATIONS:
+            raise validation.UsageError(f"{path}, line {line}: unknown activation {row['activation']!r}; the NTK "
+                                        f"is known for {', '.join(analytic.ACTIVATIONS)}")
+        try:
+            key, ef = (row["activation"], parse_beta(row["beta"])), float(row["ef"])
+        except (TypeError, ValueError) as error:
+            raise validation.UsageError(f"{path}, line {line}: {error}") from None
+        if math.isfinite(ef):
+            groups[key].append(ef)
+        else:
+            diverged.append(str(line))
+    if diverged:
+        print(f"note: left out {path}'s lines {', '.join(diverged)}: their EF is not finite (diverged models)",
+              file=sys.stderr)
     if not groups:
-        raise validation.UsageError(f"{path} has no result rows")
+        raise validation.UsageError(f"{path} has no result rows with a finite EF")
     return dict(groups)
 
 
@@ -82,26 +98,34 @@ def compare(groups: dict[tuple[str, float], list[float]]) -> dict:
 
 def plot(report: dict, path: Path) -> None:
     """EF (mean ± std over seeds) against the kernel's tail share, one colour per activation, β annotated."""
-    import matplotlib.pyplot as plt
+    from specxai_jax import plots
 
-    fig, ax = plt.subplots(figsize=(7, 5), constrained_layout=True)
+    fig, ax = plots.figure(figsize=(7, 5))
     for activation in sorted({r["activation"] for r in report["rows"]}):
         rows = [r for r in report["rows"] if r["activation"] == activation]
         rho = report["spearman_tail_share_vs_ef"][activation]["rho"]
         label = activation + ("" if rho is None else f" (Spearman ρ = {rho:.2f})")
         ax.errorbar([r["tail_share"] for r in rows], [r["ef_mean"] for r in rows],
                     yerr=[r["ef_std"] for r in rows], fmt="o", capsize=3, label=label)
-        for r in rows:
-            ax.annotate(f"β={r['beta']:g}" if r["beta"] != "inf" else "ReLU", (r["tail_share"], r["ef_mean"]),
-                        textcoords="offset points", xytext=(4, 4), fontsize=7)
+        span = (max(r["ef_mean"] for r in report["rows"]) - min(r["ef_mean"] for r in report["rows"])) or 1.0
+        anchor, level, previous = None, 0, None
+        for r in sorted(rows, key=lambda r: r["tail_share"]):
+            # neighbours closer than a factor 1.6 in tail share (β = 50, 100, ReLU): labels in a column below-right
+            close = previous is not None and r["tail_share"] < 1.6 * previous
+            anchor, level = (anchor, level + 1) if close else ((r["tail_share"], r["ef_mean"]), 0)
+            previous = r["tail_share"]
+            text = f"β={r['beta']:g}" if r["beta"] != "inf" else "ReLU"
+            spot = (anchor[0] * 1.3, anchor[1] - span * (0.06 + 0.06 * level))
+            ax.annotate(text, (r["tail_share"], r["ef_mean"]), xytext=spot, textcoords="data", fontsize=7,
+                        va="center", arrowprops={"arrowstyle": "-", "lw": 0.4, "color": "0.6"})
     ax.set_xscale("log")
+    ax.margins(x=0.12, y=0.12)
     ax.set(xlabel=f"NTK Mercer tail share (degrees ≥ {TAIL_START}, $S^{SPHERE_DIM - 1}$)",
            ylabel="Expected Frequency of VanillaGrad (mean ± std over seeds)",
            title="Kernel eigen-decay vs explanation complexity")
     ax.legend(fontsize=8)
     ax.grid(True, alpha=0.3)
-    atomic.save_figure(fig, path, dpi=120)
-    plt.close(fig)
+    plots.save_with_vector(fig, path)
 
 
 def existing_run(text: str) -> Path:
@@ -125,9 +149,6 @@ def build_parser() -> validation.OneLineArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     groups = read_results(args.run / "results.csv")
-    import matplotlib
-
-    matplotlib.use("Agg")
     report = compare(groups)
     out = args.out or args.run
     atomic.write_json(out / "ntk_vs_ef.json", report)

@@ -10,10 +10,9 @@ import numpy as np
 
 from ntk import nt_compat
 
-nt = nt_compat.load()
-
-# Structured derivatives: cheapest for dense and conv layers, and never materializes the Jacobian.
-DEFAULT_IMPLEMENTATION = nt.NtkImplementation.STRUCTURED_DERIVATIVES
+# neural_tangents.NtkImplementation.STRUCTURED_DERIVATIVES: cheapest for dense and conv layers, and never
+# materializes the Jacobian.
+DEFAULT_IMPLEMENTATION = 3
 
 
 def params_apply_fn(model, variables: dict):
@@ -44,8 +43,8 @@ def _compiled_ntk_fn(model, trace_axes: tuple, implementation: int, vmap_axes: i
     """jit of ``(variables, x1, x2) -> Θ`` for a (hashable) Flax module."""
 
     def ntk_fn(variables, x1, x2):
-        fn = nt.empirical_ntk_fn(params_apply_fn(model, variables), trace_axes=trace_axes,
-                                 implementation=implementation, vmap_axes=vmap_axes)
+        fn = nt_compat.load().empirical_ntk_fn(params_apply_fn(model, variables), trace_axes=trace_axes,
+                                               implementation=implementation, vmap_axes=vmap_axes)
         return fn(x1, x2, variables["params"])
 
     return jax.jit(ntk_fn)

@@ -1,4 +1,4 @@
-"""Run neural-tangents 0.6.5 on current JAX, without TensorFlow.
+"""Run neural-tangents 0.6.5 on current JAX, without TensorFlow; loaded on first use.
 
 neural-tangents' last release predates JAX 0.6: its import reads names that moved out of ``jax.core``
 and the removed ``jax.util``, its ``experimental`` subpackage needs TensorFlow, and its
@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import contextlib
 import importlib
-import importlib.util
 import inspect
 import sys
 import types
@@ -21,6 +20,10 @@ import types
 import jax
 import jax.extend.core
 import jax.interpreters.ad
+
+from specxai_jax.validation import UsageError
+
+INSTALL_COMMAND = "pip install --no-deps neural-tangents==0.6.5"
 
 # Private JAX names this module reads (dotted paths). Keep in sync with the code below.
 PRIVATE_JAX_NAMES = (
@@ -99,13 +102,18 @@ def _jax_util_stub() -> types.ModuleType:
     return module
 
 
+class NeuralTangentsMissing(UsageError, ImportError):
+    """neural-tangents is not installed; the message names the install command."""
+
+
 def _experimental_stub() -> types.ModuleType:
-    """Stand-in for ``neural_tangents.experimental`` (TensorFlow-only) that explains itself when used."""
+    """Stand-in for ``neural_tangents.experimental`` (TensorFlow interop through tf2jax/jax2tf, which this
+    project does not install or use) that explains itself when used."""
     module = types.ModuleType("neural_tangents.experimental")
-    module.__doc__ = "neural-tangents' TensorFlow helpers; unavailable because TensorFlow is not installed."
+    module.__doc__ = "neural-tangents' TensorFlow helpers; not loaded (they need tf2jax and jax2tf)."
 
     def needs_tensorflow(*args, **kwargs):
-        raise ImportError("neural_tangents.experimental needs TensorFlow, which is not installed")
+        raise ImportError("neural_tangents.experimental (TensorFlow interop) is not loaded: it needs tf2jax and jax2tf")
 
     module.empirical_ntk_fn_tf = module.get_apply_fn_and_params = needs_tensorflow
     return module
@@ -189,19 +197,29 @@ def _patch_empirical(empirical) -> None:
 
 
 def load() -> types.ModuleType:
-    """Import and return ``neural_tangents``, filling the gaps this JAX has. Safe to call twice."""
+    """Import and return ``neural_tangents``, filling the gaps this JAX has. Safe to call twice.
+
+    Raises :class:`NeuralTangentsMissing` (one line naming the install command) when it is not installed.
+    """
     if "neural_tangents" in sys.modules:
         return sys.modules["neural_tangents"]
     moved = {name: getattr(jax.extend.core, name) for name in _MOVED_CORE_NAMES}
-    if importlib.util.find_spec("tensorflow") is None:
-        sys.modules["neural_tangents.experimental"] = _experimental_stub()
+    # Its TensorFlow interop would import TensorFlow and the tf2jax it declares; nothing here uses it.
+    sys.modules["neural_tangents.experimental"] = _experimental_stub()
     placeholder_zeros_like = jax.extend.core.Primitive("zeros_like")
     with (
         _temporary_attributes(jax.core, moved),
         _temporary_attributes(jax.interpreters.ad, {"zeros_like_p": placeholder_zeros_like}),
         _temporary_jax_util(),
     ):
-        import neural_tangents
+        try:
+            import neural_tangents
+        except ModuleNotFoundError as error:
+            if error.name != "neural_tangents":
+                raise
+            sys.modules.pop("neural_tangents.experimental", None)
+            raise NeuralTangentsMissing("the NTK code needs neural-tangents, which is not installed; install it "
+                                        f"with: {INSTALL_COMMAND} (the README's install command does)") from None
     _drop_placeholder_rules(placeholder_zeros_like)
     _patch_empirical(neural_tangents._src.empirical)
     return neural_tangents

@@ -277,14 +277,17 @@ def failures(report: dict) -> list[str]:
 
 def eigendecay_figure(report: dict, path: Path) -> None:
     """Four log–log panels: empirical CNN NTK (Fig. 11 analogue), sphere Gram, Mercer, matched Gaussian."""
-    import matplotlib.pyplot as plt
+    import matplotlib
+    from matplotlib.cm import ScalarMappable
     from matplotlib.colors import LogNorm
+
+    from specxai_jax import plots
 
     softplus, gauss, relu = (report["families"][name] for name in ("softplus", "gauss", "relu"))
     betas = [e["beta"] for e in softplus]
     norm = LogNorm(min(betas), max(betas))
-    cmap = plt.get_cmap("viridis")
-    fig, axes = plt.subplots(2, 2, figsize=(12, 9.5), constrained_layout=True)
+    cmap = matplotlib.colormaps["viridis"]
+    fig, axes = plots.figure(2, 2, figsize=(12, 9.5))
 
     def normalized(values, skip_first=False):
         values = np.clip(np.asarray(values), 1e-300, None) / max(values)
@@ -319,13 +322,12 @@ def eigendecay_figure(report: dict, path: Path) -> None:
     ax.loglog(*normalized(relu[0]["mercer_eigenvalues"], True), color="black", lw=2.2, ls="--", label="ReLU")
     ax.set(title="(d) SoftPlus(β) vs variance-matched Gaussian smoothing", xlabel="degree $k$",
            ylabel="normalized eigenvalue", ylim=(floor / 10, 1.5))
-    ax.legend(fontsize=7, ncol=2, loc="lower left")
+    ax.legend(fontsize=7, ncol=3, loc="upper center", bbox_to_anchor=(0.5, -0.13))  # below the panel, off the curves
     ax.grid(True, which="major", alpha=0.3)
-    bar = fig.colorbar(plt.cm.ScalarMappable(norm=norm, cmap=cmap), ax=axes[:, 1], shrink=0.6)
+    bar = fig.colorbar(ScalarMappable(norm=norm, cmap=cmap), ax=axes[:, 1], shrink=0.6)
     bar.set_label("SoftPlus β (solid lines)")
     fig.suptitle("NTK eigen-decay: smaller β → faster decay; ReLU has the heaviest tail (Lemma 1)", fontsize=13)
-    atomic.save_figure(fig, path, dpi=120)
-    plt.close(fig)
+    plots.save_with_vector(fig, path)
 
 
 def build_parser() -> validation.OneLineArgumentParser:
@@ -353,9 +355,6 @@ def settings_from(args) -> Settings:
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     settings = settings_from(args)
-    import matplotlib
-
-    matplotlib.use("Agg")
 
     start = time.perf_counter()
     with warnings.catch_warnings():

@@ -40,27 +40,36 @@ def softplus(x: jax.Array, beta: jax.Array) -> jax.Array:
     """φ_β(x) = log(1 + exp(βx)) / β, stable for any βx; β = inf gives ReLU.
 
     Differentiated by its closed form, φ' = sigmoid(βx) (ReLU's step for β = inf), instead of
-    through both branches of the β = inf switch (saliency up to 20 % faster, benchmarks/RESULTS.md).
+    through both branches of the β = inf switch, with value and slope sharing one exp (A/B on XLA:CPU,
+    32 px depth 3: training step −8 %, saliency −17 %; 64 px depth 5: unchanged; benchmarks/RESULTS.md).
     """
     return _softplus(x, jnp.asarray(beta, x.dtype))
 
 
+def _softplus_value_and_slope(x: jax.Array, beta: jax.Array) -> tuple[jax.Array, jax.Array]:
+    """(φ_β(x), φ'_β(x)); with z = βx and e = exp(−|z|): softplus(z) = max(z, 0) + log1p(e),
+    sigmoid(z) = (1 if z ≥ 0 else e) / (1 + e)."""
+    infinite = jnp.isinf(beta)
+    b = _finite_or_one(beta)
+    z = b * x
+    e = jnp.exp(-jnp.abs(z))
+    value = jnp.where(infinite, jax.nn.relu(x), (jnp.maximum(z, 0) + jnp.log1p(e)) / b)
+    slope = jnp.where(infinite, (x > 0).astype(x.dtype), jnp.where(z >= 0, 1.0, e) / (1.0 + e))
+    return value, slope
+
+
 @jax.custom_jvp
 def _softplus(x: jax.Array, beta: jax.Array) -> jax.Array:
-    b = _finite_or_one(beta)
-    return jnp.where(jnp.isinf(beta), jax.nn.relu(x), jax.nn.softplus(b * x) / b)
+    return _softplus_value_and_slope(x, beta)[0]
 
 
 def _softplus_jvp(primals, tangents):
     (x, beta), (dx, dbeta) = primals, tangents
-    y = _softplus(x, beta)
-    b = _finite_or_one(beta)
-    infinite = jnp.isinf(beta)
-    slope = jnp.where(infinite, (x > 0).astype(x.dtype), jax.nn.sigmoid(b * x))
+    y, slope = _softplus_value_and_slope(x, beta)
     dy = jnp.zeros_like(y) if isinstance(dx, SymbolicZero) else slope * dx
     if not isinstance(dbeta, SymbolicZero):
         # ∂φ/∂β = (x·sigmoid(βx) − φ) / β, and 0 in the ReLU limit.
-        dy = dy + jnp.where(infinite, 0.0, (x * slope - y) / b) * dbeta
+        dy = dy + jnp.where(jnp.isinf(beta), 0.0, (x * slope - y) / _finite_or_one(beta)) * dbeta
     return y, dy
 
 

@@ -11,6 +11,7 @@ import csv
 import hashlib
 import io
 import json
+import math
 import os
 import tempfile
 from pathlib import Path
@@ -55,20 +56,49 @@ def atomic_open(path: str | os.PathLike, mode: str = "w", **open_kwargs) -> Iter
     _fsync_directory(path.parent)
 
 
-def _json_default(value: Any) -> Any:
-    """numpy/jax scalars and arrays, and paths, as plain JSON values."""
+def plain_json(value: Any) -> Any:
+    """``value`` as standard JSON values: numpy/jax scalars and arrays as numbers and lists, paths as
+    strings, tuples as lists; ±inf as the strings "inf" / "-inf" (``float()`` and
+    :func:`specxai_jax.activations.parse_beta` read them back), NaN as null.
+    """
     if isinstance(value, np.generic):
-        return value.item()
-    if hasattr(value, "__array__"):
-        return np.asarray(value).tolist()
+        value = value.item()
+    elif hasattr(value, "__array__") and not isinstance(value, (str, bytes)):
+        value = np.asarray(value).tolist()
+    if isinstance(value, float):
+        if math.isnan(value):
+            return None
+        return ("inf" if value > 0 else "-inf") if math.isinf(value) else value
+    if isinstance(value, dict):
+        return {key if isinstance(key, str) else str(plain_json(key)): plain_json(item) for key, item in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [plain_json(item) for item in value]
     if isinstance(value, os.PathLike):
         return os.fspath(value)
+    if value is None or isinstance(value, (str, int, bool)):
+        return value
     raise TypeError(f"cannot write {type(value).__name__} as JSON")
 
 
 def to_json(obj: Any) -> str:
-    """Pretty JSON text (sorted keys; numpy values as plain numbers; inf/nan as Infinity/NaN)."""
-    return json.dumps(obj, indent=2, sort_keys=True, default=_json_default) + "\n"
+    """Pretty, standard JSON text (sorted keys; values as :func:`plain_json` writes them: no NaN/Infinity)."""
+    return json.dumps(plain_json(obj), indent=2, sort_keys=True, allow_nan=False) + "\n"
+
+
+def _restore_infinities(value: Any) -> Any:
+    """Inverse of :func:`plain_json` for infinities: the strings "inf" / "-inf" back to floats."""
+    if isinstance(value, str) and value in ("inf", "-inf"):
+        return float(value)
+    if isinstance(value, dict):
+        return {key: _restore_infinities(item) for key, item in value.items()}
+    if isinstance(value, list):
+        return [_restore_infinities(item) for item in value]
+    return value
+
+
+def from_json(text: str) -> Any:
+    """Read JSON written by :func:`to_json`: "inf" / "-inf" become floats again (NaN stays None)."""
+    return _restore_infinities(json.loads(text))
 
 
 def write_text(path: str | os.PathLike, text: str) -> None:

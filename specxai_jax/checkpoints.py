@@ -17,11 +17,14 @@ import contextlib
 import json
 import logging
 import os
+import re
 import shutil
 import uuid
 from pathlib import Path
 
 import jax
+import jax.numpy as jnp
+import numpy as np
 
 from specxai_jax import atomic
 
@@ -42,10 +45,10 @@ class CorruptCheckpoint(Exception):
 
 @contextlib.contextmanager
 def _quiet_orbax():
-    """Hide orbax's INFO/WARNING chatter (absl logging) while a save or restore runs."""
+    """Hide orbax's log chatter (absl logging) while a save or restore runs; its failures are raised."""
     logger = logging.getLogger("absl")
     level = logger.level
-    logger.setLevel(logging.ERROR)
+    logger.setLevel(logging.CRITICAL)
     try:
         yield
     finally:
@@ -58,10 +61,30 @@ def _checkpointer():
     return ocp.StandardCheckpointer()
 
 
+def _staging_name(path: Path, kind: str = "") -> str:
+    """``.<name>.tmp-[kind]<pid>-<random>``: the pid tells a live writer's staging from a killed one's."""
+    return f".{path.name}{atomic.TEMP_MARKER}{kind}{os.getpid()}-{uuid.uuid4().hex}"
+
+
+def _writer_alive(name: str) -> bool:
+    """True if the process that named a staging directory still runs (on this machine)."""
+    match = re.search(rf"{re.escape(atomic.TEMP_MARKER)}(?:old-)?(\d+)-[0-9a-f]+$", name)
+    if match is None:
+        return False
+    try:
+        os.kill(int(match.group(1)), 0)
+    except ProcessLookupError:
+        return False
+    except (PermissionError, OverflowError):
+        return True
+    return True
+
+
 def _remove_stale_staging(path: Path) -> None:
-    """Delete staging directories that a killed save of ``path`` left behind."""
+    """Delete staging directories that a killed save of ``path`` left behind (not those of a live save)."""
     for stale in path.parent.glob(f".{path.name}{atomic.TEMP_MARKER}*"):
-        shutil.rmtree(stale, ignore_errors=True)
+        if not _writer_alive(stale.name):
+            shutil.rmtree(stale, ignore_errors=True)
 
 
 def save_variables(path: str | os.PathLike, variables: dict, metadata: dict) -> None:
@@ -72,7 +95,7 @@ def save_variables(path: str | os.PathLike, variables: dict, metadata: dict) -> 
     path = Path(path).absolute()
     path.parent.mkdir(parents=True, exist_ok=True)
     _remove_stale_staging(path)
-    staging = path.parent / f".{path.name}{atomic.TEMP_MARKER}{uuid.uuid4().hex}"
+    staging = path.parent / _staging_name(path)
     staging.mkdir()
     try:
         with _quiet_orbax(), _checkpointer() as checkpointer:
@@ -82,14 +105,17 @@ def save_variables(path: str | os.PathLike, variables: dict, metadata: dict) -> 
         manifest = {"format": FORMAT_VERSION, "files": atomic.sha256_tree(staging)}
         atomic.write_json(staging / MANIFEST, manifest)
         if path.exists():
-            retired = path.parent / f".{path.name}{atomic.TEMP_MARKER}old-{uuid.uuid4().hex}"
+            retired = path.parent / _staging_name(path, "old-")
             os.replace(path, retired)
             os.replace(staging, path)
             shutil.rmtree(retired, ignore_errors=True)
         else:
             os.replace(staging, path)
-    except BaseException:
+    except BaseException as error:
         shutil.rmtree(staging, ignore_errors=True)
+        code = re.search(r"os_error_code='(\d+)'", str(error))  # tensorstore reports OS errors as text
+        if isinstance(error, Exception) and not isinstance(error, OSError) and code:
+            raise OSError(int(code.group(1)), os.strerror(int(code.group(1))), str(path)) from error
         raise
 
 
@@ -101,6 +127,9 @@ def verify(path: str | os.PathLike) -> dict:
     path = Path(path)
     if not path.is_dir():
         raise FileNotFoundError(f"no checkpoint at {path}")
+    links = [link.relative_to(path).as_posix() for link in path.rglob("*") if link.is_symlink()]
+    if path.is_symlink() or links:
+        raise CorruptCheckpoint(path, f"it holds symbolic links {links[:3]}; a checkpoint holds only its own files")
     try:
         manifest = json.loads((path / MANIFEST).read_text(encoding="utf-8"))
         expected = manifest["files"]
@@ -118,7 +147,7 @@ def verify(path: str | os.PathLike) -> dict:
     if changed:
         raise CorruptCheckpoint(path, f"checksum mismatch in {changed[:3]}")
     try:
-        return json.loads((path / METADATA).read_text(encoding="utf-8"))
+        return atomic.from_json((path / METADATA).read_text(encoding="utf-8"))
     except ValueError:
         raise CorruptCheckpoint(path, "metadata.json is not valid JSON") from None
 
@@ -133,7 +162,8 @@ def _restore_target(checkpointer, state: Path):
 def load_variables(path: str | os.PathLike) -> tuple[dict, dict]:
     """(variables, metadata) of the checkpoint at ``path``, verified first.
 
-    Arrays come back as jax arrays on the default device, bit for bit as saved.
+    Arrays come back as jax arrays on the default device, bit for bit as saved, and not committed to
+    it, so they stack with arrays placed on any device mesh.
     Raises :class:`CorruptCheckpoint` if anything does not check out, FileNotFoundError if absent.
     """
     path = Path(path).absolute()
@@ -143,4 +173,4 @@ def load_variables(path: str | os.PathLike) -> tuple[dict, dict]:
             variables = checkpointer.restore(path / STATE, _restore_target(checkpointer, path / STATE))
     except Exception as error:  # orbax raises many kinds; any failure means unusable files
         raise CorruptCheckpoint(path, f"orbax could not restore the state ({error.__class__.__name__})") from error
-    return variables, metadata
+    return jax.tree.map(lambda leaf: jnp.asarray(np.asarray(leaf)), variables), metadata

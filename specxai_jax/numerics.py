@@ -2,7 +2,8 @@
 
 The jitted code never produces NaN for the degenerate cases it knows (an all-zero saliency map has
 EF = ``DEAD_MAP_EF``, see ``specxai_jax.spectral``); these helpers look at the results on the host and
-say, once per call, what was degenerate or replaced, as a :class:`SpecxaiWarning`.
+say, once per call, what was degenerate or replaced, as a :class:`SpecxaiWarning`. A network whose
+weights are not all finite has diverged: its EF is NaN, never a number (see :func:`all_finite`).
 """
 
 from __future__ import annotations
@@ -10,6 +11,7 @@ from __future__ import annotations
 import warnings
 from typing import Sequence
 
+import jax
 import numpy as np
 
 DEAD_MAP_EF = 0.0
@@ -65,3 +67,8 @@ def warn_dead_maps(dead_counts, n_images: int, labels: Sequence[str] | None = No
             stacklevel=2,
         )
     return counts
+
+
+def all_finite(tree) -> bool:
+    """True if every leaf of a pytree of arrays (e.g. a network's variables) is free of NaN and ±inf."""
+    return all(bool(np.isfinite(np.asarray(leaf)).all()) for leaf in jax.tree.leaves(tree))

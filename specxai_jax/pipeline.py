@@ -18,8 +18,7 @@ import numpy as np
 from jax.sharding import Mesh, PartitionSpec
 
 from specxai_jax import sharding, spectral
-from specxai_jax.attribution.gradients import select_score
-from specxai_jax.explain import input_gradient, predicted_class
+from specxai_jax.attribution.core import image_noise, noisy_gradient, predicted_class, select_score
 
 
 @dataclasses.dataclass
@@ -62,14 +61,7 @@ def saliency_maps(apply_fn: Callable, variables: dict, x: jax.Array, noise: jax.
     if noise is None:
         return predicted_log_prob_gradient(apply_fn, variables, x).sum(axis=-1)
     target = predicted_class(apply_fn, variables, x)
-    grads = jax.lax.map(lambda eps: input_gradient(apply_fn, variables, x + eps, target), noise)
-    return grads.mean(axis=0).sum(axis=-1)
-
-
-def image_noise(key: jax.Array, index: jax.Array, shape: tuple[int, ...], std: float, samples: int) -> jax.Array:
-    """N(0, std²) noise (S, B, *shape) whose image-b slice depends only on (key, index[b])."""
-    draw = jax.vmap(lambda i: jax.random.normal(jax.random.fold_in(key, i), (samples, *shape)))
-    return std * draw(index).swapaxes(0, 1)
+    return noisy_gradient(apply_fn, variables, x, target, noise).sum(axis=-1)
 
 
 def make_batch_statistics(apply_fn: Callable, *, noise_std: float = 0.0, samples: int = 1,
@@ -109,38 +101,60 @@ def make_batch_statistics(apply_fn: Callable, *, noise_std: float = 0.0, samples
 
 def summarize_saliency(apply_fn: Callable, variables: dict, images: np.ndarray, *, batch_size: int = 256,
                        noise_std: float = 0.0, samples: int = 1, seed: int = 0, n_examples: int = 8,
-                       progress: Callable | None = None, mesh: Mesh | None = None) -> SpectralSummary:
+                       progress: Callable | None = None, mesh: Mesh | None = None,
+                       one_model_at_a_time: bool | None = None) -> SpectralSummary:
     """EF statistics of M stacked models over ``images`` (N, H, W, C), streamed in batches.
 
-    Every batch is padded to the same size (one compilation). ``mesh`` (see
-    :func:`specxai_jax.sharding.model_mesh`) splits models and images over devices.
+    Every batch is padded to the same size; ``progress(n)`` is called with the number of maps
+    dispatched since its last call. ``mesh`` (see :func:`specxai_jax.sharding.model_mesh`) splits
+    models and images over devices. ``one_model_at_a_time`` (the default on CPU, where M models in one
+    program run no faster than one after another) runs a single-model program, compiled once whatever
+    M is, for each model in turn, with the images split over every device of ``mesh``. Batches are
+    dispatched without waiting for results; they come back to the host at the end.
     """
-    count = images.shape[0]
+    if one_model_at_a_time is None:
+        one_model_at_a_time = jax.default_backend() == "cpu"
     num_models = jax.tree.leaves(variables)[0].shape[0]
+    if one_model_at_a_time:
+        groups = [slice(m, m + 1) for m in range(num_models)]
+        mesh = None if mesh is None else sharding.model_mesh(list(mesh.devices.ravel()), batch_shards=mesh.size)
+    else:
+        groups = [slice(0, num_models)]
+    count = images.shape[0]
     model_shards, batch_shards = (1, 1) if mesh is None else mesh.devices.shape
     batch_size = min(batch_size, count)
     batch_size += (-batch_size) % batch_shards
     statistics = make_batch_statistics(apply_fn, noise_std=noise_std, samples=samples, mesh=mesh)
-    if mesh is not None:
-        variables = sharding.put(sharding.pad_leading(variables, model_shards), mesh,
-                                 PartitionSpec(sharding.MODELS))
     key = jax.random.key(seed)
-    totals, efs, examples = None, [], []
-    for start in range(0, count, batch_size):
-        batch = np.asarray(images[start:start + batch_size])
-        real = batch.shape[0]
-        index = np.arange(start, start + batch_size, dtype=np.int32)
-        index[real:] = -1
-        batch = np.concatenate([batch, np.zeros((batch_size - real, *batch.shape[1:]), batch.dtype)])
-        ef, *sums, maps = statistics(variables, jnp.asarray(batch), jnp.asarray(index), key)
-        totals = sums if totals is None else [a + b for a, b in zip(totals, sums)]
-        efs.append(np.asarray(ef[:num_models, :real], np.float64))
-        wanted = n_examples - sum(block.shape[1] for block in examples)
-        if wanted > 0:
-            examples.append(np.asarray(maps[:num_models, :min(wanted, real)]))
-        if progress is not None:
-            progress(real)
-    prob_sum, dead = (np.asarray(t, np.float64)[:num_models] for t in totals)
-    ef = np.concatenate(efs, axis=1)  # (M, N): one float per image, mean and std in float64 on the host
-    return SpectralSummary(ef.mean(axis=1), ef.std(axis=1), prob_sum / count, count, dead.astype(int),
-                           np.concatenate(examples, axis=1))
+    host = jax.tree.map(np.asarray, variables)
+    dispatched = []      # per group: (per batch: EF (m, B) and the real count, summed statistics, examples)
+    for group in groups:
+        members = group.stop - group.start
+        stacked = jax.tree.map(lambda leaf: leaf[group], host)
+        stacked = (jax.device_put(stacked) if mesh is None else
+                   sharding.put(sharding.pad_leading(stacked, model_shards), mesh, PartitionSpec(sharding.MODELS)))
+        totals, efs, examples, kept = None, [], [], 0
+        for start in range(0, count, batch_size):
+            batch = np.asarray(images[start:start + batch_size])
+            real = batch.shape[0]
+            index = np.arange(start, start + batch_size, dtype=np.int32)
+            index[real:] = -1
+            batch = np.concatenate([batch, np.zeros((batch_size - real, *batch.shape[1:]), batch.dtype)])
+            ef, *sums, maps = statistics(stacked, batch, index, key)
+            totals = sums if totals is None else [a + b for a, b in zip(totals, sums)]
+            efs.append((ef, real))
+            if kept < n_examples:    # only the maps shown as examples stay on the device
+                examples.append(maps[:members, :min(n_examples - kept, real)])
+                kept += examples[-1].shape[1]
+            if progress is not None:
+                progress(real * members)
+        dispatched.append((members, efs, totals, examples))
+    parts = []
+    for members, efs, totals, examples in dispatched:
+        ef = np.concatenate([np.asarray(e, np.float64)[:members, :real] for e, real in efs], axis=1)  # (m, N)
+        prob_sum, dead = (np.asarray(t, np.float64)[:members] for t in totals)
+        maps = np.concatenate([np.asarray(m) for m in examples], axis=1)
+        parts.append((ef.mean(axis=1), ef.std(axis=1), prob_sum / count, dead.astype(int), maps))
+    ef_mean, ef_std, spectrum, dead, maps = (np.concatenate(column) for column in zip(*parts))
+    # one float per image, mean and std in float64 on the host
+    return SpectralSummary(ef_mean, ef_std, spectrum, count, dead, maps)

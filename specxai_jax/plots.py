@@ -1,4 +1,4 @@
-"""Figures of a β-sweep (the paper's Figs. 2, 3, 5 and 13), saved atomically as PNG.
+"""Figures of a β-sweep (the paper's Figs. 2, 3, 5 and 13), saved atomically as PNG with a PDF beside it.
 
 Every function takes plain numbers (β as float, ``inf`` for ReLU) so any experiment can reuse it.
 """
@@ -6,17 +6,24 @@ Every function takes plain numbers (β as float, ``inf`` for ReLU) so any experi
 from __future__ import annotations
 
 import math
+from pathlib import Path
 from typing import Collection, Mapping, Sequence
 
 import matplotlib
+import numpy as np
+from matplotlib.figure import Figure
+from matplotlib.ticker import MaxNLocator
 
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
-
-from specxai_jax import atomic  # noqa: E402
+from specxai_jax import atomic
 
 RELU_COLOUR = "black"
+
+
+def figure(nrows: int = 1, ncols: int = 1, *, figsize, layout: str | None = "constrained", **subplots):
+    """(Figure, axes) like ``pyplot.subplots`` but outside pyplot: no backend chosen, no global figure
+    registry, nothing to close; saved with ``Figure.savefig``."""
+    fig = Figure(figsize=figsize, layout=layout)
+    return fig, fig.subplots(nrows, ncols, **subplots)
 
 
 def beta_label(beta: float) -> str:
@@ -49,11 +56,17 @@ def beta_axis(ax, betas: Sequence[float]) -> None:
     ax.set_xlabel("β (SoftPlus sharpness; ReLU = β → ∞)")
 
 
+def integer_axis(ax, values: Sequence[float]) -> None:
+    """Integer ticks on the y axis of counts ``values``, at least one unit of range (so one value still gets one)."""
+    ax.set_ylim(min(values) - 0.5, max(values) + 0.5)
+    ax.yaxis.set_major_locator(MaxNLocator(integer=True, min_n_ticks=1))
+
+
 def beta_colours(betas: Sequence[float]) -> list:
     """A viridis colour per finite β by log β; black for ReLU."""
     finite = np.log10([b for b in betas if math.isfinite(b)] or [1.0])
     low, high = finite.min(), max(finite.max(), finite.min() + 1e-9)
-    cmap = plt.get_cmap("viridis")
+    cmap = matplotlib.colormaps["viridis"]
     return [RELU_COLOUR if math.isinf(b) else cmap((math.log10(b) - low) / (high - low)) for b in betas]
 
 
@@ -63,7 +76,7 @@ def ef_vs_beta(path, rows: Sequence[Mapping], *, ylabel: str = "Expected Frequen
     ``rows``: dicts with ``beta``, ``seed``, ``ef``, ``ef_std``, ``reached_cap`` (bool).
     """
     betas = sorted({float(r["beta"]) for r in rows})
-    fig, ax = plt.subplots(figsize=(6, 4), constrained_layout=True)
+    fig, ax = figure(figsize=(6, 4))
     for seed in sorted({r["seed"] for r in rows}):
         mine = sorted((r for r in rows if r["seed"] == seed), key=lambda r: float(r["beta"]))
         x, _ = beta_positions([float(r["beta"]) for r in mine])
@@ -90,14 +103,16 @@ def radial_spectra(path, spectra: Mapping[float, np.ndarray], below_cap: Collect
     (models that missed the accuracy cap) are drawn dotted and labelled so.
     """
     betas = sorted(spectra)
-    fig, ax = plt.subplots(figsize=(6, 4), constrained_layout=True)
+    fig, ax = figure(figsize=(6, 4))
     for beta, colour in zip(betas, beta_colours(betas)):
         p = np.asarray(spectra[beta], float)
         omega = np.arange(p.size) / max(p.size - 1, 1)
         relu = math.isinf(beta)
         missed = beta in below_cap
-        ax.plot(omega, p, color=colour, lw=2.2 if relu else 1.2, ls=":" if missed else "--" if relu else "-",
-                label=beta_label(beta) + (" (below cap)" if missed else ""), zorder=3 if relu else 2)
+        # ReLU underneath, thin: the sharpest SoftPlus curves (β = 50, 100) lie almost on it and stay visible
+        ax.plot(omega, p, color=colour, lw=2.4 if relu else 1.2, ls=":" if missed else "-",
+                alpha=0.35 if relu else 0.95, label=beta_label(beta) + (" (below cap)" if missed else ""),
+                zorder=1 if relu else 2)
     ax.set_yscale("log")
     ax.set_xlabel("spatial frequency ω (unit scale)")
     ax.set_ylabel("normalized power p(ω) (mean over images)")
@@ -110,7 +125,7 @@ def radial_spectra(path, spectra: Mapping[float, np.ndarray], below_cap: Collect
 def accuracy_vs_beta(path, rows: Sequence[Mapping], acc_cap: float | None) -> None:
     """Fig. 5: test accuracy and epochs trained against β, one marker per (β, seed)."""
     betas = sorted({float(r["beta"]) for r in rows})
-    fig, (top, bottom) = plt.subplots(2, 1, figsize=(6, 5), sharex=True, constrained_layout=True)
+    fig, (top, bottom) = figure(2, 1, figsize=(6, 5), sharex=True)
     x, _ = beta_positions([float(r["beta"]) for r in rows])
     top.scatter(x, [r["test_accuracy"] for r in rows], c="C0")
     if acc_cap is not None:
@@ -120,27 +135,37 @@ def accuracy_vs_beta(path, rows: Sequence[Mapping], acc_cap: float | None) -> No
     top.grid(True, alpha=0.3)
     bottom.scatter(x, [r["epochs"] for r in rows], c="C1")
     bottom.set_ylabel("epochs trained")
+    integer_axis(bottom, [r["epochs"] for r in rows])
     bottom.grid(True, alpha=0.3)
-    beta_axis(bottom, betas)
-    top.set_xscale("log")
+    beta_axis(bottom, betas)  # last: it sets the shared log scale, then the β and ReLU ticks
     _save(fig, path)
 
 
-def saliency_grid(path, maps: Mapping[float, np.ndarray], images: np.ndarray) -> None:
-    """Fig. 13-style grid: the input images (top row), then each β's channel-summed saliency maps.
+def saliency_grid(path, maps: Mapping[float, np.ndarray], images: np.ndarray,
+                  labels: Sequence[str] | None = None) -> None:
+    """Fig. 13-style grid: the input images (top row, titled with ``labels``), then each β's channel-summed
+    saliency maps on one symmetric colour scale per row, with a colorbar per row.
 
-    ``maps``: β → (E, H, W); ``images``: (E, H, W, C) in [0, 1].
+    ``maps``: β → (E, H, W); ``images``: (E, H, W, C) in [0, 1]; ``labels``: E class names or None.
     """
     betas = sorted(maps)
     count = images.shape[0]
-    fig, axes = plt.subplots(len(betas) + 1, count, figsize=(1.3 * count, 1.3 * (len(betas) + 1)), squeeze=False)
+    fig, axes = figure(len(betas) + 1, count, figsize=(1.1 * count + 0.9, 1.1 * (len(betas) + 1) + 0.4),
+                             squeeze=False)
+    fig.get_layout_engine().set(w_pad=0.01, h_pad=0.01, wspace=0.02, hspace=0.02)
     for column in range(count):
         image = images[column]
         axes[0, column].imshow(image[..., 0] if image.shape[-1] == 1 else image, cmap="gray", vmin=0, vmax=1)
-        for row, beta in enumerate(betas, start=1):
-            saliency = np.asarray(maps[beta][column])
-            bound = float(np.abs(saliency).max()) or 1.0
-            axes[row, column].imshow(saliency, cmap="coolwarm", vmin=-bound, vmax=bound)
+        if labels is not None:
+            axes[0, column].set_title(str(labels[column]), fontsize=7)
+    for row, beta in enumerate(betas, start=1):
+        saliency = np.asarray(maps[beta][:count])
+        bound = float(np.abs(saliency).max()) or 1.0
+        for column in range(count):
+            shown = axes[row, column].imshow(saliency[column], cmap="coolwarm", vmin=-bound, vmax=bound)
+        colorbar = fig.colorbar(shown, ax=axes[row, :], shrink=0.9, pad=0.01, aspect=8)
+        colorbar.ax.tick_params(labelsize=5)
+        colorbar.formatter.set_powerlimits((-2, 2))
     for ax in axes.ravel():
         ax.set_xticks([])
         ax.set_yticks([])
@@ -151,6 +176,17 @@ def saliency_grid(path, maps: Mapping[float, np.ndarray], images: np.ndarray) ->
     _save(fig, path)
 
 
+DPI = 200
+VECTOR_FORMAT = "pdf"
+
+
+def save_with_vector(fig, path) -> None:
+    """Save ``fig`` as ``path`` (PNG at DPI dots per inch) and as a PDF beside it."""
+    path = Path(path)
+    atomic.save_figure(fig, path, dpi=DPI)
+    fig.set_layout_engine("none")   # keep the layout the PNG computed: the PDF needs no second solve
+    atomic.save_figure(fig, path.with_suffix(f".{VECTOR_FORMAT}"))
+
+
 def _save(fig, path) -> None:
-    atomic.save_figure(fig, path, dpi=110)
-    plt.close(fig)
+    save_with_vector(fig, path)

@@ -107,8 +107,20 @@ def power_spectrum(maps: jax.Array) -> jax.Array:
     return jnp.real(spectrum * jnp.conj(spectrum))
 
 
+def reject_channel_axis(maps: jax.Array) -> None:
+    """Raise ValueError for (..., H, W, C) with a small channel axis C ≤ 4 (EF needs maps (..., H, W))."""
+    shape = np.shape(maps)
+    if len(shape) >= 3 and shape[-1] <= 4 and min(shape[-3], shape[-2]) > shape[-1]:
+        raise ValueError(f"maps of shape {shape} look like (..., H, W, C) with a channel axis; spectral functions "
+                         "take maps (..., H, W): sum the attributions over channels first (maps.sum(-1))")
+
+
 def radial_power_spectrum(maps: jax.Array) -> jax.Array:
-    """Mean power at each integer radius k = 0 … K−1 from the centre: (..., H, W) → (..., K)."""
+    """Mean power at each integer radius k = 0 … K−1 from the centre: (..., H, W) → (..., K).
+
+    A trailing channel axis (..., H, W, C), C ≤ 4, is refused (:func:`reject_channel_axis`).
+    """
+    reject_channel_axis(maps)
     *lead, height, width = maps.shape
     power = power_spectrum(maps).reshape(*lead, height * width)
     return power @ jnp.asarray(_bin_average_matrix(height, width), power.dtype)
@@ -131,11 +143,15 @@ def expected_frequency(maps: jax.Array, *, rank: bool = True, convention: str = 
 
     ``rank`` rank-normalizes each map first (the paper's protocol). ``convention="unit"`` gives EF on
     the [0, 1] frequency scale; ``"authors"`` gives EF / K (the authors' code, mean_k ω_k p_k).
-    A map with no power at all (all zeros without rank normalization) has EF 0.
+    A map with no power at all (all zeros without rank normalization) has EF 0; a map holding any NaN
+    (a diverged network) has EF NaN. A trailing channel axis (..., H, W, C), C ≤ 4, is refused.
     """
+    reject_channel_axis(maps)
+    broken = jnp.isnan(maps).any(axis=(-2, -1))
     if rank:
         maps = rank_normalize(maps)
-    return expected_frequency_from_spectrum(normalized_spectrum(radial_power_spectrum(maps)), convention)
+    ef = expected_frequency_from_spectrum(normalized_spectrum(radial_power_spectrum(maps)), convention)
+    return jnp.where(broken, jnp.nan, ef)
 
 
 def expected_frequency_from_spectrum(probs: jax.Array, convention: str = "unit") -> jax.Array:

@@ -8,21 +8,27 @@ Layout under ``root``::
 
 ``<key>`` is :func:`config_key` of every setting that changes the model's numbers. Results of other
 explanation settings for the same model sit beside it as ``result-<explain_key>.json``. Every file is
-written atomically; anything that fails its checksum is reported (``SpecxaiWarning``), deleted and
-reported as missing, so the caller recomputes it.
+written atomically and names the entry it belongs to; a result also names the checkpoint it was
+computed from. Anything that fails its checksum, sits in another entry, belongs to another checkpoint,
+fails the caller's ``check`` of its fields, or resolves outside ``root`` is reported (``SpecxaiWarning``),
+deleted and reported as missing, so the caller recomputes it. Only files of this layout are ever read
+or deleted.
 """
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import io
 import json
 import math
 import numbers
 import os
+import re
 import shutil
 import uuid
 import warnings
-from collections.abc import Mapping
+from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -32,6 +38,14 @@ from specxai_jax import atomic, checkpoints
 from specxai_jax.numerics import SpecxaiWarning
 
 KEY_LENGTH = 16  # hex characters of sha256 kept: 64 bits, collision-free for any real sweep
+KEY_PATTERN = re.compile(f"[0-9a-f]{{{KEY_LENGTH}}}")
+ENTRY_FILE = re.compile(rf"checkpoint|result(-[0-9a-f]{{{KEY_LENGTH}}})?\.(json|npz)|\..*{re.escape(atomic.TEMP_MARKER)}.*")
+LOCK = ".lock"
+STORE_KEY = "store_key"  # metadata field naming the entry a checkpoint was saved into
+
+
+class StoreBusy(Exception):
+    """The store cannot be used now: another process holds its lock, or ``models`` is not a directory."""
 
 
 def canonical_settings(value: Any) -> Any:
@@ -88,8 +102,41 @@ class ResultStore:
         self.models = self.root / "models"
 
     def entry(self, key: str) -> Path:
-        """Directory of one model's entry."""
+        """Directory of one model's entry (``key`` must be a :func:`config_key`)."""
+        if not isinstance(key, str) or not KEY_PATTERN.fullmatch(key):
+            raise ValueError(f"store key {key!r} is not a config_key")
         return self.models / key
+
+    def _inside(self, path: Path) -> bool:
+        """True if ``path`` (links followed) lies inside the store's directory."""
+        return path.resolve().is_relative_to(self.models.resolve())
+
+    @contextlib.contextmanager
+    def lock(self) -> Iterator[None]:
+        """Hold the store exclusively for this process; :class:`StoreBusy` if another one holds it."""
+        try:
+            self.models.mkdir(parents=True, exist_ok=True)
+        except (FileExistsError, NotADirectoryError):
+            raise StoreBusy(f"{self.models} exists and is not a directory; move it or choose another "
+                            "output directory") from None
+        with open(self.models / LOCK, "a") as handle:
+            try:
+                fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                raise StoreBusy(f"another process is using {self.models}; wait for it to finish "
+                                "or choose another output directory") from None
+            try:
+                yield
+            finally:
+                fcntl.flock(handle, fcntl.LOCK_UN)
+
+    def _usable_entry(self, key: str) -> Path:
+        """The entry's directory, created; anything else in its place (a file, a link) is discarded first."""
+        entry = self.entry(key)
+        if entry.is_symlink() or (entry.exists() and not entry.is_dir()):
+            self._report_and_discard(entry, f"store entry {entry} is not a directory")
+        entry.mkdir(parents=True, exist_ok=True)
+        return entry
 
     def checkpoint_path(self, key: str) -> Path:
         return self.entry(key) / "checkpoint"
@@ -103,24 +150,45 @@ class ResultStore:
         """True if a finished checkpoint exists (its checksums are verified by :meth:`load_checkpoint`)."""
         return (self.checkpoint_path(key) / checkpoints.MANIFEST).is_file()
 
+    def _checkpoint_digest(self, key: str) -> str | None:
+        """sha256 of the checkpoint's manifest (which hashes all its files), None if there is none."""
+        manifest = self.checkpoint_path(key) / checkpoints.MANIFEST
+        return atomic.sha256_file(manifest) if manifest.is_file() and self._inside(manifest) else None
+
     def save_checkpoint(self, key: str, variables: dict, metadata: dict) -> dict:
         """Store one model's variables (unstacked tree) and JSON metadata (settings, epochs, accuracy …).
 
         Returns the metadata as :meth:`load_checkpoint` will read it back (plain JSON values)."""
-        metadata = json.loads(atomic.to_json(metadata))
-        checkpoints.save_variables(self.checkpoint_path(key), variables, metadata)
+        metadata = atomic.from_json(atomic.to_json(metadata))
+        self._usable_entry(key)
+        checkpoints.save_variables(self.checkpoint_path(key), variables, {**metadata, STORE_KEY: key})
         return metadata
 
-    def load_checkpoint(self, key: str) -> tuple[dict, dict] | None:
-        """(variables, metadata), or None if absent or corrupt — a corrupt entry is warned about and
-        deleted whole (checkpoint and results), so the model is retrained and re-explained."""
+    def load_checkpoint(self, key: str, *, check: Callable[[dict], Any] | None = None) -> tuple[dict, dict] | None:
+        """(variables, metadata), or None if absent or unusable — a corrupt checkpoint, one saved for
+        another entry, one outside the store or one whose metadata fails ``check`` (which raises
+        ValueError, TypeError or KeyError) is warned about and deleted with the entry's results, so
+        the model is retrained and re-explained."""
+        path = self.checkpoint_path(key)
+        if not path.exists() and not path.is_symlink():
+            return None
         try:
-            return checkpoints.load_variables(self.checkpoint_path(key))
+            if not self._inside(path) or path.is_symlink():
+                raise checkpoints.CorruptCheckpoint(path, "it lies outside the store")
+            variables, metadata = checkpoints.load_variables(path)
+            if not isinstance(metadata, dict) or metadata.pop(STORE_KEY, None) != key:
+                raise checkpoints.CorruptCheckpoint(path, "it was saved for another entry")
+            if check is not None:
+                check(metadata)
         except FileNotFoundError:
             return None
         except checkpoints.CorruptCheckpoint as error:
             self._report_and_discard(self.entry(key), str(error))
             return None
+        except (ValueError, TypeError, KeyError, AttributeError) as error:
+            self._report_and_discard(self.entry(key), f"checkpoint {path} has unusable metadata ({error})")
+            return None
+        return variables, metadata
 
     # -- explanation results --------------------------------------------------------------------
 
@@ -129,12 +197,15 @@ class ResultStore:
 
     def save_result(self, key: str, record: dict, arrays: Mapping[str, np.ndarray] | None = None, *,
                     explain_key: str = "") -> dict:
-        """Store a model's metrics ``record`` (JSON-able dict) and optional named ``arrays``.
+        """Store a model's metrics ``record`` (JSON-able dict) and optional named ``arrays``, tied to this
+        entry, ``explain_key`` and the entry's current checkpoint.
 
         Returns the record as :meth:`load_result` will read it back (plain JSON values)."""
         path = self._result_path(key, explain_key)
-        record = json.loads(atomic.to_json(record))  # plain JSON values, as they will read back
-        content = {"record": record, "sha256": _record_digest(record)}
+        self._usable_entry(key)
+        record = atomic.from_json(atomic.to_json(record))  # plain JSON values, as they will read back
+        identity = {"key": key, "explain_key": explain_key, "checkpoint": self._checkpoint_digest(key)}
+        content = {"record": record, "sha256": _record_digest(record), **identity}
         if arrays:
             buffer = io.BytesIO()
             np.savez(buffer, **{name: np.asarray(array) for name, array in arrays.items()})
@@ -144,27 +215,39 @@ class ResultStore:
         atomic.write_json(path, content)
         return record
 
-    def load_result(self, key: str, *, explain_key: str = "") -> tuple[dict, dict[str, np.ndarray]] | None:
-        """(record, arrays), or None if absent or corrupt — a corrupt result is warned about and deleted
-        (the checkpoint stays), so only the explanation is recomputed."""
+    def load_result(self, key: str, *, explain_key: str = "",
+                    check: Callable[[dict], Any] | None = None) -> tuple[dict, dict[str, np.ndarray]] | None:
+        """(record, arrays), or None if absent or unusable — a corrupt result, one written for another
+        entry, explanation setting or checkpoint, or one whose record fails ``check`` (which raises
+        ValueError, TypeError or KeyError) is warned about and deleted (the checkpoint stays), so only
+        the explanation is recomputed. Only the entry's own ``.npz`` is read, never a path the JSON names."""
         path = self._result_path(key, explain_key)
-        if not path.is_file():
+        arrays_path = path.with_suffix(".npz")
+        if not path.exists() and not path.is_symlink():
             return None
         try:
-            content = json.loads(path.read_text(encoding="utf-8"))
+            for file in (path, arrays_path):
+                if file.is_symlink() or ((file.exists() or file == path) and not (file.is_file() and self._inside(file))):
+                    raise ValueError(f"{file.name} is not a regular file inside the store")
+            content = atomic.from_json(path.read_text(encoding="utf-8"))
             record = content["record"]
-            if _record_digest(record) != content["sha256"]:
+            if not isinstance(record, dict) or _record_digest(record) != content["sha256"]:
                 raise ValueError("checksum mismatch")
+            wanted = {"key": key, "explain_key": explain_key, "checkpoint": self._checkpoint_digest(key)}
+            stored = {name: content.get(name) for name in wanted}
+            if stored != wanted:
+                raise ValueError(f"it belongs to {stored}, not this entry {wanted}")
+            if check is not None:
+                check(record)
             arrays = {}
             if "arrays" in content:
-                arrays_path = path.parent / content["arrays"]["file"]
                 if atomic.sha256_file(arrays_path) != content["arrays"]["sha256"]:
                     raise ValueError(f"checksum mismatch in {arrays_path.name}")
-                with np.load(arrays_path) as stored:
-                    arrays = {name: stored[name] for name in stored.files}
-        except (OSError, ValueError, KeyError, TypeError) as error:
+                with np.load(arrays_path, allow_pickle=False) as stored_arrays:
+                    arrays = {name: stored_arrays[name] for name in stored_arrays.files}
+        except (OSError, ValueError, KeyError, TypeError, AttributeError) as error:
             self._report_and_discard(path, f"corrupt result {path}: {error}")
-            path.with_suffix(".npz").unlink(missing_ok=True)
+            _remove(arrays_path)
             return None
         return record, arrays
 
@@ -174,9 +257,26 @@ class ResultStore:
         """Delete one model's entry (checkpoint and results)."""
         _remove(self.entry(key))
 
-    def clear(self) -> None:
-        """Delete every stored model (``--fresh``)."""
-        _remove(self.models)
+    def clear(self) -> list[Path]:
+        """Delete every stored model (``--fresh``): only entries of this layout, which hold nothing else.
+
+        Returns what was left alone (foreign files; warned about)."""
+        if not self.models.is_dir() or self.models.is_symlink():
+            return [self.models] if self.models.exists() or self.models.is_symlink() else []
+        kept = []
+        for path in sorted(self.models.iterdir()):
+            ours = path.name == LOCK or (path.name.startswith(".") and atomic.TEMP_MARKER in path.name
+                                         and not path.is_symlink())
+            if KEY_PATTERN.fullmatch(path.name) and path.is_dir() and not path.is_symlink():
+                ours = all(ENTRY_FILE.fullmatch(child.name) for child in path.iterdir())
+            if not ours:
+                kept.append(path)
+            elif path.name != LOCK:
+                _remove(path)
+        if kept:
+            warnings.warn(f"--fresh left {len(kept)} file(s) it did not write in {self.models}, e.g. {kept[0].name}",
+                          SpecxaiWarning, stacklevel=2)
+        return kept
 
     def _report_and_discard(self, path: Path, reason: str) -> None:
         warnings.warn(f"{reason}; deleted, it will be recomputed", SpecxaiWarning, stacklevel=3)
@@ -184,8 +284,10 @@ class ResultStore:
 
 
 def _remove(path: Path) -> None:
-    """Delete a file or directory tree; a directory is first renamed away so it vanishes at once."""
-    if path.is_dir():
+    """Delete a file, link or directory tree; a directory is first renamed away so it vanishes at once."""
+    if path.is_symlink():
+        path.unlink()
+    elif path.is_dir():
         trash = path.parent / f".{path.name}{atomic.TEMP_MARKER}trash-{uuid.uuid4().hex}"
         os.replace(path, trash)
         shutil.rmtree(trash, ignore_errors=True)

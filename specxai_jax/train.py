@@ -1,15 +1,24 @@
-"""Train many models of one architecture at once: one compiled Adam step over stacked variables.
+"""Train many models of one architecture, every model through one compiled program.
 
-Each model (a β, a seed) has its own data order and stops at its own accuracy cap: once a model
-reaches the cap its updates are masked out, so the stacked run equals training the models one by one.
-With a mesh (:func:`specxai_jax.sharding.model_mesh`) the model axis is split over every device of
-the mesh with ``shard_map``; models are independent, so the devices never communicate.
+:func:`train_models` runs one of two engines; both give each model its own data order, keys and
+accuracy cap, so the models come out as if trained one by one, and neither ever recompiles when models
+stop (the programs' shapes never change):
+
+- ``per_device`` (CPU's default): each device trains one model at a time with the single-model Adam
+  step, jit-compiled once per device; the devices run concurrently (JAX dispatches asynchronously) and
+  a device takes the next waiting model as soon as its model stops. A model's numbers therefore do not
+  depend on which other models train beside it. XLA:CPU runs M models unrolled into one program, or
+  vmapped (grouped convolutions), no faster than one after another, and such a program compiles anew
+  for every M.
+- ``vectorized`` (accelerators' default): all models stacked, one vmapped step with the model axis
+  split over a mesh's devices by ``shard_map``; models that stopped are masked, never removed.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import time
+from collections import deque
 from typing import Callable, Sequence
 
 import jax
@@ -20,7 +29,8 @@ from jax.sharding import Mesh, PartitionSpec
 from tqdm.auto import tqdm
 
 from specxai_jax import sharding
-from specxai_jax.models import stack_variables
+
+ENGINES = ("per_device", "vectorized")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -43,8 +53,13 @@ class TrainResult:
     variables: dict
     test_accuracy: np.ndarray       # (M,) at the epoch each model stopped
     epochs: np.ndarray              # (M,) epochs each model trained
-    history: np.ndarray             # (epochs_run, M) test accuracy after every epoch
+    history: np.ndarray             # (max epochs trained, M) test accuracy after every epoch; NaN after a stop
     seconds: float
+
+
+def default_engine() -> str:
+    """``per_device`` on CPU, ``vectorized`` on accelerators."""
+    return "per_device" if jax.default_backend() == "cpu" else "vectorized"
 
 
 def make_optimizer(config: TrainConfig, steps_per_epoch: int) -> optax.GradientTransformation:
@@ -64,27 +79,24 @@ def cross_entropy_loss(apply_fn: Callable, variables: dict, params: dict, x, y):
     return loss, updates
 
 
-def _train_step(apply_fn, optimizer, config: TrainConfig):
-    """One model's step: (variables, opt_state, x, y, key) → (variables, opt_state)."""
+def step_key(seed, epoch, step, steps: int) -> jax.Array:
+    """The input-noise key of one step: a function of (seed, epoch, step) only."""
+    return jax.random.split(jax.random.fold_in(jax.random.key(seed), epoch), steps)[step]
 
-    def step(variables, opt_state, x, y, key):
+
+def make_train_step(apply_fn: Callable, optimizer, config: TrainConfig, steps: int) -> Callable:
+    """One model's Adam step: (variables, opt_state, x (B,H,W,C), y (B,), seed, epoch, step) → (variables, opt_state)."""
+
+    def train_step(variables, opt_state, x, y, seed, epoch, step):
         if config.input_noise > 0:
-            x = x + config.input_noise * jax.random.normal(key, x.shape, x.dtype)
+            x = x + config.input_noise * jax.random.normal(step_key(seed, epoch, step, steps), x.shape, x.dtype)
         grad_fn = jax.grad(lambda p: cross_entropy_loss(apply_fn, variables, p, x, y), has_aux=True)
         grads, updates = grad_fn(variables["params"])
         param_updates, opt_state = optimizer.update(grads, opt_state, variables["params"])
         new = {**variables, **updates, "params": optax.apply_updates(variables["params"], param_updates)}
         return new, opt_state
 
-    return step
-
-
-def _keep_where_done(done: jax.Array, old, new):
-    """Per-model select: models flagged done keep their old leaves."""
-    def select(o, n):
-        mask = done.reshape(done.shape + (1,) * (o.ndim - 1))
-        return jnp.where(mask, o, n)
-    return jax.tree.map(select, old, new)
+    return train_step
 
 
 def epoch_permutations(seeds: Sequence[int], epoch: int, num_examples: int, batch_size: int) -> np.ndarray:
@@ -94,138 +106,195 @@ def epoch_permutations(seeds: Sequence[int], epoch: int, num_examples: int, batc
     return np.stack([order[: steps * batch_size].reshape(steps, batch_size) for order in orders])
 
 
-def epoch_keys(seeds: Sequence[int], epoch: int, steps: int) -> jax.Array:
-    """Per-model, per-step random keys (M, steps), a function of (seed, epoch) only."""
-    return jax.vmap(lambda s: jax.random.split(jax.random.fold_in(jax.random.key(s), epoch), steps))(
-        jnp.asarray(seeds))
+def padded_eval_batches(x: np.ndarray, y: np.ndarray, size: int):
+    """Yield (images, labels) batches of exactly ``size`` rows; the last is padded with label −1 (never a hit)."""
+    for start in range(0, x.shape[0], size):
+        xb, yb = x[start:start + size], y[start:start + size]
+        pad = size - xb.shape[0]
+        if pad:
+            xb = np.concatenate([xb, np.zeros((pad, *xb.shape[1:]), xb.dtype)])
+            yb = np.concatenate([yb, np.full(pad, -1, yb.dtype)])
+        yield xb, yb
 
 
-def on_model_axis(fn: Callable, mesh: Mesh | None, replicated_args: Sequence[int], num_args: int) -> Callable:
-    """``fn`` itself, or ``fn`` under shard_map with the leading model axis split over all of ``mesh``.
-
-    Arguments at positions ``replicated_args`` are copied to every device; all others and the
-    outputs carry the model axis first.
-    """
-    if mesh is None:
-        return fn
-    split = sharding.all_axes(mesh)
-    in_specs = tuple(PartitionSpec() if i in replicated_args else split for i in range(num_args))
-    return jax.shard_map(fn, mesh=mesh, in_specs=in_specs, out_specs=split)
+def _hits(apply_fn: Callable) -> Callable:
+    """(variables, images (B,H,W,C), labels (B,)) → number of correct predictions."""
+    return lambda variables, x, y: (jnp.argmax(apply_fn(variables, x), -1) == y).sum()
 
 
-def make_epoch_fn(apply_fn, optimizer, config: TrainConfig, mesh: Mesh | None = None):
-    """Epoch over stacked models: a jit-compiled per-model step with masked updates, once per batch.
+class PerDeviceEngine:
+    """One model per device; the single-model step compiled once per device (see the module docstring)."""
 
-    (variables, opt_state, done (M,), batches (M, steps, B), x_train, y_train, keys (M, steps))
-    → (variables, opt_state). The steps are dispatched from Python rather than scanned: XLA:CPU runs
-    convolutions inside a while loop (lax.scan) several times slower than at a program's top level.
-    """
-    per_model = sharding.per_model(_train_step(apply_fn, optimizer, config), in_axes=(0, 0, 0, 0, 0))
+    def __init__(self, apply_fn, optimizer, config: TrainConfig, dataset, devices: Sequence, steps: int):
+        self.devices = list(devices)
+        self.config, self.optimizer = config, optimizer
+        self.step = jax.jit(make_train_step(apply_fn, optimizer, config, steps))
+        self.hits = jax.jit(_hits(apply_fn))
+        self.init_opt = jax.jit(optimizer.init)
+        self.x_train, self.y_train = np.asarray(dataset.x_train), np.asarray(dataset.y_train)
+        self.x_test, self.y_test = np.asarray(dataset.x_test), np.asarray(dataset.y_test)
+        self.state: dict[int, tuple] = {}
 
-    def step(variables, opt_state, done, index, x_train, y_train, step_keys):
-        new_vars, new_opt = per_model(variables, opt_state, x_train[index], y_train[index], step_keys)
-        return _keep_where_done(done, variables, new_vars), _keep_where_done(done, opt_state, new_opt)
+    @property
+    def slots(self) -> int:
+        return len(self.devices)
 
-    step = jax.jit(on_model_axis(step, mesh, replicated_args=(4, 5), num_args=7))
+    def load(self, slot: int, variables: dict) -> None:
+        # Both committed to the device, as the step's outputs are: one compiled step serves every call.
+        variables = jax.device_put(variables, self.devices[slot])
+        self.state[slot] = (variables, jax.device_put(self.init_opt(variables["params"]), self.devices[slot]))
 
-    def run_epoch(variables, opt_state, done, batches, x_train, y_train, keys):
-        for index, step_keys in zip(batches.swapaxes(0, 1), keys.swapaxes(0, 1)):
-            variables, opt_state = step(variables, opt_state, done, index, x_train, y_train, step_keys)
-        return variables, opt_state
+    def read(self, slot: int) -> dict:
+        return self.state[slot][0]
 
-    return run_epoch
+    def run_epoch(self, plan: dict[int, tuple[int, int]]) -> None:
+        """One epoch for every slot in ``plan`` {slot: (seed, epoch of its model)}, slots stepping in turn."""
+        orders = {slot: epoch_permutations([seed], epoch, len(self.x_train), self.config.batch_size)[0]
+                  for slot, (seed, epoch) in plan.items()}
+        for step in range(next(iter(orders.values())).shape[0]):
+            for slot, (seed, epoch) in plan.items():
+                index = orders[slot][step]
+                self.state[slot] = self.step(*self.state[slot], self.x_train[index], self.y_train[index],
+                                             seed, epoch, step)
 
-
-def make_accuracy_fn(apply_fn, eval_batch: int, mesh: Mesh | None = None):
-    """Test accuracy of stacked models: (variables, x, y) → (M,), one jit-compiled call per batch.
-
-    The last batch is padded (label −1 never matches), so every call has the same shape.
-    """
-
-    def correct(variables, images, labels):
-        logits = sharding.per_model(apply_fn, in_axes=(0, None))(variables, images)
-        return (jnp.argmax(logits, -1) == labels[None]).sum(axis=1)
-
-    correct = jax.jit(on_model_axis(correct, mesh, replicated_args=(1, 2), num_args=3))
-
-    def accuracy(variables, x, y):
-        count = x.shape[0]
-        pad = (-count) % eval_batch
-        xs = jnp.pad(x, ((0, pad),) + ((0, 0),) * (x.ndim - 1))
-        ys = jnp.pad(y, (0, pad), constant_values=-1)
-        hits = [correct(variables, xs[i:i + eval_batch], ys[i:i + eval_batch]) for i in range(0, count + pad, eval_batch)]
-        return sum(hits) / count
-
-    return accuracy
+    def accuracy(self, slots: Sequence[int]) -> dict[int, float]:
+        hits = {slot: [] for slot in slots}
+        for xb, yb in padded_eval_batches(self.x_test, self.y_test, min(self.config.eval_batch, len(self.x_test))):
+            for slot in slots:
+                hits[slot].append(self.hits(self.state[slot][0], xb, yb))
+        return {slot: int(np.sum(jax.device_get(counts))) / len(self.x_test) for slot, counts in hits.items()}
 
 
-def _stack_rows(tree, rows: np.ndarray, mesh: Mesh | None):
-    """The ``rows`` of every leaf's model axis; with a mesh, padded to a multiple of its size and sharded."""
-    tree = jax.tree.map(lambda leaf: leaf[rows], tree)
-    if mesh is None:
-        return tree
-    return sharding.put(sharding.pad_leading(tree, mesh.size), mesh, sharding.all_axes(mesh))
+class VectorizedEngine:
+    """Every model in one stack, one vmapped step (model axis split over ``mesh`` if given)."""
+
+    def __init__(self, apply_fn, optimizer, config: TrainConfig, dataset, mesh: Mesh | None, steps: int,
+                 variables: dict):
+        self.config, self.mesh = config, mesh
+        count = jax.tree.leaves(variables)[0].shape[0]
+        multiple = 1 if mesh is None else mesh.size
+        self._slots = count + (-count) % multiple
+        one_step = jax.vmap(make_train_step(apply_fn, optimizer, config, steps))
+
+        def masked_step(variables, opt_state, active, index, x_train, y_train, seed, epoch, step):
+            new = one_step(variables, opt_state, x_train[index], y_train[index], seed, epoch, step)
+            keep = lambda old, upd: jnp.where(active.reshape(active.shape + (1,) * (old.ndim - 1)), upd, old)  # noqa: E731
+            return jax.tree.map(keep, (variables, opt_state), new)
+
+        def hits(variables, x, y):
+            return jax.vmap(_hits(apply_fn), in_axes=(0, None, None))(variables, x, y)
+
+        self.step = jax.jit(self._on_models(masked_step, replicated=(4, 5), count=9))
+        self.hits = jax.jit(self._on_models(hits, replicated=(1, 2), count=3))
+        self.x_train, self.y_train = self._replicate(dataset.x_train), self._replicate(dataset.y_train)
+        self.x_test, self.y_test = np.asarray(dataset.x_test), np.asarray(dataset.y_test)
+        self.variables = self._split(sharding.pad_leading(variables, self._slots))
+        self.opt_state = jax.jit(jax.vmap(optimizer.init))(self.variables["params"])
+
+    def _on_models(self, fn: Callable, replicated: tuple[int, ...], count: int) -> Callable:
+        """``fn`` with the leading model axis of every non-``replicated`` argument split over the mesh."""
+        if self.mesh is None:
+            return fn
+        split = sharding.all_axes(self.mesh)
+        specs = tuple(PartitionSpec() if i in replicated else split for i in range(count))
+        return jax.shard_map(fn, mesh=self.mesh, in_specs=specs, out_specs=split)
+
+    def _split(self, tree):
+        """Host or device arrays → on the device(s), model axis split over the mesh."""
+        return jax.device_put(tree) if self.mesh is None else sharding.put(tree, self.mesh, sharding.all_axes(self.mesh))
+
+    def _replicate(self, array):
+        return jax.device_put(array) if self.mesh is None else sharding.put(array, self.mesh, PartitionSpec())
+
+    @property
+    def slots(self) -> int:
+        return self._slots
+
+    def load(self, slot: int, variables: dict) -> None:
+        """Nothing to move: the models were stacked at construction, model i in slot i."""
+
+    def read(self, slot: int) -> dict:
+        return jax.device_put(jax.tree.map(lambda leaf: np.asarray(leaf)[slot], self.variables))
+
+    def run_epoch(self, plan: dict[int, tuple[int, int]]) -> None:
+        steps = len(self.x_train) // self.config.batch_size
+        seeds, epochs = np.zeros(self._slots, np.int32), np.zeros(self._slots, np.int32)
+        for slot, (seed, epoch) in plan.items():
+            seeds[slot], epochs[slot] = seed, epoch
+        orders = np.stack([epoch_permutations([seed], epoch, len(self.x_train), self.config.batch_size)[0]
+                           for seed, epoch in zip(seeds, epochs)])
+        active = self._split(np.isin(np.arange(self._slots), list(plan)))
+        seeds, epochs = self._split(seeds), self._split(epochs)
+        for step in range(steps):
+            self.variables, self.opt_state = self.step(
+                self.variables, self.opt_state, active, self._split(orders[:, step]),
+                self.x_train, self.y_train, seeds, epochs, self._split(np.full(self._slots, step, np.int32)))
+
+    def accuracy(self, slots: Sequence[int]) -> dict[int, float]:
+        batches = padded_eval_batches(self.x_test, self.y_test, min(self.config.eval_batch, len(self.x_test)))
+        hits = np.sum(jax.device_get([self.hits(self.variables, xb, yb) for xb, yb in batches]), axis=0)
+        return {slot: int(hits[slot]) / len(self.x_test) for slot in slots}
 
 
 def train_models(apply_fn: Callable, variables: dict, dataset, seeds: Sequence[int], config: TrainConfig, *,
                  on_finished: Callable[[int, dict, float, int], None] | None = None,
-                 progress: bool = True, mesh: Mesh | None = None) -> TrainResult:
-    """Train M stacked models (variables with leading axis M, one seed each) on ``dataset``.
+                 progress: bool = True, mesh: Mesh | None = None, engine: str | None = None) -> TrainResult:
+    """Train M models (variables with leading axis M, one seed each) on ``dataset``.
 
     ``dataset`` has x_train (N, H, W, C), y_train (N,), x_test, y_test. ``on_finished(i, variables_i,
     accuracy, epochs)`` is called as soon as model i stops (cap reached or last epoch), e.g. to
-    checkpoint it; stopped models leave the stack, so later epochs cost only what still trains.
-    ``mesh`` (see :func:`specxai_jax.sharding.model_mesh`) splits the models over its devices; the
-    stack is padded to a multiple of the device count with copies that never train.
-    Returns the stacked trained variables and per-model accuracy/epochs (history: NaN once stopped).
+    checkpoint it. ``mesh`` (see :func:`specxai_jax.sharding.model_mesh`): the devices the models are
+    spread over. ``engine``: ``per_device`` or ``vectorized`` (see the module docstring; default by backend).
     """
+    engine = engine or default_engine()
+    if engine not in ENGINES:
+        raise ValueError(f"unknown training engine {engine!r}; choose from {', '.join(ENGINES)}")
     num_models = len(seeds)
     steps = dataset.x_train.shape[0] // config.batch_size
     if steps == 0:
         raise ValueError(f"training set of {dataset.x_train.shape[0]} images is smaller than one batch ({config.batch_size})")
     optimizer = make_optimizer(config, steps)
-    run_epoch = make_epoch_fn(apply_fn, optimizer, config, mesh)
-    accuracy_fn = make_accuracy_fn(apply_fn, config.eval_batch, mesh)
-    x_train, y_train = jnp.asarray(dataset.x_train), jnp.asarray(dataset.y_train)
-    x_test, y_test = jnp.asarray(dataset.x_test), jnp.asarray(dataset.y_test)
-    seeds = np.asarray(seeds)
+    if engine == "per_device":
+        devices = [jax.local_devices()[0]] if mesh is None else list(mesh.devices.ravel())
+        runner = PerDeviceEngine(apply_fn, optimizer, config, dataset, devices[:num_models], steps)
+    else:
+        runner = VectorizedEngine(apply_fn, optimizer, config, dataset, mesh, steps, jax.tree.map(np.asarray, variables))
 
-    live = np.arange(num_models)                 # models still training, as rows of the original stack
-    stacked = _stack_rows(variables, live, mesh)
-    opt_state = jax.jit(jax.vmap(optimizer.init))(stacked["params"])
+    host = jax.tree.map(np.asarray, variables)   # models are sliced on the host: no compilation per shape
+    waiting = deque(range(num_models))
+    in_slot: dict[int, int] = {}                 # slot → model it trains
     trained = [None] * num_models
     epochs = np.zeros(num_models, np.int32)
     accuracy = np.zeros(num_models, np.float64)
-    history = []
+    history = [[] for _ in range(num_models)]
     start = time.perf_counter()
-    bar = tqdm(range(config.max_epochs), desc=f"training {num_models} models", unit="epoch", disable=not progress)
-    for epoch in bar:
-        stacked_size = jax.tree.leaves(stacked)[0].shape[0]
-        padded_seeds = np.concatenate([seeds[live], np.repeat(seeds[live][-1:], stacked_size - live.size)])
-        done = jnp.asarray(np.arange(stacked_size) >= live.size)   # padding copies never train
-        batches = epoch_permutations(padded_seeds, epoch, x_train.shape[0], config.batch_size)
-        keys = epoch_keys(padded_seeds, epoch, steps)
-        stacked, opt_state = run_epoch(stacked, opt_state, done, jnp.asarray(batches), x_train, y_train, keys)
-        epoch_acc = np.asarray(accuracy_fn(stacked, x_test, y_test), np.float64)[:live.size]
-        accuracy[live], epochs[live] = epoch_acc, epoch + 1
-        history.append(np.full(num_models, np.nan))
-        history[-1][live] = epoch_acc
-        reached = np.asarray(epoch_acc >= config.acc_cap) if config.acc_cap is not None else np.zeros(live.size, bool)
-        stopping = reached | (epoch + 1 == config.max_epochs)
-        for row in np.flatnonzero(stopping):
-            model = int(live[row])
-            trained[model] = jax.tree.map(lambda leaf, row=row: leaf[row], stacked)
-            if on_finished is not None:
-                on_finished(model, trained[model], float(accuracy[model]), int(epochs[model]))
-        bar.set_postfix(done=f"{num_models - live.size + stopping.sum()}/{num_models}",
-                        acc=f"{epoch_acc.min():.2f}-{epoch_acc.max():.2f}")
-        if stopping.all():
-            break
-        if stopping.any():
-            keep = np.flatnonzero(~stopping)
-            live = live[keep]
-            stacked = _stack_rows(stacked, keep, mesh)
-            opt_state = _stack_rows(opt_state, keep, mesh)
+    bar = tqdm(total=num_models * config.max_epochs, desc=f"training {num_models} models", unit="epoch",
+               disable=not progress)
+    while waiting or in_slot:
+        for slot in range(runner.slots):
+            if slot not in in_slot and waiting:
+                model = waiting.popleft()      # vectorized: all models at once, model i in slot i
+                in_slot[slot] = model
+                runner.load(slot, jax.tree.map(lambda leaf, m=model: leaf[m], host))
+        runner.run_epoch({slot: (int(seeds[model]), int(epochs[model])) for slot, model in in_slot.items()})
+        for slot, acc in runner.accuracy(list(in_slot)).items():
+            model = in_slot[slot]
+            epochs[model] += 1
+            accuracy[model] = acc
+            history[model].append(acc)
+            reached = config.acc_cap is not None and acc >= config.acc_cap
+            if reached or epochs[model] == config.max_epochs:
+                trained[model] = runner.read(slot)
+                del in_slot[slot]
+                bar.total -= config.max_epochs - int(epochs[model])
+                if on_finished is not None:
+                    on_finished(model, trained[model], float(acc), int(epochs[model]))
+        bar.update(int(epochs.sum()) - bar.n)
+        bar.set_postfix(done=f"{sum(t is not None for t in trained)}/{num_models}")
     bar.close()
-    return TrainResult(stack_variables(trained), accuracy, epochs,
-                       np.asarray(history), time.perf_counter() - start)
+    longest = max(len(h) for h in history)
+    table = np.full((longest, num_models), np.nan)
+    for model, accs in enumerate(history):
+        table[:len(accs), model] = accs
+    stacked = jax.device_put(jax.tree.map(lambda *leaves: np.stack([np.asarray(leaf) for leaf in leaves]), *trained))
+    return TrainResult(stacked, accuracy, epochs, table, time.perf_counter() - start)

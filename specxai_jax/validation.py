@@ -8,6 +8,7 @@ does the same for :class:`UsageError`, dataset errors and corrupt checkpoints ra
 from __future__ import annotations
 
 import argparse
+import errno
 import math
 import re
 import sys
@@ -19,6 +20,10 @@ from specxai_jax.activations import parse_beta
 
 USAGE_EXIT = 2
 INTERRUPT_EXIT = 130
+MAX_SEED = 2**32 - 1                     # seeds are uint32 (JAX's PRNG seed)
+BETA_RANGE = (1.1754944e-38, 3.4028235e38)  # float32's normal range: β outside it is 0 or inf on the device
+TFDS_NAME = re.compile(r"[a-z][a-z0-9_]*(/[A-Za-z0-9_.+-]+)?(:[0-9]+\.[0-9*]+\.[0-9*]+)?")  # name[/config][:version]
+_STORAGE_ERRORS = (errno.ENOSPC, errno.EDQUOT, errno.EROFS)  # a full or read-only disk: the user's to fix
 
 # Exception classes that mean "the user's input is wrong", by module; looked up only if the module
 # is already loaded (an exception of a class can only exist once its module is imported).
@@ -97,6 +102,9 @@ def beta_list(text: str) -> list[float]:
             beta = parse_beta(item)
         except ValueError as error:
             raise argparse.ArgumentTypeError(str(error)) from None
+        if math.isfinite(beta) and not BETA_RANGE[0] <= beta <= BETA_RANGE[1]:
+            raise argparse.ArgumentTypeError(f"β {item!r} is outside float32's range [{BETA_RANGE[0]:.2g}, "
+                                             f"{BETA_RANGE[1]:.2g}] (it would become 0 or inf); use relu for β = inf")
         if beta in betas:
             raise argparse.ArgumentTypeError(f"β {item!r} is listed twice in {text!r}")
         betas.append(beta)
@@ -104,9 +112,11 @@ def beta_list(text: str) -> list[float]:
 
 
 def seed_list(text: str) -> list[int]:
-    """Comma- or space-separated distinct non-negative integers, e.g. '0,1,2'."""
+    """Comma- or space-separated distinct integers in [0, 2³² − 1], e.g. '0,1,2'."""
     items = [item for item in re.split(r"[,\s]+", str(text)) if item]
     seeds = [nonnegative_int(item) for item in items]
+    if any(seed > MAX_SEED for seed in seeds):
+        raise argparse.ArgumentTypeError(f"seeds must lie in [0, {MAX_SEED}], got {text!r}")
     if not seeds or len(set(seeds)) != len(seeds):
         raise argparse.ArgumentTypeError(f"needs distinct non-negative integers such as 0,1,2, got {text!r}")
     return seeds
@@ -118,9 +128,17 @@ def dataset_spec(text: str) -> str:
     from specxai_jax.data import DataError, parse_spec  # deferred: the data package is heavy to import
 
     try:
-        parse_spec(text)
+        parsed = parse_spec(text)
     except DataError as error:
         raise argparse.ArgumentTypeError(str(error)) from None
+    if parsed.scheme == "tfds" and not TFDS_NAME.fullmatch(parsed.target):
+        raise argparse.ArgumentTypeError(f"{parsed.target!r} is not a TFDS dataset name; write tfds:NAME[/CONFIG][:VERSION] "
+                                         "such as tfds:mnist or tfds:cifar10")
+    if parsed.scheme == "synthetic":
+        names = [item.split("=")[0].strip() for item in text.partition(":")[2].split(",") if item.strip()]
+        repeated = sorted({name for name in names if names.count(name) > 1})
+        if repeated:
+            raise argparse.ArgumentTypeError(f"synthetic option(s) {', '.join(repeated)} given more than once in {text!r}")
     return text
 
 
@@ -141,11 +159,24 @@ class OneLineArgumentParser(argparse.ArgumentParser):
     """ArgumentParser whose errors are one line, ``error: <message> (see --help)``, exit code 2."""
 
     def error(self, message: str) -> NoReturn:
+        if "expected one argument" in message:  # e.g. --betas -inf: argparse takes "-inf" for a flag
+            message += "; write a value that starts with '-' as --flag=VALUE"
         self.exit(USAGE_EXIT, f"error: {_one_line(message)} (see --help)\n")
 
 
 def _one_line(message: str) -> str:
     return " ".join(str(message).split())
+
+
+def _storage_error(error: BaseException) -> OSError | None:
+    """The full-disk / read-only OSError behind ``error`` (itself, its cause or its context), if any."""
+    seen = set()
+    while error is not None and id(error) not in seen:
+        seen.add(id(error))
+        if isinstance(error, OSError) and error.errno in _STORAGE_ERRORS:
+            return error
+        error = error.__cause__ or error.__context__
+    return None
 
 
 def _user_error_types() -> tuple[type[BaseException], ...]:
@@ -161,8 +192,8 @@ def cli_entry(main: Callable[[Sequence[str] | None], int | None], argv: Sequence
               resume_hint: str = "rerun the same command to resume") -> NoReturn:
     """Run ``main(argv)`` and exit with its return code.
 
-    User errors (UsageError, specxai_jax.data.DataError, CorruptCheckpoint) → ``error: <message>`` on
-    stderr, exit 2; Ctrl-C → one line that finished results are kept and how to resume, exit 130.
+    User errors (UsageError, specxai_jax.data.DataError, CorruptCheckpoint) and a full or read-only
+    disk (found anywhere in the exception's chain) → ``error: <message>`` on stderr, exit 2; Ctrl-C → one line that finished results are kept and how to resume, exit 130.
     Anything else is a bug and keeps its traceback.
     """
     try:
@@ -171,6 +202,12 @@ def cli_entry(main: Callable[[Sequence[str] | None], int | None], argv: Sequence
         print(f"interrupted: finished results are kept; {resume_hint}", file=sys.stderr)
         sys.exit(INTERRUPT_EXIT)
     except Exception as error:
+        storage = _storage_error(error)
+        if storage is not None:
+            where = f" writing {storage.filename}" if storage.filename else ""
+            print(f"error: {storage.strerror or storage}{where}; free space or choose another output directory "
+                  f"({resume_hint})", file=sys.stderr)
+            sys.exit(USAGE_EXIT)
         if not isinstance(error, _user_error_types()):
             raise
         print(f"error: {_one_line(error)}", file=sys.stderr)

@@ -19,6 +19,7 @@ import numpy as np
 import pytest
 
 from specxai_jax import atomic
+from specxai_jax.activations import parse_beta
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -33,8 +34,31 @@ def test_write_text_and_json_round_trip(tmp_path):
     record = {"beta": np.float32(0.5), "seeds": np.arange(3), "inf": float("inf"), "path": tmp_path}
     atomic.write_json(tmp_path / "r.json", record)
     back = json.loads((tmp_path / "r.json").read_text())
-    assert back == {"beta": 0.5, "seeds": [0, 1, 2], "inf": float("inf"), "path": str(tmp_path)}
+    assert back == {"beta": 0.5, "seeds": [0, 1, 2], "inf": "inf", "path": str(tmp_path)}
+    assert float(back["inf"]) == float("inf")
     assert leftovers(tmp_path) == []
+
+
+def strict_loads(text: str):
+    """json.loads that refuses the non-standard NaN / Infinity / -Infinity tokens."""
+
+    def refuse(token):
+        raise ValueError(f"non-standard JSON token {token}")
+
+    return json.loads(text, parse_constant=refuse)
+
+
+def test_json_is_standard_and_reads_back():
+    nan, inf = float("nan"), float("inf")
+    record = {"betas": [0.5, inf, np.float64(inf)], "low": -inf, "ef": nan, "arr": np.array([1.0, nan, -inf]),
+              "nested": ({"x": np.float32(nan)},), "n": np.int64(3), "ok": np.bool_(True), "none": None}
+    back = strict_loads(atomic.to_json(record))
+    assert back == {"betas": [0.5, "inf", "inf"], "low": "-inf", "ef": None, "arr": [1.0, None, "-inf"],
+                    "nested": [{"x": None}], "n": 3, "ok": True, "none": None}
+    assert [parse_beta(b) for b in back["betas"]] == [0.5, inf, inf]  # how readers turn β back into a number
+    assert float(back["low"]) == -inf
+    with pytest.raises(TypeError, match="cannot write object as JSON"):
+        atomic.to_json({"x": object()})
 
 
 def test_csv_floats_read_back_bit_for_bit(tmp_path):

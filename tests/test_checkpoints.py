@@ -18,7 +18,7 @@ import pytest
 from specxai_jax import checkpoints
 from specxai_jax.checkpoints import CorruptCheckpoint
 from specxai_jax.numerics import SpecxaiWarning
-from specxai_jax.store import ResultStore
+from specxai_jax.store import ResultStore, config_key
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -115,18 +115,19 @@ def test_missing_checkpoint_is_not_corrupt(tmp_path):
 
 def test_store_recomputes_a_truncated_checkpoint(tmp_path):
     store = ResultStore(tmp_path / "sweep")
-    store.save_checkpoint("k1", cnn_like_variables(seed=1), {"seed": 1})
-    store.save_result("k1", {"ef": 0.25})
-    store.save_checkpoint("k2", cnn_like_variables(seed=2), {"seed": 2})
-    truncate(files_of(store.checkpoint_path("k1"))[-1])
-    with pytest.warns(SpecxaiWarning, match=r"corrupt checkpoint .*k1.*recomputed"):
-        assert store.load_checkpoint("k1") is None
-    assert not store.entry("k1").exists() and not store.has_result("k1")  # its result went with it
+    k1, k2 = config_key({"seed": 1}), config_key({"seed": 2})
+    store.save_checkpoint(k1, cnn_like_variables(seed=1), {"seed": 1})
+    store.save_result(k1, {"ef": 0.25})
+    store.save_checkpoint(k2, cnn_like_variables(seed=2), {"seed": 2})
+    truncate(files_of(store.checkpoint_path(k1))[-1])
+    with pytest.warns(SpecxaiWarning, match=r"corrupt checkpoint .*recomputed"):
+        assert store.load_checkpoint(k1) is None
+    assert not store.entry(k1).exists() and not store.has_result(k1)  # its result went with it
     with warnings.catch_warnings():
         warnings.simplefilter("error")
-        assert_trees_identical(store.load_checkpoint("k2")[0], cnn_like_variables(seed=2))
-        store.save_checkpoint("k1", cnn_like_variables(seed=1), {"seed": 1})  # the recomputation
-        variables, metadata = store.load_checkpoint("k1")
+        assert_trees_identical(store.load_checkpoint(k2)[0], cnn_like_variables(seed=2))
+        store.save_checkpoint(k1, cnn_like_variables(seed=1), {"seed": 1})  # the recomputation
+        variables, metadata = store.load_checkpoint(k1)
     assert_trees_identical(variables, cnn_like_variables(seed=1)) and metadata == {"seed": 1}
 
 
@@ -151,3 +152,17 @@ def test_sigkill_during_saves_leaves_a_loadable_checkpoint_or_none(tmp_path):
     np.testing.assert_array_equal(variables["params"]["w"], np.full((512, 1024), metadata["i"], np.float32))
     checkpoints.save_variables(path, {"w": np.zeros(2)}, {})  # stale staging from the kill is cleared
     assert [p.name for p in tmp_path.iterdir()] == ["checkpoint"]
+
+
+def test_staging_of_a_live_save_is_left_alone(tmp_path):
+    path = tmp_path / "checkpoint"
+    sleeper = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
+    try:
+        live = tmp_path / f".checkpoint{checkpoints.atomic.TEMP_MARKER}{sleeper.pid}-{'a' * 32}"
+        dead = tmp_path / f".checkpoint{checkpoints.atomic.TEMP_MARKER}{2**22 + 7}-{'b' * 32}"
+        live.mkdir(), dead.mkdir()
+        checkpoints.save_variables(path, {"w": np.zeros(2)}, {})
+        assert live.is_dir() and not dead.exists()  # another process's save in progress is not deleted
+    finally:
+        sleeper.kill()
+        sleeper.wait()

@@ -1,4 +1,6 @@
-"""The patch-matmul convolution against XLA's own convolution, and when it is taken."""
+"""The first-layer convolution (XLA value, patch-matmul input tangent) against XLA's own, and when it is taken."""
+
+import re
 
 import jax
 import jax.numpy as jnp
@@ -32,26 +34,43 @@ def test_values_and_gradients_match_xla_convolution(kernel_size, padding, channe
         np.testing.assert_allclose(grad, grad_ref, rtol=1e-5, atol=1e-4)
 
 
-def primitives(fn, *args) -> set[str]:
-    return {equation.primitive.name for equation in jax.make_jaxpr(fn)(*args).eqns}
+@pytest.mark.parametrize("channels", [1, 3])
+def test_forward_mode_matches_xla_convolution(channels):
+    rng = np.random.default_rng(2)
+    images = jnp.asarray(rng.normal(size=(2, 6, 5, channels)), jnp.float32)
+    kernel = jnp.asarray(rng.normal(size=(3, 3, channels, 4)), jnp.float32)
+    tangents = (jnp.asarray(rng.normal(size=images.shape), jnp.float32),
+                jnp.asarray(rng.normal(size=kernel.shape), jnp.float32))
+    ours = jax.jvp(lambda x, k: convolution.conv_general_dilated(x, k, (1, 1), "SAME", dimension_numbers=convolution.NHWC),
+                   (images, kernel), tangents)
+    reference = jax.jvp(lambda x, k: xla_conv(x, k, "SAME"), (images, kernel), tangents)
+    for a, b in zip(ours, reference):
+        np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-5)
 
 
-def convolutions(fn, *args) -> int:
-    """How many XLA convolutions the traced program holds (nested jaxprs included)."""
-    return str(jax.make_jaxpr(fn)(*args)).count("conv_general_dilated[")
+def input_gradient_primitives(fn, images) -> str:
+    """The traced program of ∇ₓ sum(fn(x)), as text (nested programs included)."""
+    return str(jax.make_jaxpr(jax.grad(lambda x: fn(x).sum()))(images))
 
 
-@pytest.mark.parametrize("channels, strides, expected", [
-    (3, (1, 1), "dot_general"),                 # few channels: patches @ kernel
-    (16, (1, 1), "conv_general_dilated"),       # many channels: XLA's convolution is faster
-    (3, (2, 2), "conv_general_dilated"),        # strided: not handled by the patch form
+@pytest.mark.parametrize("channels, strides, patch_tangent", [
+    (3, (1, 1), True),        # few channels: the input gradient is the patch matmul's transpose
+    (16, (1, 1), False),      # many channels: XLA's convolution is faster
+    (3, (2, 2), False),       # strided: not handled by the patch form
 ])
-def test_patch_form_taken_only_for_few_channels_and_stride_one(channels, strides, expected):
+def test_patch_tangent_taken_only_for_few_channels_and_stride_one(channels, strides, patch_tangent):
     images = jnp.zeros((1, 8, 8, channels))
     kernel = jnp.zeros((3, 3, channels, 4))
-    used = primitives(lambda x, k: convolution.conv_general_dilated(
-        x, k, strides, "SAME", dimension_numbers=convolution.NHWC), images, kernel)
-    assert expected in used and not ({"dot_general", "conv_general_dilated"} - {expected}) & used
+    program = input_gradient_primitives(lambda x: convolution.conv_general_dilated(
+        x, kernel, strides, "SAME", dimension_numbers=convolution.NHWC), images)
+    assert ("dot_general" in program) == patch_tangent
+    forward = str(jax.make_jaxpr(lambda x: convolution.conv_general_dilated(
+        x, kernel, strides, "SAME", dimension_numbers=convolution.NHWC))(images))
+    assert "dot_general" not in forward           # the value is always XLA's convolution
+
+
+def patch_tangent_layers(fn, images) -> int:
+    return len(re.findall(r"custom_jvp_call\[\s*name=_conv_with_patch_input_tangent", str(jax.make_jaxpr(fn)(images))))
 
 
 def test_plain_cnn_saliency_matches_xla_convolutions(monkeypatch):
@@ -64,9 +83,9 @@ def test_plain_cnn_saliency_matches_xla_convolutions(monkeypatch):
         return forward, jax.jit(jax.grad(lambda x: forward(x).max(axis=-1).sum()))
 
     forward, saliency = traced()
-    assert convolutions(forward, images) == 1          # the 3-channel layer is a patch matmul
+    assert patch_tangent_layers(forward, images) == 1       # the 3-channel layer
     ours = saliency(images)
     monkeypatch.setattr(convolution, "conv_general_dilated", lax.conv_general_dilated)
     forward, saliency = traced()
-    assert convolutions(forward, images) == 2
+    assert patch_tangent_layers(forward, images) == 0
     np.testing.assert_allclose(ours, saliency(images), rtol=1e-4, atol=1e-6)

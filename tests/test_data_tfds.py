@@ -1,4 +1,4 @@
-"""tfds: a tiny dataset prepared through TFDS itself (array_record, no network, no TensorFlow)."""
+"""tfds: a tiny dataset prepared through TFDS itself in each file format TFDS writes (no network)."""
 
 import os
 import subprocess
@@ -84,8 +84,7 @@ def test_tfds_parquet_is_read_without_tensorflow(tmp_path):
     assert_matches_source(load_dataset(spec, data_dir=str(tmp_path)))
 
 
-def test_tfds_tfrecord_falls_back_to_tensorflow(tmp_path):
-    pytest.importorskip("tensorflow", reason="writing and reading tfrecord needs TensorFlow")
+def test_tfds_tfrecord_is_read_with_tensorflow(tmp_path):
     spec = prepare_tiny_tfds(tmp_path, "tfrecord")
     assert_matches_source(load_dataset(spec, data_dir=str(tmp_path)))
 
@@ -120,8 +119,19 @@ def test_tfds_unknown_name_is_one_line():
     assert "\n" not in str(info.value)
 
 
-def test_tfds_failed_preparation_says_how_to_download(tmp_path):
-    with pytest.raises(DataError, match="download_and_prepare") as info:
+def test_tfds_failed_preparation_says_how_to_get_the_data(tmp_path):
+    with pytest.raises(DataError, match=f"prepare specxai_offline_images --data-dir {tmp_path}") as info:
         load_dataset("tfds:specxai_offline_images", data_dir=str(tmp_path))
     message = str(info.value)
-    assert "\n" not in message and "ConnectionError" in message and str(tmp_path) in message
+    assert "\n" not in message and "ConnectionError: network is unreachable" in message
+
+
+@pytest.mark.filterwarnings("ignore:.*never occur in the train split")
+def test_tfds_split_choice_slices_one_split(tiny_dir):
+    ds = load_dataset("tfds:specxai_tiny_images", data_dir=str(tiny_dir), split="train[:20],train[20:]")
+    assert ds.x_train.shape[0] == 20 and ds.x_test.shape[0] == N_TRAIN - 20
+    images, labels = tiny_split(0, N_TRAIN)
+    both = np.concatenate([ds.x_train, ds.x_test]).reshape(N_TRAIN, -1)
+    match = np.argmin(((both[:, None] - images.reshape(N_TRAIN, -1)[None] / 255) ** 2).sum(-1), axis=1)
+    assert sorted(match) == list(range(N_TRAIN))  # the train split, divided between the two
+    np.testing.assert_array_equal(np.concatenate([ds.y_train, ds.y_test]), labels[match])

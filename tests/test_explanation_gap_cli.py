@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import csv
+import types
 
+import jax
 import numpy as np
 import pytest
 
@@ -23,6 +25,7 @@ def test_quick_run_writes_every_output(tmp_path):
     rows = list(csv.DictReader(open(out / "gap.csv")))
     assert {(r["model"], r["method"]) for r in rows} == {(m, k) for m in ("cnn-relu", "cnn-softplus:3") for k in METHODS}
     for row in rows:
+        assert row["diverged"] == "False"
         if row["method"] == "vanilla_grad":
             assert float(row["delta_ef"]) == 0.0
         if row["model"] == "cnn-softplus:3" and row["method"] == "lrp":
@@ -58,3 +61,32 @@ def test_table_states_whether_the_paper_ordering_holds():
     fails = explanation_gap.ordering_verdicts(gap_rows({"vanilla_grad": 0.0, "deeplift": 0.5, "gradcam": 0.3}))
     assert holds == ["- m: holds"]
     assert "does NOT hold" in fails[0] and "deeplift" in fails[0]
+
+
+def test_gap_vs_sigma_labels_each_point_with_its_sigma(tmp_path, monkeypatch):
+    kept = []
+    monkeypatch.setattr(explanation_gap.atomic, "save_figure", lambda fig, path, **kwargs: kept.append(fig))
+    sweep = [{"model": model, "method": "smooth_grad", "sigma": sigma, "gap": gap, "delta_ef": delta}
+             for model in ("a", "b") for sigma, gap, delta in ((0.05, 1.0, 0.01), (0.2, 10.0, 0.03))]
+    sweep.append({"model": "a", "method": "integrated_gradients", "sigma": float("nan"), "gap": 5.0, "delta_ef": 0.02})
+    explanation_gap.plot_sweep(tmp_path / "fig.png", sweep)
+    labels = sorted((text.get_text(), text.xy) for text in kept[0].axes[0].texts)
+    assert labels == sorted([("σ=0.05", (1.0, 0.01)), ("σ=0.2", (10.0, 0.03))] * 2)
+
+
+def test_diverged_model_is_flagged_not_given_a_number(tmp_path, monkeypatch, capsys):
+    def diverging(apply_fn, variables, dataset, seeds, config, **kwargs):
+        nan = jax.tree.map(lambda leaf: np.full_like(leaf, np.nan), variables)
+        return types.SimpleNamespace(variables=nan, test_accuracy=np.array([0.1]), epochs=np.array([1]))
+
+    monkeypatch.setattr(explanation_gap, "train_models", diverging)
+    args = explanation_gap.parse_args(["--models", "cnn-relu", "--img-size", "8", "--max-train", "64", "--max-test",
+                                       "16", "--n-images", "4", "--sigmas", "0.1", "0.2", "0.3", "--no-progress",
+                                       "--out", str(tmp_path)])
+    explanation_gap.run(args)
+    assert "diverged" in capsys.readouterr().err
+    for name in ("gap.csv", "gap_vs_sigma.csv"):
+        rows = list(csv.DictReader(open(tmp_path / name)))
+        assert rows and all(r["diverged"] == "True" and np.isnan(float(r["ef"])) for r in rows)
+    table = (tmp_path / "table.md").read_text()
+    assert table.count("**diverged**") == len(METHODS) and "cnn-relu: diverged" in table

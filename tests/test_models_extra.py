@@ -3,12 +3,16 @@
 from __future__ import annotations
 
 import math
+from pathlib import Path
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
 
+from specxai_jax import models
+from specxai_jax.attribution.core import as_model
+from specxai_jax.attribution.gradcam import find_layer
 from specxai_jax.checkpoints import load_variables, save_variables
 from specxai_jax.models import PlainCNN, init_variables
 from specxai_jax.models.registry import FAMILIES, ModelSpec, build_model, parse_model_spec
@@ -21,21 +25,31 @@ def small(family, activation="relu"):
 
 
 @pytest.mark.parametrize("family", FAMILIES)
-def test_every_family_gives_logits_and_exposes_last_conv(family):
+def test_every_family_gives_logits_and_a_gradcam_layer(family):
     model = small(family, "softplus")
     variables = init_variables(model, jax.random.key(0), 2.0, (1, 16, 16, 3))
     x = jax.random.uniform(jax.random.key(1), (2, 16, 16, 3))
-    logits, state = model.apply(variables, x, mutable=["perturbations"])
+    logits = model.apply(variables, x)
     assert logits.shape == (2, 5) and np.isfinite(np.asarray(logits)).all()
-    assert "last_conv" in state["perturbations"]
+    path, feature = find_layer(as_model(model), variables, x, None)
+    assert path[-1] == {"resnet": "stage1_block0", "vit": "norm", "cnn-bn": "bn1", "cnn-skip-bn": "bn1"}.get(family,
+                                                                                                      "conv1")
+    assert feature.ndim == (3 if family == "vit" else 4)
     assert ("batch_stats" in variables) == (family in ("cnn-bn", "cnn-skip-bn", "resnet"))
+
+
+@pytest.mark.parametrize("name", ["cnn", "cnn_variants", "resnet", "vit", "mlp", "layers", "registry"])
+def test_models_do_not_import_the_explanation_layer(name):
+    source = (Path(models.__file__).parent / f"{name}.py").read_text()
+    assert "specxai_jax.attribution" not in source and "specxai_jax.explain" not in source
 
 
 def test_plain_convnet_equals_plain_cnn_on_the_same_parameters():
     plain = PlainCNN(depth=2, width=4, dense=16, num_classes=5, activation="softplus")
     variables = init_variables(plain, jax.random.key(0), 3.0, (1, 16, 16, 3))
     x = jax.random.uniform(jax.random.key(1), (2, 16, 16, 3))
-    np.testing.assert_allclose(small("cnn", "softplus").apply(variables, x), plain.apply(variables, x), rtol=1e-6)
+    np.testing.assert_allclose(small("cnn", "softplus").apply(variables, x), plain.apply(variables, x), rtol=1e-6,
+                               atol=1e-6)
 
 
 def test_beta_changes_the_function_and_inf_is_relu():

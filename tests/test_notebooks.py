@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import sys
+import types
 from pathlib import Path
 
 import matplotlib.image
@@ -47,6 +49,48 @@ def test_colab_notebook_is_conditional_on_colab():
     assert "'google.colab' in sys.modules" in source.replace('"', "'")
     assert "--no-deps" in source and "neural-tangents" in source and "git+" in source
     assert "jax.devices()" in source and "tfds:" in source
+
+
+def setup_cell(path: Path) -> str:
+    """Source of the notebook's setup cell (the one with the REPO_URL form field)."""
+    return next(cell.source for cell in nbformat.read(path, 4).cells if cell.cell_type == "code" and "REPO_URL" in cell.source)
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.name)
+def test_colab_metadata_and_one_form_field(path):
+    metadata = nbformat.read(path, 4).metadata
+    assert metadata["accelerator"] == "TPU" and metadata["colab"]["gpuType"].startswith("V")
+    fields = [line for line in setup_cell(path).splitlines() if "# @param" in line]
+    assert [line.split("=")[0].strip() for line in fields] == ["REPO_URL", "USE_DRIVE"]
+    source = setup_cell(path)
+    assert "jax[tpu]" not in source and "-U" not in source.split()  # Colab's TPU jax is never upgraded
+    assert '"jax", "jaxlib", "libtpu"' in source and "drive.mount" in source
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.name)
+def test_colab_setup_stops_on_the_placeholder(path, monkeypatch):
+    calls = []
+    monkeypatch.setitem(sys.modules, "google.colab", types.ModuleType("google.colab"))
+    monkeypatch.setattr("subprocess.run", lambda *args, **kwargs: calls.append(args))
+    with pytest.raises(SystemExit, match="REPO_URL still holds the placeholder") as stopped:
+        exec(setup_cell(path), {})
+    assert "\n" not in str(stopped.value) and calls == []  # nothing installed
+
+
+def test_colab_setup_installs_without_touching_jax(monkeypatch):
+    from importlib import metadata
+
+    calls = []
+    monkeypatch.setitem(sys.modules, "google.colab", types.ModuleType("google.colab"))
+    monkeypatch.setattr("subprocess.run", lambda command, **kwargs: calls.append(command))
+    source = setup_cell(NOTEBOOKS[0]).replace("https://github.com/YOUR-ACCOUNT/specxai-jax.git", "https://example.org/x.git")
+    exec(source, {})
+    first, second = calls
+    assert "--no-deps" in first and "git+https://example.org/x.git" in first and "neural-tangents==0.6.5" in first
+    pins = Path(second[second.index("-c") + 1]).read_text().split()
+    assert f"jax=={metadata.version('jax')}" in pins and f"jaxlib=={metadata.version('jaxlib')}" in pins
+    assert any(r.startswith("tensorflow-datasets") for r in second)
+    assert not any(r.startswith("tensorflow-cpu") for r in second)  # TensorFlow is there already (as in Colab)
 
 
 def test_colab_sweep_notebook_runs_tiny(tmp_path, monkeypatch):

@@ -119,3 +119,25 @@ def test_compare_trained_rejects_a_csv_without_the_sweep_columns(tmp_path, capsy
     (tmp_path / "results.csv").write_text("model,ef\ncnn,0.1\n")
     code, stderr = cli(compare_trained.main, ["--run", str(tmp_path)], capsys)
     assert code == 2 and "lacks the column(s) activation, beta" in stderr
+
+
+@pytest.mark.parametrize("content,message", [
+    (bytes(range(256)) * 4, "is not a text CSV"),
+    (b"activation,beta,ef\nsoftplus,1,0.1\ntanh,1,0.2\n", "line 3: unknown activation 'tanh'"),
+    (b"activation,beta,ef\nsoftplus,1,nan\n", "no result rows with a finite EF"),
+], ids=["binary", "unknown activation", "only diverged"])
+def test_compare_trained_rejects_unreadable_results_in_one_line(content, message, tmp_path, capsys):
+    (tmp_path / "results.csv").write_bytes(content)
+    code, stderr = cli(compare_trained.main, ["--run", str(tmp_path)], capsys)
+    assert code == 2 and message in stderr.splitlines()[-1]
+    assert stderr.splitlines()[-1].startswith("error:") and "Traceback" not in stderr
+    assert not (tmp_path / "ntk_vs_ef.json").exists()
+
+
+def test_compare_trained_leaves_out_diverged_rows(tmp_path, capsys):
+    write_sweep(tmp_path / "results.csv", [("softplus", 1.0, 0, 0.1), ("softplus", 1.0, 1, "nan"),
+                                           ("softplus", 3.0, 0, 0.2)])
+    assert compare_trained.main(["--run", str(tmp_path)]) == 0
+    assert "left out" in capsys.readouterr().err
+    rows = json.loads((tmp_path / "ntk_vs_ef.json").read_text())["rows"]
+    assert [(r["n_seeds"], r["ef_mean"]) for r in rows] == [(1, 0.1), (1, 0.2)]

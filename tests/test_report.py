@@ -106,7 +106,165 @@ def test_long_csv_is_listed_not_inlined(tmp_path):
     assert "41 rows" in lines[0] and not any(line.startswith("|") for line in lines)
 
 
-def test_config_json_keeps_unicode_and_infinity():
-    text = report.configuration_text("target.json", {"target": "fig2", "runs": [{"betas": [1.0, float("inf")]}],
+def test_config_json_keeps_unicode_and_writes_relu_as_inf():
+    text = report.configuration_text("target.json", {"target": "fig2", "runs": [{"betas": [1.0, float("inf")],
+                                                                                 "label": "β-sweep"}],
                                                      "checks": ["not configuration"]})
-    assert "Infinity" in text and "checks" not in text and json.loads(text)["target"] == "fig2"
+    assert "Infinity" not in text and "checks" not in text and "β-sweep" in text
+    assert json.loads(text)["runs"][0]["betas"] == [1.0, "inf"]  # standard JSON, β = ∞ as the project writes it
+    assert json.loads(text)["target"] == "fig2"
+
+
+SECRET = "TOP-SECRET-4f1c"
+
+
+def secrets(tmp_path: Path) -> dict:
+    """Files outside every run directory that a hostile run directory points to."""
+    outside = tmp_path / "private"
+    outside.mkdir()
+    (outside / "secret.md").write_text(f"# {SECRET}\n")
+    atomic.write_csv(outside / "secret.csv", [{"secret": SECRET}], ["secret"])
+    figure(outside / "secret.png", "black")
+    (outside / "config.json").write_text(json.dumps({"secret": SECRET}))
+    return {"dir": outside, "png": (outside / "secret.png").read_bytes()}
+
+
+def hostile_target_run(directory: Path, outside: Path) -> Path:
+    """A target run naming absolute and ../ paths, with links that lead out of the run directory."""
+    target_run(directory)
+    record = json.loads((directory / "target.json").read_text())
+    record["markdown"] += [str(outside / "secret.md"), "../private/secret.md", "link.md"]
+    record["figures"] += [str(outside / "secret.png"), "../private/secret.png", "link.png"]
+    record["tables"] += [str(outside / "secret.csv"), "link.csv"]
+    (directory / "target.json").write_text(json.dumps(record))
+    for name, target in (("link.md", "secret.md"), ("link.png", "secret.png"), ("link.csv", "secret.csv")):
+        (directory / name).symlink_to(outside / target)
+    with open(directory / "comparison.md", "a") as stream:
+        stream.write(f"\n![leak]({outside / 'secret.png'})\n![leak](../private/secret.png)\n![ok](fig_maps.png)\n")
+    return directory
+
+
+def hostile_gap_run(directory: Path, outside: Path) -> Path:
+    directory.mkdir(parents=True)
+    atomic.write_csv(directory / "gap.csv", [{"model": "m", "ef": 0.1}], ["model", "ef"])
+    (directory / "table.md").write_text(f"| a |\n|---|\n| 1 |\n\n![leak]({outside / 'secret.png'})\n"
+                                        "![leak](../private/secret.png)\n")
+    (directory / "fig_link.png").symlink_to(outside / "secret.png")
+    (directory / "spectra.csv").symlink_to(outside / "secret.csv")
+    (directory / "config.json").symlink_to(outside / "config.json")
+    return directory
+
+
+def test_report_reads_nothing_outside_its_runs(tmp_path):
+    outside = secrets(tmp_path)
+    runs = [hostile_target_run(tmp_path / "tab4", outside["dir"]), hostile_gap_run(tmp_path / "gap", outside["dir"])]
+    report.main(["--runs", *map(str, runs), "--out", str(tmp_path / "out")])
+    markdown = (tmp_path / "out" / "report.md").read_text()
+    page = (tmp_path / "out" / "report.html").read_text()
+    assert SECRET not in markdown and SECRET not in page
+    assert base64.b64encode(outside["png"]).decode() not in page
+    embedded = [base64.b64decode(s.split(",", 1)[1]) for s in re.findall(r'src="data:image/png;base64,([^"]*)"', page)
+                for s in [f"x,{s}"]]
+    assert outside["png"] not in embedded and (runs[0] / "fig_maps.png").read_bytes() in embedded
+    assert markdown.count("left out") >= 8  # every refused path is named, not silently dropped
+
+
+def sweep_with_claims(directory: Path) -> Path:
+    """A β-sweep directory whose report.md holds its claims table and names its figures in its own order."""
+    sweep_run(directory)
+    figure(directory / "fig_accuracy.png", "orange")
+    (directory / "report.md").write_text(
+        "# β-sweep\n\n## The paper's claims on this run\n\n| claim | holds | measured |\n|---|---|---|\n"
+        "| seed 0: EF rises with β among capped models (Spearman ρ ≥ 0.9) | yes | ρ = 1.000 over 2 of 2 models |\n"
+        "| ReLU has the heaviest spectral tail | **no** | ReLU 0.1; heaviest: β=1 0.2 |\n\n## Figures\n\n"
+        "![EF](fig_ef_vs_beta.png)\n\n![spectra](fig_spectra.png)\n\n![accuracy](fig_accuracy.png)\n")
+    return directory
+
+
+def gap_run(directory: Path) -> Path:
+    """An explanation-gap directory of vit-relu at 16 px (EF 0.12: EF/K ×10⁴ = 100 with K = 12 radial bins,
+    ⌊√(8² + 8²)⌋ + 1), where GradCAM's ΔEF is the largest."""
+    directory.mkdir(parents=True)
+    figure(directory / "fig_maps.png", "purple")
+    figure(directory / "fig_gap_vs_sigma.png", "cyan")
+    atomic.write_csv(directory / "gap.csv", [
+        {"model": "vit-relu", "method": "vanilla_grad", "ef": 0.12, "delta_ef": 0.0, "diverged": False},
+        {"model": "vit-relu", "method": "gradcam", "ef": 0.06, "delta_ef": 0.06, "diverged": False},
+        {"model": "vit-relu", "method": "smooth_grad", "ef": 0.10, "delta_ef": 0.02, "diverged": False}],
+        ["model", "method", "ef", "delta_ef", "diverged"])
+    atomic.write_json(directory / "config.json", {"img_size": 16})
+    return directory
+
+
+def lemma1_run(directory: Path) -> Path:
+    directory.mkdir(parents=True)
+    figure(directory / "fig_ntk_eigendecay.png", "gray")
+    atomic.write_json(directory / "lemma1.json", {"settings": {"quick": True}, "passed": True, "checks": {
+        "relu_vs_neural_tangents": {"error": 1e-6, "tolerance": 1e-4, "passed": True}}})
+    return directory
+
+
+@pytest.fixture
+def every_kind(tmp_path, capsys):
+    """One run of each kind, given out of the paper's order."""
+    runs = [target_run(tmp_path / "tab4"), gap_run(tmp_path / "gap"), lemma1_run(tmp_path / "lemma1"),
+            sweep_with_claims(tmp_path / "sweep")]
+    assert report.main(["--runs", *map(str, runs), "--out", str(tmp_path / "out")]) == 0
+    capsys.readouterr()
+    return (tmp_path / "out" / "report.md").read_text(), (tmp_path / "out" / "report.html").read_text()
+
+
+CHECKS = {  # every run's checks, with the verdict each should show
+    "seed 0: EF rises with β among capped models (Spearman ρ ≥ 0.9)": "yes",
+    "ReLU has the heaviest spectral tail": "<strong>no</strong>",
+    "relu vs neural tangents": "yes",
+    "vit-relu: GradCAM has the largest ΔEF": None,  # the tab4 target says no, the gap run yes
+}
+
+
+def test_report_leads_with_every_claim_checked_in_markdown_and_html(every_kind):
+    markdown, page = every_kind
+    sections = [line for line in markdown.splitlines() if line.startswith("## ")]
+    assert sections[0] == "## The paper's claims, checked"
+    first_table = page[page.index("<table>"):page.index("</table>")]
+    assert page.index("<table>") < page.index("<h2>β-sweep")
+    for claim, shown in CHECKS.items():
+        assert claim in first_table
+        if shown:
+            assert re.search(re.escape(claim) + r"</td><td>" + re.escape(shown) + "</td>", first_table)
+    verdicts = re.findall(r"vit-relu: GradCAM has the largest ΔEF</td><td>([^<]*(?:<strong>no</strong>)?)</td>",
+                          first_table)
+    assert sorted(verdicts) == ["<strong>no</strong>", "yes"]
+    assert "3 of 5 checks hold (2 fail, 0 undecided)" in markdown
+    for claim in (paper_values.CLAIMS["fig3"], paper_values.CLAIMS["tab4"], paper_values.CLAIMS["fig11"]):
+        assert claim in first_table
+
+
+def test_paper_number_stands_beside_ours(every_kind):
+    markdown, page = every_kind
+    # Tab. 4 prints GradCAM's ΔEF for ReLU-ViT as .051, the largest of its row; VanillaGrad's EF as .239.
+    assert markdown.count("GradCAM ΔEF 0.051, the largest") == 2  # tab4 target and gap run
+    assert "| vit-relu | VanillaGrad | 100.000 | 0.239 | 0.000 | 0.000 |" in markdown
+    assert "<td>100.000</td><td>0.239</td>" in page
+
+
+def test_sections_follow_the_targets_and_figures_their_run(every_kind):
+    markdown, _ = every_kind
+    titles = [line.split(" — ")[0] for line in markdown.splitlines() if line.startswith("## ") and " — " in line]
+    assert titles == ["## β-sweep", "## Lemma 1 (NTK eigen-decay)", "## Explanation gap", "## Tab. 4: ViT"]
+    figures = [Path(link).name for link in re.findall(r"^!\[[^\]]*\]\(([^)]+)\)$", markdown, re.MULTILINE)]
+    assert figures == ["fig_ef_vs_beta.png", "fig_spectra.png", "fig_accuracy.png", "fig_ntk_eigendecay.png",
+                       "fig_maps.png", "fig_gap_vs_sigma.png", "fig_maps.png"]
+
+
+def test_target_order_is_the_reproduction_targets_order():
+    from experiments import reproduce
+
+    assert report.TARGET_ORDER == tuple(reproduce.TARGETS)
+
+
+@pytest.mark.parametrize("count,says", [(1, "(1 run)"), (2, "(2 runs)")])
+def test_run_count_is_pluralised(tmp_path, capsys, count, says):
+    runs = [sweep_run(tmp_path / f"sweep{i}") for i in range(count)]
+    report.main(["--runs", *map(str, runs), "--out", str(tmp_path / "out")])
+    assert capsys.readouterr().out.strip().endswith(says)

@@ -13,11 +13,15 @@ import numpy as np
 import pytest
 
 from experiments import paper_values, reproduce
-from specxai_jax import validation
+from specxai_jax import atomic, validation
 from specxai_jax.explain import METHODS
 
 QUICK_BETAS = 4  # β of reproduce.QUICK_SWEEP
-RESULT_ROWS = {"fig2": 4, "fig3": 4, "fig5": 4, "fig6": 3 * 4, "fig7": 2 * 2 * 4, "fig8": 3 * 4, "fig9": 4 * 2}
+QUICK_SEEDS = 2  # presets.REPRODUCE_SEEDS["quick"]
+RESULT_ROWS = {name: QUICK_SEEDS * count for name, count in
+               {"fig2": 4, "fig3": 4, "fig5": 4, "fig6": 3 * 4, "fig7": 2 * 2 * 4, "fig8": 3 * 4, "fig9": 4 * 2}.items()}
+THEOREM1_COLUMNS = {"kernel", "bandwidth", "beta", "dim", "alpha", "inputs", "ef", "tail_exponent", "tail_exponent_se",
+                    "predicted_exponent"}
 GAP_ROWS = 2 * len(METHODS)  # two models per table
 
 
@@ -36,8 +40,11 @@ def assert_figure_has_data(path: Path) -> None:
 
 def check_target(name: str, out: Path, result_rows: int | None = None) -> dict:
     """Every figure holds data, every CSV has the expected rows, target.json records the runs."""
-    record = json.loads((out / "target.json").read_text())
-    assert record["target"] == name and record["quick"] is True and record["claim"] == paper_values.CLAIMS[name]
+    text = (out / "target.json").read_text()
+    json.loads(text, parse_constant=lambda token: pytest.fail(f"target.json is not standard JSON: {token}"))
+    record = atomic.from_json(text)  # β = inf reads back as a number
+    claims = {**paper_values.CLAIMS, **reproduce.EXTRA_CLAIMS}
+    assert record["target"] == name and record["quick"] is True and record["claim"] == claims[name]
     assert record["runs"] and all(run["command"].startswith("python -m ") for run in record["runs"])
     assert record["checks"] and all(set(c) == {"claim", "holds", "measured"} for c in record["checks"])
     for figure in record["figures"]:
@@ -52,8 +59,19 @@ def check_target(name: str, out: Path, result_rows: int | None = None) -> dict:
         for setting in {r["setting"] for r in results}:  # one spectrum of K > 1 bins per β of a setting
             assert len({count for (s, _), count in bins.items() if s == setting}) == 1
         assert min(bins.values()) > 1
+        summary = rows(out / "summary.csv")  # mean ± std across seeds per (setting, β)
+        assert {(r["setting"], float(r["beta"])) for r in summary} <= set(bins)
+        assert all(int(r["n_seeds"]) <= QUICK_SEEDS and float(r["ef_mean"]) > 0 for r in summary)
         for run in record["runs"]:  # each setting's own sweep outputs sit in its sub-directory
             assert (out / run["dir"] / "config.json").is_file()
+    elif name == "theorem1":
+        check_theorem1(out)
+    elif name == "plane":
+        plane = rows(out / "plane.csv")
+        assert {r["method"] for r in plane} >= {"vanilla_grad", "smooth_grad", "integrated_gradients"}
+        assert all(int(r["n"]) == QUICK_SEEDS for r in plane)
+        with_gap = [r for r in plane if r["method"] == "smooth_grad" and math.isfinite(float(r["gap"]))]
+        assert len(with_gap) == 3 * 3  # quick σ grid × models
     elif name == "fig11":
         eigen = rows(out / "eigenvalues.csv")
         assert {r["family"] for r in eigen} == {"softplus", "gauss", "relu"}
@@ -65,10 +83,25 @@ def check_target(name: str, out: Path, result_rows: int | None = None) -> dict:
     return record
 
 
+def check_theorem1(out: Path) -> None:
+    """theorem1.csv: the issue's columns; 1-D and 2-D Lemma 3 rows, white and permuted rows; finite exponents."""
+    table = rows(out / "theorem1.csv")
+    assert THEOREM1_COLUMNS <= set(table[0])
+    lemma = [r for r in table if r["part"] == "lemma3"]
+    assert {r["dim"] for r in lemma} == {"1", "2"} and {r["kernel"] for r in lemma} == {"laplace", "matern32", "gaussian"}
+    assert {r["inputs"] for r in table} == {"autocorrelated", "white", "permuted"}
+    assert any(r["inputs"] == "white" and float(r["alpha"]) == 0 for r in lemma)
+    assert all(math.isfinite(float(r["tail_exponent"])) and float(r["tail_exponent_se"]) > 0 for r in lemma)
+    assert {r["part"] for r in table} == {"lemma3", "kernel_machine", "trained_net"}
+    assert (out / "beta_link.csv").is_file()
+    for figure in json.loads((out / "target.json").read_text())["figures"]:
+        assert (out / figure).with_suffix(".pdf").is_file()
+
+
 def test_quick_target_fig3_runs_end_to_end(tmp_path):
     # the real fig3 target, shrunk further by flags added to its sweep (the full --quick run is a slow test)
     out = tmp_path / "fig3"
-    flags = ("--betas", "2,relu", "--max-epochs", "1", "--n-explain", "16", "--input-noise", "0.05")
+    flags = ("--betas", "2,relu", "--max-epochs", "1", "--n-explain", "16", "--input-noise", "0.05", "--seeds", "0")
     reproduce.reproduce("fig3", out, quick=True, dataset="synthetic:n_train=256,n_test=64", progress=False,
                         sweep_flags=flags)
     record = check_target("fig3", out, result_rows=2)
@@ -76,7 +109,10 @@ def test_quick_target_fig3_runs_end_to_end(tmp_path):
     assert settings["dataset"] == "synthetic:n_train=256,n_test=64" and settings["betas"] == [2.0, math.inf]
     assert settings["input_noise"] == 0.05 and settings["acc_cap"] == 0.7 and settings["img_size"] == 16
     assert record["sweep_flags"] == list(flags) and record["dataset"] == "synthetic:n_train=256,n_test=64"
-    assert "--input-noise 0.05 --dataset synthetic:n_train=256,n_test=64" in record["runs"][0]["command"]
+    assert "--input-noise 0.05 --seeds 0 --dataset synthetic:n_train=256,n_test=64" in record["runs"][0]["command"]
+    # the quick default of two seeds comes first, so the test's own --seeds 0 wins
+    assert record["runs"][0]["command"].startswith("python -m experiments.sweep_beta --seeds 0,1 ")
+    assert settings["seeds"] == [0]
 
 
 @pytest.mark.slow
@@ -127,7 +163,7 @@ def test_paper_values_cover_every_method_of_tab4():
         assert set(values) <= set(METHODS), model
         assert values["lrp"] is None and values["vanilla_grad"][1] == 0.0
     assert paper_values.TAB4["vit-relu"]["gradcam"] == (0.205, 0.051)
-    assert set(paper_values.CLAIMS) == set(reproduce.TARGETS)
+    assert set(paper_values.CLAIMS) | set(reproduce.EXTRA_CLAIMS) == set(reproduce.TARGETS)
     assert paper_values.paper_table("tab4") is paper_values.TAB4 and paper_values.paper_table("fig2") is None
 
 

@@ -38,10 +38,12 @@ def numpy_ef(saliency: np.ndarray) -> tuple[float, np.ndarray]:
     return float(probs @ (np.arange(len(probs)) / (len(probs) - 1))), probs
 
 
-def test_pipeline_matches_numpy_scipy_reference():
+@pytest.mark.parametrize("one_model_at_a_time", [True, False])
+def test_pipeline_matches_numpy_scipy_reference(one_model_at_a_time):
     model, variables = tiny_models([0.5, 3.0])
     images = np.random.default_rng(0).uniform(size=(7, 12, 12, 2)).astype(np.float32)
-    summary = summarize_saliency(model.apply, variables, images, batch_size=3, n_examples=5)
+    summary = summarize_saliency(model.apply, variables, images, batch_size=3, n_examples=5,
+                                 one_model_at_a_time=one_model_at_a_time)
     for m in range(2):
         one = jax.tree.map(lambda leaf: leaf[m], variables)
         maps = np.asarray(jax.jit(vanilla_grad, static_argnums=0)(model.apply, one, images)).sum(axis=-1)
@@ -91,9 +93,11 @@ betas = [0.5, 1.0, 3.0, 10.0, float("inf")]
 variables = stack_variables([init_variables(model, jax.random.key(i), b, (1, 8, 8, 2)) for i, b in enumerate(betas)])
 images = np.random.default_rng(0).uniform(size=(11, 8, 8, 2)).astype(np.float32)
 out = {}
-for name, mesh in [("one", None), ("models8", sharding.model_mesh()),
-                   ("grid2x4", sharding.model_mesh(batch_shards=4))]:
-    s = summarize_saliency(model.apply, variables, images, batch_size=3, noise_std=0.05, samples=2, mesh=mesh)
+for name, mesh, alone in [("one", None, True), ("models8", sharding.model_mesh(), True),
+                          ("models8_stacked", sharding.model_mesh(), False),
+                          ("grid2x4", sharding.model_mesh(batch_shards=4), False)]:
+    s = summarize_saliency(model.apply, variables, images, batch_size=3, noise_std=0.05, samples=2, mesh=mesh,
+                           one_model_at_a_time=alone)
     out[name] = dict(ef=s.ef_mean.tolist(), std=s.ef_std.tolist(), spectrum=s.mean_spectrum.tolist(),
                      examples=s.examples.tolist())
 rng = np.random.default_rng(1)
@@ -102,8 +106,9 @@ data = Dataset("random", rng.uniform(size=(64, 8, 8, 2)).astype(np.float32), (np
 config = TrainConfig(lr=3e-3, batch_size=32, max_epochs=2, acc_cap=None)
 seeds = [0, 1, 2]
 train_vars = jax.tree.map(lambda leaf: leaf[:3], variables)
-for name, mesh in [("train_one", None), ("train8", sharding.model_mesh())]:
-    r = train_models(model.apply, train_vars, data, seeds, config, progress=False, mesh=mesh)
+for name, mesh, engine in [("train_one", None, "per_device"), ("train8", sharding.model_mesh(), "per_device"),
+                           ("train8_vectorized", sharding.model_mesh(), "vectorized")]:
+    r = train_models(model.apply, train_vars, data, seeds, config, progress=False, mesh=mesh, engine=engine)
     out[name] = dict(acc=r.test_accuracy.tolist(), epochs=r.epochs.tolist(),
                      params=[np.asarray(l).tolist() for l in jax.tree.leaves(r.variables["params"])])
 print("RESULT " + json.dumps(out))
@@ -120,7 +125,7 @@ def eight_device_run():
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("layout", ["models8", "grid2x4"])
+@pytest.mark.parametrize("layout", ["models8", "models8_stacked", "grid2x4"])
 def test_pipeline_numbers_equal_on_one_and_eight_devices(eight_device_run, layout):
     one, many = eight_device_run["one"], eight_device_run[layout]
     for field in ("ef", "std", "spectrum", "examples"):
@@ -128,8 +133,9 @@ def test_pipeline_numbers_equal_on_one_and_eight_devices(eight_device_run, layou
 
 
 @pytest.mark.slow
-def test_training_equal_on_one_and_eight_devices(eight_device_run):
-    one, many = eight_device_run["train_one"], eight_device_run["train8"]
+@pytest.mark.parametrize("layout", ["train8", "train8_vectorized"])
+def test_training_equal_on_one_and_eight_devices(eight_device_run, layout):
+    one, many = eight_device_run["train_one"], eight_device_run[layout]
     assert many["epochs"] == one["epochs"] == [2, 2, 2]
     np.testing.assert_allclose(many["acc"], one["acc"])
     for a, b in zip(many["params"], one["params"]):

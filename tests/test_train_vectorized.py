@@ -1,14 +1,15 @@
-"""Stacked (vmapped, masked) training == each model trained alone by a plain optax loop."""
+"""Both training engines == each model trained alone by a plain optax loop; compiled once per sweep."""
+
+import dataclasses
 
 import jax
-import jax.numpy as jnp
 import numpy as np
 import optax
 import pytest
 
 from specxai_jax.data import Dataset
 from specxai_jax.models import PlainCNN, init_variables, stack_variables
-from specxai_jax.train import TrainConfig, epoch_permutations, make_epoch_fn, make_optimizer, train_models
+from specxai_jax.train import ENGINES, TrainConfig, epoch_permutations, train_models
 
 MODEL = PlainCNN(depth=1, width=4, dense=16, num_classes=3)
 BETAS = [0.5, 3.0, float("inf")]
@@ -52,13 +53,14 @@ def one_model_alone(variables, seed, dataset, cap):
         for index in epoch_permutations([seed], epoch, len(dataset.x_train), BATCH)[0]:
             variables, opt_state = plain_step(variables, opt_state, dataset.x_train[index], dataset.y_train[index])
         logits = MODEL.apply(variables, dataset.x_test)
-        history.append(float((np.argmax(logits, -1) == dataset.y_test).mean()))
+        history.append(float(np.mean(np.asarray(np.argmax(logits, -1)) == np.asarray(dataset.y_test), dtype=np.float64)))
         if cap is not None and history[-1] >= cap:
             break
     return variables["params"], history
 
 
-def test_stacked_training_equals_models_trained_one_by_one(dataset):
+@pytest.mark.parametrize("engine", ENGINES)
+def test_training_equals_models_trained_one_by_one(dataset, engine):
     variables = [init_variables(MODEL, jax.random.key(i), beta, (1, 8, 8, 1)) for i, beta in enumerate(BETAS)]
     # A cap between the models' accuracies after epoch 1 stops some of them early, not all.
     first = sorted(one_model_alone(v, seed, dataset, None)[1][0] for v, seed in zip(variables, SEEDS))
@@ -68,13 +70,15 @@ def test_stacked_training_equals_models_trained_one_by_one(dataset):
 
     finished = {}
     result = train_models(MODEL.apply, stack_variables(variables), dataset, SEEDS, config, progress=False,
-                          on_finished=lambda i, v, acc, ep: finished.setdefault(i, (v, acc, ep)))
+                          on_finished=lambda i, v, acc, ep: finished.setdefault(i, (v, acc, ep)), engine=engine)
     epochs = []
     for i, (v, seed) in enumerate(zip(variables, SEEDS)):
         params, history = one_model_alone(v, seed, dataset, cap)
         epochs.append(len(history))
         assert result.epochs[i] == len(history) and finished[i][2] == len(history)
         assert result.test_accuracy[i] == pytest.approx(history[-1], abs=1e-9)
+        np.testing.assert_allclose(result.history[:len(history), i], history, atol=1e-9)
+        assert np.isnan(result.history[len(history):, i]).all()
         for ours, theirs in zip(jax.tree.leaves(result.variables["params"]), jax.tree.leaves(params)):
             np.testing.assert_allclose(np.asarray(ours[i]), np.asarray(theirs), rtol=2e-5, atol=2e-6)
         for ours, theirs in zip(jax.tree.leaves(finished[i][0]["params"]), jax.tree.leaves(params)):
@@ -82,15 +86,50 @@ def test_stacked_training_equals_models_trained_one_by_one(dataset):
     assert 1 in epochs and max(epochs) > 1, f"the cap should stop some models early: {epochs}"
 
 
-def test_masked_model_stays_frozen_while_others_train(dataset):
-    config = TrainConfig(lr=1e-2, batch_size=32, max_epochs=1, acc_cap=None)
-    stacked = stack_variables([init_variables(MODEL, jax.random.key(i), 1.0, (1, 8, 8, 1)) for i in range(2)])
-    optimizer = make_optimizer(config, 3)
-    run_epoch = make_epoch_fn(MODEL.apply, optimizer, config)
-    batches = jnp.asarray(epoch_permutations([0, 1], 0, 96, 32))
-    keys = jax.vmap(lambda s: jax.random.split(jax.random.key(s), 3))(jnp.arange(2))
-    new, _ = run_epoch(stacked, jax.vmap(optimizer.init)(stacked["params"]), jnp.asarray([True, False]), batches,
-                       jnp.asarray(dataset.x_train), jnp.asarray(dataset.y_train), keys)
-    kernel_before, kernel_after = stacked["params"]["head"]["kernel"], new["params"]["head"]["kernel"]
-    np.testing.assert_array_equal(kernel_after[0], kernel_before[0])
-    assert np.abs(np.asarray(kernel_after[1] - kernel_before[1])).max() > 1e-4
+def backend_compiles(run) -> int:
+    """Number of XLA compilations while ``run()`` executes."""
+    events = []
+    listener = lambda event, duration, **_: events.append(event)  # noqa: E731
+    jax.monitoring.register_event_duration_secs_listener(listener)
+    try:
+        run()
+    finally:
+        jax._src.monitoring.unregister_event_duration_listener(listener)
+    return events.count("/jax/core/compile/backend_compile_duration")
+
+
+@pytest.mark.parametrize("engine", ENGINES)
+def test_compile_count_does_not_depend_on_models_or_when_they_stop(dataset, engine):
+    """Six models stopping at different epochs compile exactly what two models do."""
+    config = TrainConfig(lr=LR, batch_size=BATCH, max_epochs=3, acc_cap=None, eval_batch=30)
+
+    models = [init_variables(MODEL, jax.random.key(i), 1.0 + i, (1, 8, 8, 1)) for i in range(6)]
+    stacks = {count: jax.tree.map(np.asarray, stack_variables(models[:count])) for count in (1, 2, 6)}
+
+    def sweep(count, cap):
+        variables = stacks[count]
+        stops = []
+        result = train_models(MODEL.apply, variables, dataset, list(range(count)),
+                              dataclasses.replace(config, acc_cap=cap), progress=False, engine=engine,
+                              on_finished=lambda i, v, acc, ep: stops.append(ep))
+        return result, stops
+
+    sweep(1, None)          # compiles what every run shares
+    two = backend_compiles(lambda: sweep(2, None))
+    holder = {}
+    six = backend_compiles(lambda: holder.setdefault("run", sweep(6, 0.6)))
+    assert len(set(holder["run"][1])) > 1, f"the models should stop at different epochs: {holder['run'][1]}"
+    assert six <= two, (six, two)
+    assert six <= 2 + 2, f"training and evaluation compile once each, the optimizer state once: {six}"
+
+
+def test_model_numbers_do_not_depend_on_its_companions(dataset):
+    """Per-device engine: a model trained beside others equals the same model trained alone, bit for bit."""
+    config = TrainConfig(lr=LR, batch_size=BATCH, max_epochs=2, acc_cap=None, eval_batch=30)
+    variables = [init_variables(MODEL, jax.random.key(i), beta, (1, 8, 8, 1)) for i, beta in enumerate(BETAS)]
+    together = train_models(MODEL.apply, stack_variables(variables), dataset, SEEDS, config, progress=False,
+                            engine="per_device")
+    alone = train_models(MODEL.apply, stack_variables(variables[2:]), dataset, SEEDS[2:], config, progress=False,
+                         engine="per_device")
+    for a, b in zip(jax.tree.leaves(together.variables), jax.tree.leaves(alone.variables)):
+        np.testing.assert_array_equal(np.asarray(a)[2], np.asarray(b)[0])

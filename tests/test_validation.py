@@ -20,7 +20,10 @@ BAD_VALUES = [
     (validation.positive_int, ["0", "-2", "1.5", "two", ""]),
     (validation.nonnegative_int, ["-1", "0.5", "x"]),
     (validation.fraction, ["0", "1.01", "-0.5", "nan", "90%"]),
-    (validation.beta_list, ["0", "-1", "nan", "1,abc", "", " , ", "1,3,1.0", "relu,inf"]),
+    (validation.beta_list, ["0", "-1", "nan", "1,abc", "", " , ", "1,3,1.0", "relu,inf", "1e39", "1e308", "1e-46",
+                            "1e-39"]),
+    (validation.seed_list, ["99999999999999999999999", "4294967296", "-1", "0,0"]),
+    (validation.dataset_spec, ["tfds:../../x", "tfds:mnist;rm -rf /", "tfds:", "synthetic:size=16,size=32"]),
 ]
 
 
@@ -39,6 +42,22 @@ def test_good_values_parse():
     assert validation.fraction("1") == 1.0 and validation.fraction("0.9") == 0.9
     assert validation.beta_list("1, 3 10,relu") == [1.0, 3.0, 10.0, math.inf]
     assert validation.beta_list("0.5") == [0.5]
+    assert validation.beta_list("1e-30,1e30") == [1e-30, 1e30]  # inside float32's normal range
+    assert validation.seed_list("0,4294967295") == [0, 2**32 - 1]
+    for spec in ("tfds:mnist", "tfds:cifar10/corrupted:3.0.1", "synthetic:size=16,classes=3"):
+        assert validation.dataset_spec(spec) == spec
+
+
+def test_a_flag_value_starting_with_a_dash_says_how_to_write_it(capsys):
+    parser = validation.OneLineArgumentParser(prog="x")
+    parser.add_argument("--betas", type=validation.beta_list)
+    with pytest.raises(SystemExit) as stopped:
+        parser.parse_args(["--betas", "-inf"])
+    err = capsys.readouterr().err
+    assert stopped.value.code == 2 and "--flag=VALUE" in err and err.count("\n") == 1
+    with pytest.raises(SystemExit):
+        parser.parse_args(["--betas=-inf"])
+    assert "β must be a positive number" in capsys.readouterr().err
 
 
 def test_writable_dir(tmp_path):

@@ -3,26 +3,30 @@
 from __future__ import annotations
 
 import jax
+import jax.numpy as jnp
 
-from specxai_jax.attribution import rules
-from specxai_jax.attribution.gradients import ApplyFn, resolve_target, select_score
-
-
-def gradient_under_rule(rule: rules.Rule, apply_fn: ApplyFn, variables: dict, x: jax.Array,
-                        target: jax.Array, score: str) -> jax.Array:
-    """∇̃ₓ of the explained scalar with the backward pass governed by ``rule``; shape of x."""
-
-    def total(inputs):
-        with rules.backward_rule(rule):
-            return select_score(apply_fn(variables, inputs), target, score).sum()
-
-    grads = jax.grad(total)(x)
-    rule.require_rule_aware_model()
-    return grads
+from specxai_jax.attribution import backward
+from specxai_jax.attribution.core import ApplyFn, as_model, check_score, resolve_target, select_score
 
 
-def guided_backprop(apply_fn: ApplyFn, variables: dict, x: jax.Array, target: jax.Array | None = None, *,
+class GuidedRule(backward.Rule):
+    """The cotangent leaving every ReLU/activation unit is clamped at zero, relu(φ'(x)·g); pooling is plain.
+
+    For ReLU this is Captum's GuidedBackprop. Captum hooks ReLU modules only; here every activation
+    unit gets the same clamp (for SoftPlus φ' > 0, so it equals φ'(x)·relu(g)).
+    """
+
+    method = "guided_backprop"
+
+    def backward(self, kind, x, y, g, plain, aux):
+        return plain(g) if kind == "pool" else jnp.maximum(plain(g), 0.0)
+
+
+def guided_backprop(apply_fn: ApplyFn, variables, x: jax.Array, target: jax.Array | None = None, *,
                     score: str = "log_prob") -> jax.Array:
-    """Guided gradient of f_c (see :class:`rules.GuidedRule`), shape of x."""
+    """Guided gradient of the explained scalar (see :class:`GuidedRule`), shape of x."""
+    check_score(score)
+    apply = as_model(apply_fn).apply
     target = resolve_target(apply_fn, variables, x, target)
-    return gradient_under_rule(rules.GuidedRule(), apply_fn, variables, x, target, score)
+    return backward.modified_gradient(GuidedRule(), lambda inputs: apply(variables, inputs), x,
+                                      lambda logits: select_score(logits, target, score).sum())

@@ -6,7 +6,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from specxai_jax.attribution.gradients import ApplyFn, resolve_target, score_gradient
+from specxai_jax.attribution.core import ApplyFn, check_score, resolve_target, score_gradient
 
 QUADRATURES = ("gausslegendre", "riemann_left", "riemann_right", "riemann_middle", "riemann_trapezoid")
 
@@ -32,7 +32,7 @@ def path_quadrature(steps: int, quadrature: str = "gausslegendre") -> tuple[np.n
     raise ValueError(f"unknown quadrature {quadrature!r}; choose one of {QUADRATURES}")
 
 
-def path_gradient(apply_fn: ApplyFn, variables: dict, x: jax.Array, target: jax.Array, baseline: jax.Array,
+def path_gradient(apply_fn: ApplyFn, variables, x: jax.Array, target: jax.Array, baseline: jax.Array,
                   steps: int, quadrature: str, score: str) -> jax.Array:
     """Quadrature of ∫₀¹ ∇f(x₀ + α(x − x₀)) dα: the surrogate gradient IntGrad explains, shape of x."""
     nodes, weights = path_quadrature(steps, quadrature)
@@ -44,13 +44,14 @@ def path_gradient(apply_fn: ApplyFn, variables: dict, x: jax.Array, target: jax.
     return jax.lax.map(weighted, (jnp.asarray(nodes, x.dtype), jnp.asarray(weights, x.dtype))).sum(axis=0)
 
 
-def integrated_gradients(apply_fn: ApplyFn, variables: dict, x: jax.Array, target: jax.Array | None = None, *,
+def integrated_gradients(apply_fn: ApplyFn, variables, x: jax.Array, target: jax.Array | None = None, *,
                          baseline: jax.Array | float = 0.0, steps: int = 50, quadrature: str = "gausslegendre",
                          score: str = "log_prob") -> jax.Array:
     """(x − x₀) ⊙ path-averaged gradient, x₀ = ``baseline`` (broadcast to x); shape of x.
 
     Completeness: the attributions sum to f(x) − f(x₀) up to the quadrature error.
     """
+    check_score(score)
     target = resolve_target(apply_fn, variables, x, target)
     baseline = jnp.broadcast_to(jnp.asarray(baseline, x.dtype), x.shape)
     return (x - baseline) * path_gradient(apply_fn, variables, x, target, baseline, steps, quadrature, score)

@@ -4,20 +4,24 @@ from __future__ import annotations
 
 import jax
 
-from specxai_jax.attribution.gradients import ApplyFn, resolve_target, score_gradient
+from specxai_jax.attribution.core import (ApplyFn, check_score, default_index, image_noise, noisy_gradient,
+                                          require_key, resolve_target)
 
 
-def smooth_grad(apply_fn: ApplyFn, variables: dict, x: jax.Array, target: jax.Array | None = None, *,
+def smooth_grad(apply_fn: ApplyFn, variables, x: jax.Array, target: jax.Array | None = None, *,
                 sigma: float = 0.15, samples: int = 16, key: jax.Array | None = None,
-                noise: jax.Array | None = None, score: str = "log_prob") -> jax.Array:
+                noise: jax.Array | None = None, index: jax.Array | None = None,
+                score: str = "log_prob") -> jax.Array:
     """mean_s ∇f_c(x + ε_s), ε_s ~ N(0, σ²I) (σ in image units, images in [0, 1]); shape of x.
 
-    ``noise`` (S, *x.shape) replaces the drawn ε (then sigma, samples and key are unused). The target
-    is fixed at the clean image's (predicted) class, as Captum's NoiseTunnel does.
+    Image b's noise is drawn from ``fold_in(key, index[b])`` (``index``: positions in the whole image
+    set, default 0..B−1), so results do not depend on the batch size. ``noise`` (S, *x.shape) replaces
+    the drawn ε (then sigma, samples, key and index are unused). The target is fixed at the clean
+    image's (predicted) class, as Captum's NoiseTunnel does.
     """
+    check_score(score)
     target = resolve_target(apply_fn, variables, x, target)
     if noise is None:
-        key = jax.random.key(0) if key is None else key
-        noise = sigma * jax.random.normal(key, (samples, *x.shape), x.dtype)
-    grads = jax.lax.map(lambda eps: score_gradient(apply_fn, variables, x + eps, target, score), noise)
-    return grads.mean(axis=0)
+        noise = image_noise(require_key(key, "smooth_grad"), default_index(x, index), x.shape[1:], sigma,
+                            samples).astype(x.dtype)
+    return noisy_gradient(apply_fn, variables, x, target, noise, score)

@@ -13,11 +13,21 @@ from specxai_jax.data.errors import DataError
 KEYS = ("x_train", "y_train", "x_test", "y_test")
 
 
+def _is_npy(path: str) -> bool:
+    """True if the file starts with the .npy magic string."""
+    with open(path, "rb") as stream:
+        return stream.read(6) == b"\x93NUMPY"
+
+
 def load_npz(path: str) -> dict[str, np.ndarray]:
     """Raw arrays of the archive, checked: images (N, H, W, C) uint8 or float in [0, 1], labels int64 (N,)."""
     where = f"npz:{path}"
     if not os.path.isfile(path):
         raise DataError(f"{where}: no such file; give the path of a .npz made with "
+                        "np.savez(PATH, x_train=..., y_train=..., x_test=..., y_test=...)")
+    if not zipfile.is_zipfile(path):
+        kind = "it holds a single .npy array" if _is_npy(path) else "it is not a zip archive"
+        raise DataError(f"{where} is not a readable .npz archive ({kind}); write it with "
                         "np.savez(PATH, x_train=..., y_train=..., x_test=..., y_test=...)")
     try:
         with np.load(path, allow_pickle=False) as archive:

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import dataclasses
+import functools
+import hashlib
 
 import numpy as np
 
@@ -26,6 +28,15 @@ class Dataset:
 
     def __post_init__(self):
         validate.check_dataset(self)
+
+    @functools.cached_property
+    def fingerprint(self) -> str:
+        """Hex sha256 of the content: class count and every array's dtype, shape and bytes (not the name)."""
+        digest = hashlib.sha256(f"classes={int(self.num_classes)}".encode())
+        for array in (self.x_train, self.y_train, self.x_test, self.y_test):
+            digest.update(f"|{array.dtype.str}{array.shape}|".encode())
+            digest.update(np.ascontiguousarray(array).data)
+        return digest.hexdigest()
 
     @property
     def image_shape(self) -> tuple[int, int, int]:

@@ -12,10 +12,12 @@ from specxai_jax.data.spec import parse_spec
 from specxai_jax.data.subset import subset_indices
 
 MAX_IMG_SIZE = 4096
+PERMUTATION_SEED = 0
+"""Seed of the one pixel permutation ``permuted:SPEC`` applies (the same for every image and data seed)."""
 
 
 def load_dataset(spec: str, *, img_size: int | None = None, seed: int = 0, max_train: int | None = None,
-                 max_test: int | None = None, data_dir: str | None = None) -> Dataset:
+                 max_test: int | None = None, data_dir: str | None = None, split: str | None = None) -> Dataset:
     """Load the dataset a spec names: images (N, H, W, C) float32 in [0, 1], labels int32.
 
     - ``img_size``: resize every image to img_size × img_size (bilinear, antialiased); ``None`` keeps the
@@ -25,6 +27,9 @@ def load_dataset(spec: str, *, img_size: int | None = None, seed: int = 0, max_t
       (synthetic: generate min(n_train, max_train) examples; they are i.i.d.).
     - ``seed``: also the generator seed of ``synthetic``.
     - ``data_dir``: where TFDS keeps prepared data (TFDS's default when None).
+    - ``split`` (tfds only): the TFDS split the test set comes from ("EVAL"), or the train and test
+      splits ("TRAIN,EVAL"); TFDS slicing works, e.g. "train[:90%],train[90%:]". Default: train and
+      test (or validation).
 
     Every problem raises :class:`DataError` with one line saying what is wrong and how to fix it.
     """
@@ -35,6 +40,12 @@ def load_dataset(spec: str, *, img_size: int | None = None, seed: int = 0, max_t
     for limit in (max_train, max_test):
         subset_indices(1, limit, seed, 0)  # validates the limit
     name = spec.strip()
+    if split is not None and parsed.scheme not in ("tfds", "permuted"):
+        raise DataError(f"a split choice ({split!r}) applies to tfds: datasets only, not to {name}")
+    if parsed.scheme == "permuted":
+        inner = load_dataset(parsed.target, img_size=img_size, seed=seed, max_train=max_train, max_test=max_test,
+                             data_dir=data_dir, split=split)
+        return permute_pixels(inner, name)
     if parsed.scheme == "synthetic":
         return synthetic_dataset(name, dict(parsed.options), img_size, seed, max_train, max_test)
     if parsed.scheme == "npz":
@@ -42,7 +53,7 @@ def load_dataset(spec: str, *, img_size: int | None = None, seed: int = 0, max_t
         return from_arrays(name, raw, img_size, seed, max_train, max_test)
     if parsed.scheme == "folder":
         return folder_dataset(name, parsed.target, img_size, seed, max_train, max_test)
-    splits, num_classes = tfds_source.load_tfds(parsed.target, data_dir, seed, max_train, max_test)
+    splits, num_classes = tfds_source.load_tfds(parsed.target, data_dir, seed, max_train, max_test, split)
     return from_image_lists(name, splits, num_classes, img_size)
 
 
@@ -58,6 +69,19 @@ def synthetic_dataset(name: str, options: dict, img_size, seed, max_train, max_t
     if img_size is not None:
         x_train, x_test = (resize_images(x, img_size, img_size) for x in (x_train, x_test))
     return Dataset(name, x_train, y_train, x_test, y_test, settings["classes"])
+
+
+def permute_pixels(dataset: Dataset, name: str) -> Dataset:
+    """The dataset with one fixed permutation (seed PERMUTATION_SEED) of the H·W pixel positions of every image
+    (channels move together): spatial autocorrelation removed, pixel statistics and labels kept."""
+    count, height, width, channels = dataset.x_train.shape
+    order = np.random.default_rng(PERMUTATION_SEED).permutation(height * width)
+
+    def permute(x: np.ndarray) -> np.ndarray:
+        return x.reshape(x.shape[0], height * width, channels)[:, order].reshape(x.shape)
+
+    return Dataset(name, permute(dataset.x_train), dataset.y_train, permute(dataset.x_test), dataset.y_test,
+                   dataset.num_classes)
 
 
 def count_classes(name: str, labels: list[np.ndarray], declared: int | None) -> int:

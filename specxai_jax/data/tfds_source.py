@@ -1,13 +1,17 @@
-"""``tfds:NAME`` — TensorFlow Datasets, read without TensorFlow when stored in a random-access format.
+"""``tfds:NAME`` — TensorFlow Datasets, prepared by TFDS's own builders and read from a data dir.
 
 Data prepared as array_record or parquet is read through TFDS data sources (``builder.as_data_source``,
-what ``tfds.data_source`` uses); only the selected examples are decoded. Data prepared only as tfrecord
-is read through ``tfds.as_numpy(builder.as_dataset(...))``, which needs TensorFlow. Data not prepared
-yet is downloaded and prepared as array_record (this needs network access, and TensorFlow for datasets
-whose images TFDS must encode itself, e.g. fashion_mnist and cifar10).
+what ``tfds.data_source`` uses); only the selected examples are decoded. Data prepared as tfrecord, TFDS's
+default format (what ``tfds build`` writes), is read through ``tfds.as_numpy(builder.as_dataset(...))``
+with TensorFlow. Data not prepared yet is downloaded and prepared as array_record; offline, the error
+says how to get it into the data dir.
 """
 
 from __future__ import annotations
+
+import socket
+import urllib.parse
+from pathlib import Path
 
 import numpy as np
 import tensorflow_datasets as tfds
@@ -25,16 +29,63 @@ def first_line(error: BaseException) -> str:
     return f"{type(error).__name__}: {lines[0] if lines else ''}"
 
 
+def causes(error: BaseException) -> list[BaseException]:
+    """``error`` and every exception it wraps (``__cause__`` / ``__context__``), outermost first."""
+    chain = []
+    while error is not None and error not in chain:
+        chain.append(error)
+        error = error.__cause__ or error.__context__
+    return chain
+
+
 def is_missing_tensorflow(error: BaseException) -> bool:
-    """True when ``error`` says the tensorflow module cannot be imported."""
-    return isinstance(error, ImportError) and (getattr(error, "name", None) or "").split(".")[0] == "tensorflow"
+    """True when ``error`` or an exception it wraps says the tensorflow module cannot be imported."""
+    return any(isinstance(e, ImportError) and (getattr(e, "name", None) or "").split(".")[0] == "tensorflow"
+               for e in causes(error))
 
 
-def prepare_command(name: str, data_dir: str | None) -> str:
-    """The one-line shell command that prepares ``name`` as array_record."""
-    target = f", data_dir='{data_dir}'" if data_dir else ""
-    return (f"python -c \"import tensorflow_datasets as tfds; "
-            f"tfds.builder('{name}'{target}).download_and_prepare(file_format='array_record')\"")
+def root_cause(error: BaseException) -> BaseException:
+    """The innermost wrapped exception (TFDS re-raises download and generation errors wrapped)."""
+    return causes(error)[-1]
+
+
+def source_files(builder) -> dict[str, str]:
+    """{url: file name} of the source files TFDS's checksums list for this builder (its config's only)."""
+    infos = builder.url_infos or {}
+    files = {url: info.filename or Path(urllib.parse.urlparse(url).path).name for url, info in infos.items()}
+    stem = getattr(builder.builder_config, "dirname", None)  # imagenette: one archive per config
+    if stem and any(name.split(".")[0] == stem for name in files.values()):
+        files = {url: name for url, name in files.items() if name.split(".")[0] == stem}
+    return files
+
+
+def manual_dir(builder) -> Path:
+    """TFDS's manual-download directory: source files placed there are used instead of downloading."""
+    return Path(builder.data_dir_root) / "downloads" / "manual"
+
+
+def how_to_get(builder, name: str, reason: str) -> str:
+    """One line: the dataset is not in the data dir (``reason``), and the ways to put it there."""
+    root = builder.data_dir_root
+    advice = f"get it there with network access: python -m specxai_jax.data.prepare {name} --data-dir {root}"
+    files = sorted(set(source_files(builder).values()))
+    if files:
+        advice += f", or copy its source file{'s' if len(files) > 1 else ''} {', '.join(files)} into {manual_dir(builder)}"
+    return f"tfds:{name} is not in the data dir {root} ({reason}); {advice} (then rerun)"
+
+
+def unreachable_hosts(builder) -> list[str]:
+    """Hosts of the source files not in the manual dir whose names do not resolve (no network)."""
+    present = manual_dir(builder)
+    hosts = {urllib.parse.urlparse(url).hostname for url, name in source_files(builder).items()
+             if not (present / name).exists()}
+    missing = []
+    for host in sorted(h for h in hosts if h):
+        try:
+            socket.getaddrinfo(host, None)
+        except OSError:
+            missing.append(host)
+    return missing
 
 
 def get_builder(name: str, data_dir: str | None):
@@ -46,14 +97,42 @@ def get_builder(name: str, data_dir: str | None):
                         "at https://www.tensorflow.org/datasets/catalog or pass data_dir where it is prepared") from None
     if builder.is_prepared():
         return builder
+    offline = unreachable_hosts(builder)
+    if offline:  # TFDS would retry each download for minutes before giving up
+        raise DataError(how_to_get(builder, name, f"no network: cannot resolve {', '.join(offline)}"))
     try:
         builder.download_and_prepare(file_format="array_record")
-    except Exception as error:  # network, missing TensorFlow, disk: all end in the same advice
-        needs = "; it needs TensorFlow to encode the images: pip install tensorflow-cpu" if is_missing_tensorflow(error) else ""
-        raise DataError(f"tfds:{name} is not prepared in {data_dir or '~/tensorflow_datasets'} and preparing it failed "
-                        f"({first_line(error)}){needs}; prepare it once with network access: "
-                        f"{prepare_command(name, data_dir)}") from None
+    except Exception as error:  # TFDS wraps what failed (network, TensorFlow, disk): report the root cause
+        if is_missing_tensorflow(error):
+            raise DataError(f"tfds:{name}: TFDS needs TensorFlow to prepare it; install this package as the "
+                            "README says (pip install -e .), or: pip install tensorflow-cpu") from None
+        raise DataError(how_to_get(builder, name, f"preparing it failed: {first_line(root_cause(error))}")) from None
     return builder
+
+
+def choose_splits(name: str, builder, split: str | None) -> tuple[str, str]:
+    """(train split, evaluation split) from ``split`` ("EVAL" or "TRAIN,EVAL"; TFDS slicing allowed).
+
+    Default: "train" and the first of "test", "validation" the dataset has.
+    """
+    available = builder.info.splits
+    if split is None:
+        eval_split = next((s for s in EVAL_SPLITS if s in available), None)
+        if TRAIN_SPLIT not in available or eval_split is None:
+            raise DataError(f"tfds:{name} has splits {', '.join(available)}; expected 'train' and 'test' (or "
+                            "'validation'), or choose them with --split TRAIN,EVAL")
+        return TRAIN_SPLIT, eval_split
+    parts = [part.strip() for part in split.split(",")]
+    if len(parts) > 2 or not all(parts):
+        raise DataError(f"split {split!r} is invalid; use EVAL or TRAIN,EVAL, e.g. validation or train,test")
+    chosen = (TRAIN_SPLIT, parts[0]) if len(parts) == 1 else tuple(parts)
+    for part in chosen:
+        try:
+            available[part].num_examples
+        except (KeyError, ValueError, AssertionError) as error:
+            raise DataError(f"tfds:{name} has no split {part!r} ({first_line(error)}); "
+                            f"its splits are {', '.join(available)}") from None
+    return chosen
 
 
 def feature_keys(builder) -> tuple[str, str]:
@@ -73,39 +152,59 @@ def read_data_source(builder, split: str, indices: np.ndarray, keys: tuple[str, 
     return [np.asarray(r[keys[0]]) for r in records], np.asarray([r[keys[1]] for r in records])
 
 
+def keep_tensorflow_off_accelerators() -> None:
+    """TensorFlow only reads files here; hide GPUs from it so it takes no accelerator memory from JAX
+    (what TFDS advises when feeding JAX). A no-op once TensorFlow has initialized its devices."""
+    import tensorflow as tf
+
+    try:
+        tf.config.set_visible_devices([], "GPU")
+    except RuntimeError:
+        pass
+
+
 def read_with_tensorflow(builder, split: str, indices: np.ndarray, keys: tuple[str, str]) -> tuple[list, np.ndarray]:
-    """Examples ``indices`` of ``split`` through ``tfds.as_numpy`` (needs TensorFlow)."""
+    """Examples ``indices`` of ``split`` through ``tfds.as_numpy`` (needs TensorFlow).
+
+    Images stay encoded while the split streams by; only the selected ones are decoded (as TFDS's data
+    sources decode them).
+    """
     wanted = {int(index): position for position, index in enumerate(indices)}
     images, labels = [None] * len(indices), np.zeros(len(indices), np.int64)
+    feature = builder.info.features[keys[0]]
     try:
-        dataset = tfds.as_numpy(builder.as_dataset(split=split, shuffle_files=False))
+        keep_tensorflow_off_accelerators()
+        dataset = tfds.as_numpy(builder.as_dataset(split=split, shuffle_files=False,
+                                                   decoders={keys[0]: tfds.decode.SkipDecoding()}))
         for index, example in enumerate(dataset):
             if index in wanted:
-                images[wanted[index]], labels[wanted[index]] = np.asarray(example[keys[0]]), example[keys[1]]
-    except ImportError as error:
+                images[wanted[index]] = feature.decode_example_np(example[keys[0]])
+                labels[wanted[index]] = example[keys[1]]
+    except Exception as error:
         if not is_missing_tensorflow(error):
             raise
         raise DataError(f"tfds:{builder.name} is stored as {builder.info.file_format.value}, which needs TensorFlow "
-                        "to read: pip install tensorflow-cpu, or prepare it again with file_format='array_record'") from None
+                        "to read; install this package as the README says (pip install -e .), or: "
+                        "pip install tensorflow-cpu") from None
     return images, labels
 
 
 def load_tfds(name: str, data_dir: str | None, seed: int, max_train: int | None,
-              max_test: int | None) -> tuple[dict, int]:
-    """({"train": (images, labels), "test": (images, labels)}, num_classes); images are arrays (H, W, C)."""
+              max_test: int | None, split: str | None = None) -> tuple[dict, int]:
+    """({"train": (images, labels), "test": (images, labels)}, num_classes); images are arrays (H, W, C).
+
+    ``split``: the evaluation split ("EVAL") or both ("TRAIN,EVAL"); see :func:`choose_splits`.
+    """
     builder = get_builder(name, data_dir)
-    splits = builder.info.splits
-    eval_split = next((s for s in EVAL_SPLITS if s in splits), None)
-    if TRAIN_SPLIT not in splits or eval_split is None:
-        raise DataError(f"tfds:{name} has splits {', '.join(splits)}; expected 'train' and 'test' (or 'validation')")
+    chosen = choose_splits(name, builder, split)
     keys = feature_keys(builder)
     random_access = builder.info.available_file_formats() & tfds.core.FileFormat.with_random_access()
     read = read_data_source if random_access else read_with_tensorflow
     out = {}
-    for stream, (split, limit, ours) in enumerate(((TRAIN_SPLIT, max_train, "train"), (eval_split, max_test, "test"))):
-        count = splits[split].num_examples
+    for stream, (source, limit, ours) in enumerate(zip(chosen, (max_train, max_test), ("train", "test"))):
+        count = builder.info.splits[source].num_examples
         if count == 0:
-            raise DataError(f"tfds:{name} split {split!r} is empty; prepare the dataset again")
-        out[ours] = read(builder, split, subset_indices(count, limit, seed, stream), keys)
+            raise DataError(f"tfds:{name} split {source!r} is empty; prepare the dataset again")
+        out[ours] = read(builder, source, subset_indices(count, limit, seed, stream), keys)
     num_classes = getattr(builder.info.features[keys[1]], "num_classes", None)
     return out, num_classes

@@ -6,9 +6,14 @@ explanation is measured against. uint8 pixels are scaled by 1/255.
 
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
 
 from specxai_jax.data.errors import DataError
+from specxai_jax.numerics import SpecxaiWarning
+
+MAX_CLASSES = 100_000  # more classes than any image benchmark (ImageNet-21k: 21,841); guards a typo'd label
 
 
 def check_raw_images(where: str, x: np.ndarray) -> np.ndarray:
@@ -55,16 +60,19 @@ def check_labels(where: str, y: np.ndarray, count: int) -> np.ndarray:
             raise DataError(f"{where} holds non-integer values; labels must be class indices 0, 1, 2, …")
     elif not np.issubdtype(y.dtype, np.integer):
         raise DataError(f"{where} has dtype {y.dtype}; labels must be integer class indices 0, 1, 2, …")
-    y = y.astype(np.int64)
     if y.size and y.min() < 0:
-        raise DataError(f"{where} has negative label {int(y.min())}; labels must be class indices 0, 1, 2, …")
-    return y
+        raise DataError(f"{where} has negative label {y.min():.0f}; labels must be class indices 0, 1, 2, …")
+    if y.size and y.max() >= MAX_CLASSES:
+        raise DataError(f"{where} has label {y.max():.0f}; labels must be class indices 0, 1, 2, … below {MAX_CLASSES}")
+    return y.astype(np.int64)
 
 
 def check_dataset(ds) -> None:
     """Every invariant of :class:`~specxai_jax.data.Dataset`; raise DataError on the first violation."""
     if not isinstance(ds.num_classes, (int, np.integer)) or ds.num_classes < 2:
         raise DataError(f"{ds.name}: the labels name {ds.num_classes!r} class(es); a classifier needs at least 2 classes")
+    if ds.num_classes > MAX_CLASSES:
+        raise DataError(f"{ds.name}: {ds.num_classes} classes is more than {MAX_CLASSES}; check the labels")
     shapes = []
     for split, x, y in (("train", ds.x_train, ds.y_train), ("test", ds.x_test, ds.y_test)):
         where = f"{ds.name} {split} split"
@@ -85,6 +93,10 @@ def check_dataset(ds) -> None:
     if shapes[0] != shapes[1]:
         raise DataError(f"{ds.name}: train images are {shapes[0]} but test images are {shapes[1]}; "
                         "use the same image size (or pass img_size to resize both)")
+    unseen = np.setdiff1d(ds.y_test, ds.y_train)
+    if unseen.size:
+        warnings.warn(f"{ds.name}: test labels {unseen[:5].tolist()} never occur in the train split "
+                      f"({unseen.size} classes); the model cannot learn them", SpecxaiWarning, stacklevel=3)
     if np.unique(ds.y_train).size < 2:
         raise DataError(f"{ds.name}: the train split holds a single class ({int(ds.y_train[0])}); "
                         "a classifier needs examples of at least 2 classes")

@@ -20,8 +20,9 @@ def check_image_fits(image_size: int, depth: int) -> None:
 class PlainCNN(nn.Module):
     """Logits (B, classes) of images (B, H, W, C); β is read from the ``constants`` collection.
 
-    The activation after the last conv layer passes through ``self.perturb("last_conv", ...)`` so
-    gradients w.r.t. that feature map (GradCAM) are available through Flax's perturbations.
+    Activations and poolings are inline (the form neural-tangents differentiates structurally), so
+    DeepLift and LRP, which need to see the pooling as one call, take
+    :class:`specxai_jax.models.cnn_variants.ConvNet` (the same network and parameters).
     """
 
     depth: int = 3
@@ -37,10 +38,7 @@ class PlainCNN(nn.Module):
         for i in range(self.depth):
             x = nn.Conv(self.width * 2**i, (3, 3), padding="SAME", name=f"conv{i}",
                         conv_general_dilated=convolution.conv_general_dilated if i == 0 else None)(x)
-            x = act(x, beta)
-            if i == self.depth - 1:
-                x = self.perturb("last_conv", x)
-            x = pooling.max_pool(x, 2)
+            x = pooling.max_pool(act(x, beta), 2)
         x = x.reshape(x.shape[0], -1)
         x = act(nn.Dense(self.dense, name="dense")(x), beta)
         return nn.Dense(self.num_classes, name="head")(x)

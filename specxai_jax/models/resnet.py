@@ -8,7 +8,7 @@ import flax.linen as nn
 import jax.numpy as jnp
 
 from specxai_jax import convolution
-from specxai_jax.attribution import rules
+from specxai_jax.models import layers
 
 
 class BasicBlock(nn.Module):
@@ -20,10 +20,8 @@ class BasicBlock(nn.Module):
 
     @nn.compact
     def __call__(self, x, beta, train: bool = False):
-        act = rules.activation(self.activation)
+        act = layers.activation(self.activation)
         norm = functools.partial(nn.BatchNorm, use_running_average=not train)
-        rules.layer("batch_norm")
-        rules.layer("residual")
         y = nn.Conv(self.features, (3, 3), (self.strides, self.strides), padding="SAME", use_bias=False)(x)
         y = act(norm()(y), beta)
         y = nn.Conv(self.features, (3, 3), padding="SAME", use_bias=False)(y)
@@ -36,8 +34,7 @@ class BasicBlock(nn.Module):
 
 class ResNet(nn.Module):
     """Logits (B, classes): stem conv → ``depth`` stages of ``blocks`` basic blocks (width·2ⁱ channels,
-    stride 2 from stage 2 on) → global average pool → Dense. β from ``constants``; the last stage's
-    output is exposed as ``"last_conv"``."""
+    stride 2 from stage 2 on) → global average pool → Dense. β from ``constants``."""
 
     depth: int = 3
     blocks: int = 1
@@ -48,14 +45,12 @@ class ResNet(nn.Module):
     @nn.compact
     def __call__(self, x, train: bool = False):
         beta = self.variable("constants", "beta", lambda: jnp.asarray(jnp.inf, jnp.float32)).value
-        rules.layer("batch_norm")
         x = nn.Conv(self.width, (3, 3), padding="SAME", use_bias=False, name="stem",
                     conv_general_dilated=convolution.conv_general_dilated)(x)
-        x = rules.activation(self.activation)(nn.BatchNorm(use_running_average=not train, name="stem_bn")(x), beta)
+        x = layers.activation(self.activation)(nn.BatchNorm(use_running_average=not train, name="stem_bn")(x), beta)
         for stage in range(self.depth):
             for block in range(self.blocks):
                 strides = 2 if stage > 0 and block == 0 else 1
                 x = BasicBlock(self.width * 2**stage, strides, self.activation,
                                name=f"stage{stage}_block{block}")(x, beta, train)
-        x = rules.expose_feature_map(self, "last_conv", x)
         return nn.Dense(self.num_classes, name="head")(jnp.mean(x, axis=(1, 2)))

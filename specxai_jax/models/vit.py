@@ -5,7 +5,7 @@ from __future__ import annotations
 import flax.linen as nn
 import jax.numpy as jnp
 
-from specxai_jax.attribution import rules
+from specxai_jax.models import layers
 
 
 class EncoderBlock(nn.Module):
@@ -17,20 +17,19 @@ class EncoderBlock(nn.Module):
 
     @nn.compact
     def __call__(self, tokens, beta):
-        rules.layer("attention")
         dim = tokens.shape[-1]
         y = nn.LayerNorm(name="norm1")(tokens)
         tokens = tokens + nn.MultiHeadDotProductAttention(self.heads, name="attention")(y, y)
         y = nn.LayerNorm(name="norm2")(tokens)
-        y = rules.activation(self.activation)(nn.Dense(self.mlp_dim, name="mlp_in")(y), beta)
+        y = layers.activation(self.activation)(nn.Dense(self.mlp_dim, name="mlp_in")(y), beta)
         return tokens + nn.Dense(dim, name="mlp_out")(y)
 
 
 class ViT(nn.Module):
     """Logits (B, classes) of images (B, H, W, C), H and W multiples of ``patch_size``.
 
-    The final normalized tokens, arranged as a (B, H/p, W/p, dim) map, are exposed as
-    ``"last_conv"`` (GradCAM on tokens); β from ``constants`` (used by SoftPlus/Gauss MLPs).
+    The final normalized tokens (B, H/p·W/p, dim) are the output of the submodule ``"norm"`` (GradCAM's
+    default layer); β from ``constants`` (used by SoftPlus/Gauss MLPs).
     """
 
     patch_size: int = 4
@@ -54,5 +53,4 @@ class ViT(nn.Module):
         for i in range(self.depth):
             tokens = EncoderBlock(self.heads, self.mlp_dim, self.activation, name=f"block{i}")(tokens, beta)
         tokens = nn.LayerNorm(name="norm")(tokens)
-        feature = rules.expose_feature_map(self, "last_conv", tokens.reshape(batch, rows, cols, dim))
-        return nn.Dense(self.num_classes, name="head")(feature.mean(axis=(1, 2)))
+        return nn.Dense(self.num_classes, name="head")(tokens.mean(axis=1))

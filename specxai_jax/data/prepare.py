@@ -1,0 +1,31 @@
+"""``python -m specxai_jax.data.prepare NAME [NAME ...] [--data-dir DIR]``: download and prepare TFDS datasets.
+
+Run it once where there is network access (e.g. ``fashion_mnist cifar10 imagenette/160px-v2``); then pass the
+same ``--data-dir`` to the experiments, which read the prepared data offline. Data is prepared as
+array_record (random access: only the examples used are decoded).
+"""
+
+from __future__ import annotations
+
+import sys
+from typing import Sequence
+
+from specxai_jax import validation
+from specxai_jax.data import tfds_source
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = validation.OneLineArgumentParser(prog="python -m specxai_jax.data.prepare",
+                                              description="Download and prepare TFDS datasets (needs network).")
+    parser.add_argument("names", nargs="+", help="TFDS names, e.g. fashion_mnist cifar10 imagenette/160px-v2")
+    parser.add_argument("--data-dir", help="where TFDS keeps prepared datasets (TFDS's default if unset)")
+    args = parser.parse_args(argv)
+    for name in args.names:
+        name = name.removeprefix("tfds:")
+        builder = tfds_source.get_builder(name, args.data_dir)
+        print(f"tfds:{name} is prepared in {builder.data_dir}")
+    return 0
+
+
+if __name__ == "__main__":
+    validation.cli_entry(main, sys.argv[1:])
