@@ -387,7 +387,7 @@ def plot_examples(path, examples, images):
     models = list(examples)
     methods = list(dict.fromkeys(m for per in examples.values() for m in per))
     fig, axes = plots.figure(len(models), len(methods) + 1, figsize=(2 * (len(methods) + 1), 2 * len(models)),
-                             layout=None, squeeze=False)
+                             squeeze=False)
     for r, model in enumerate(models):
         image = np.clip(images[0], 0, 1).squeeze()
         axes[r, 0].imshow(image, cmap="gray" if image.ndim == 2 else None, vmin=0, vmax=1)
@@ -407,13 +407,13 @@ def plot_examples(path, examples, images):
             if r == 0:
                 ax.set_title(method, fontsize=7)
     axes[0, 0].set_title("input", fontsize=7)
-    atomic.save_figure(fig, path, dpi=100, bbox_inches="tight")
+    plots.save_with_vector(fig, path)
 
 
 def plot_sweep(path, sweep):
     """ΔEF against G over the σ grid, one line per model, each point labelled with its σ (diverged models,
     whose numbers are NaN, are left out)."""
-    fig, ax = plots.figure(figsize=(5, 4), layout=None)
+    fig, ax = plots.figure(figsize=(5, 4))
     for model in dict.fromkeys(row["model"] for row in sweep):
         points = [(row["gap"], row["delta_ef"], row["sigma"]) for row in sweep
                   if row["model"] == model and row["method"] == "smooth_grad" and np.isfinite(row["gap"])]
@@ -429,7 +429,7 @@ def plot_sweep(path, sweep):
     ax.set_ylabel("ΔEF (unit convention)")
     if ax.lines:
         ax.legend(fontsize=7)
-    atomic.save_figure(fig, path, dpi=100, bbox_inches="tight")
+    plots.save_with_vector(fig, path)
 
 
 def run(args) -> tuple[list[dict], list[dict]]:

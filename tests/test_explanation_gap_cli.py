@@ -20,7 +20,8 @@ def test_quick_run_writes_every_output(tmp_path):
                           "--sigmas", "0.05", "0.2", "0.4", "--checkpoint-dir", str(tmp_path / "ckpt"),
                           "--out", str(tmp_path / "out")])
     out = tmp_path / "out"
-    for name in ("gap.csv", "table.md", "fig_maps.png", "gap_vs_sigma.csv", "fig_gap_vs_sigma.png"):
+    for name in ("gap.csv", "table.md", "fig_maps.png", "fig_maps.pdf", "gap_vs_sigma.csv", "fig_gap_vs_sigma.png",
+                 "fig_gap_vs_sigma.pdf"):
         assert (out / name).stat().st_size > 0
     rows = list(csv.DictReader(open(out / "gap.csv")))
     assert {(r["model"], r["method"]) for r in rows} == {(m, k) for m in ("cnn-relu", "cnn-softplus:3") for k in METHODS}
