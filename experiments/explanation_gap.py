@@ -30,7 +30,7 @@ from tqdm.auto import tqdm
 
 from experiments import provenance
 from experiments.sweep_beta import weights_finite
-from specxai_jax import atomic, plots, spectral, validation
+from specxai_jax import atomic, plots, runtime, spectral, validation
 from specxai_jax.attribution.core import resolve_target, score_gradient
 from specxai_jax.attribution.integrated import path_gradient
 from specxai_jax.checkpoints import CorruptCheckpoint, load_variables, save_variables
@@ -481,6 +481,7 @@ def run(args) -> tuple[list[dict], list[dict]]:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = parse_args(argv)
+    runtime.use_compile_cache()
     run(args)
     print(f"wrote {args.out}/gap.csv, gap_vs_sigma.csv, table.md, fig_maps.png, fig_gap_vs_sigma.png, config.json")
     return 0

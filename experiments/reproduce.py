@@ -27,7 +27,7 @@ from scipy import stats
 from experiments import explanation_gap, paper_values, repro_plots, sweep_beta, sweep_report
 from experiments import plane, presets
 from experiments import theorem1 as theorem1_target
-from specxai_jax import atomic, spectral, validation
+from specxai_jax import atomic, runtime, spectral, validation
 
 QUICK_SWEEP = ("--dataset", "synthetic:n_train=1024,n_test=256", "--img-size", "16", "--depth", "2",
                "--betas", "2,5,20,relu", "--lr", "3e-3", "--acc-cap", "0.7", "--max-epochs", "8", "--n-explain", "64")
@@ -461,6 +461,8 @@ def reproduce(name: str, out: Path, *, quick: bool = False, dataset: str | None 
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    runtime.use_compile_cache()
+    runtime.use_cpu_devices()   # before JAX starts: the sweeps train one model per core
     sweep_flags = [*(("--input-noise", str(args.input_noise)) if args.input_noise is not None else ()),
                    *(("--no-cap",) if args.no_cap else ())]
     record = reproduce(args.target, args.out, quick=args.quick, dataset=args.dataset,
