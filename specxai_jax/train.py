@@ -127,7 +127,7 @@ class PerDeviceEngine:
 
     def __init__(self, apply_fn, optimizer, config: TrainConfig, dataset, devices: Sequence, steps: int):
         self.devices = list(devices)
-        self.config, self.optimizer = config, optimizer
+        self.config = config
         self.step = jax.jit(make_train_step(apply_fn, optimizer, config, steps))
         self.hits = jax.jit(_hits(apply_fn))
         self.init_opt = jax.jit(optimizer.init)
