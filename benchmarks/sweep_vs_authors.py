@@ -23,6 +23,7 @@ from __future__ import annotations
 import argparse
 import csv
 import json
+import os
 import subprocess
 import sys
 import tempfile
@@ -93,8 +94,6 @@ def authors_child(args) -> None:
 
 def timed(command: list[str], env: dict | None = None) -> tuple[float, dict]:
     """Wall seconds of a whole process, and the JSON object on its last stdout line."""
-    import os
-
     start = time.perf_counter()
     proc = subprocess.run(command, capture_output=True, text=True, env={**os.environ, **(env or {})})
     seconds = time.perf_counter() - start
