@@ -22,7 +22,7 @@ import numpy as np
 from jax.sharding import PartitionSpec
 
 from benchmarks import authors, environment
-from specxai_jax import sharding
+from specxai_jax import sharding, validation
 from specxai_jax.models import PlainCNN, init_variables, stack_variables
 from specxai_jax.pipeline import make_batch_statistics, saliency_maps
 
@@ -30,7 +30,7 @@ BETA = 3.0
 
 
 def parse_args(argv=None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = validation.OneLineArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--size", type=int, default=28, help="image height and width (px)")
     parser.add_argument("--channels", type=int, default=1)
     parser.add_argument("--depth", type=int, default=3, help="conv blocks")

@@ -40,7 +40,9 @@ CACHE_HIT_EVENT = "/jax/compilation_cache/cache_retrieval_time_sec"
 
 
 def parse_args(argv=None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    # argparse's own parser: importing specxai_jax (and with it JAX) would add to the timed children's start-up
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0],
+                                     formatter_class=argparse.ArgumentDefaultsHelpFormatter)
     parser.add_argument("--size", type=int, default=32)
     parser.add_argument("--channels", type=int, default=1)
     parser.add_argument("--depth", type=int, default=3)
@@ -83,12 +85,13 @@ def ours_child(sweep_argv: list[str]) -> None:
 def authors_child(args) -> None:
     """Run the authors' sweep on ``args.npz``; last line: its rows as JSON."""
     from benchmarks import authors
+    from specxai_jax.configs import SweepConfig
 
-    data = dict(np.load(args.npz))
+    data, ours = dict(np.load(args.npz)), SweepConfig()  # the sweep's default training settings
     rows = authors.train_and_explain(data, parse_betas(args.betas), [int(s) for s in args.seeds.split(",")],
-                                     depth=args.depth, lr=1e-3, lr_decay=0.95, batch_size=64,
-                                     acc_cap=0.9 if args.cap else None, max_epochs=20 if args.cap else args.epochs,
-                                     n_explain=args.n_explain)
+                                     depth=args.depth, lr=ours.lr, lr_decay=ours.lr_decay, batch_size=ours.batch_size,
+                                     acc_cap=ours.acc_cap if args.cap else None,
+                                     max_epochs=ours.max_epochs if args.cap else args.epochs, n_explain=args.n_explain)
     print(json.dumps({"rows": rows}))
 
 

@@ -2,472 +2,53 @@
 
     python -m experiments.reproduce --target fig2 [--dataset SPEC] [--quick] --out DIR
 
-Targets (see TARGETS): fig2, fig3, fig5, fig6, fig7, fig8, fig9, fig11, tab1, tab2, tab4, and beyond the
-paper theorem1 (Theorem 1 and App. G checked numerically) and plane (Sec. 6's complexity–faithfulness plane). Each is a
-small function composing the β-sweep (experiments.sweep_beta), the explanation-gap experiment and the
-Lemma 1 check. Multi-setting targets run one sweep per setting into ``DIR/<setting>/`` (each resumes by
-itself) and draw one combined figure. Every target writes its figure(s), the CSV behind them and
-``target.json`` (the exact configuration of every run, the paper's claim and our checks of it).
-``--quick`` runs a reduced version on synthetic data in minutes on CPU; without it, the paper's settings.
+Targets: fig2, fig3, fig5, fig6, fig7, fig8, fig9, fig11, tab1, tab2, tab4, theorem1 and plane
+(:mod:`specxai_jax.reproduction.targets`). Each writes its figure(s), the CSV behind them and ``target.json``
+(every run's settings and command, the paper's claim and our checks of it). ``--quick`` runs a reduced
+version on synthetic data in minutes on CPU; without it, the paper's settings.
 """
 
 from __future__ import annotations
 
-import dataclasses
-import json
-import math
 import sys
-import time
-from pathlib import Path
-from typing import Callable, Sequence
+from typing import Sequence
 
-import numpy as np
-from scipy import stats
-
-from experiments import explanation_gap, paper_values, repro_plots, sweep_beta, sweep_report
-from experiments import plane, presets
-from experiments import theorem1 as theorem1_target
-from specxai_jax import atomic, runtime, spectral, validation
-
-QUICK_SWEEP = ("--dataset", "synthetic:n_train=1024,n_test=256", "--img-size", "16", "--depth", "2",
-               "--betas", "2,5,20,relu", "--lr", "3e-3", "--acc-cap", "0.7", "--max-epochs", "8", "--n-explain", "64")
-"""Flags of every --quick sweep (a target's own flags come after and win)."""
-QUICK_GAP = ("--quick", "--max-train", "1024", "--max-epochs", "8", "--lr", "2e-3", "--n-images", "16",
-             "--sigmas", "0.05", "0.2", "0.4")
-"""Flags of every --quick explanation-gap run."""
-FULL_GAP = {
-    "tab1": ("--dataset", "tfds:imagenette/320px-v2", "--img-size", "224", "--depth", "5", "--lr", "1e-4",
-             "--acc-cap", "0.6", "--max-epochs", "200", "--n-images", "1000"),
-    "tab2": ("--dataset", "tfds:imagenette/160px-v2", "--img-size", "64", "--lr", "1e-4", "--acc-cap", "0.6",
-             "--max-epochs", "200", "--n-images", "1000"),
-}
-FULL_GAP["tab4"] = FULL_GAP["tab2"]
-GAP_MODELS = {"tab1": ("cnn-relu", "cnn-softplus:1"), "tab2": ("resnet-relu", "vit-gelu"),
-              "tab4": ("vit-relu", "vit-gelu")}
-PAPER_DATASETS = ("fashion_mnist", "cifar10", "imagenette-224")
-"""Presets of the paper's Fig. 2 / Fig. 3 panels."""
-RESULT_COLUMNS = ["setting", *sweep_report.RESULT_COLUMNS]
-SPECTRUM_COLUMNS = ["setting", *sweep_report.SPECTRUM_COLUMNS]
-SUMMARY_COLUMNS = ["setting", "beta", "ef_mean", "ef_std", "test_accuracy_mean", "test_accuracy_std", "n_seeds"]
-TAB2_NOTE = ("The paper's Tab. 2 uses ResNet50 and ViT-B16 pretrained on ImageNet; no checkpoints were given "
-             "(--pretrained), so this table is computed on our ResNet and ViT trained from scratch on {dataset} "
-             "instead. "
-             "For Tab. 2 as the paper ran it: --pretrained microsoft/resnet-50 google/vit-base-patch16-224 "
-             "(hub names or save_pretrained directories).")
-TAB2_PRETRAINED_NOTE = ("Tab. 2 on the pretrained checkpoints {models}, explained as loaded (no training) on {dataset} "
-                        "at {size} px. GradCAM layers: {layers}.")
-PRETRAINED_GAP = ("--dataset", "tfds:imagenet2012", "--n-images", "1000")
-"""Full Tab. 2 on pretrained checkpoints: the paper's ImageNet validation images (TFDS manual download)."""
-
-
-@dataclasses.dataclass
-class Context:
-    """What a target needs: where to write, how big, and the record it fills for target.json."""
-
-    out: Path
-    quick: bool
-    dataset: str | None
-    progress: bool
-    fresh: bool
-    sweep_flags: tuple = ()
-    pretrained: tuple = ()  # tab2: Hugging Face checkpoints explained instead of from-scratch models
-    data_flags: tuple = ()  # --data-dir / --split, passed to every sweep and explanation-gap run
-    runs: list = dataclasses.field(default_factory=list)
-    checks: list = dataclasses.field(default_factory=list)
-    notes: list = dataclasses.field(default_factory=list)
-
-    def check(self, claim: str, holds: bool | None, measured: str) -> None:
-        """Record one check of the paper's claim (holds None: could not be decided)."""
-        self.checks.append({"claim": claim, "holds": holds, "measured": measured})
-
-
-@dataclasses.dataclass(frozen=True)
-class Target:
-    """A paper figure or table: its title and the function that reproduces it (returns output names)."""
-
-    title: str
-    run: Callable[[Context], dict]
-
-
-# ---------------------------------------------------------------- sweeps
-
-
-def sweep(ctx: Context, label: str, directory: str, flags: Sequence[str]) -> list[dict]:
-    """One β-sweep into ``ctx.out/directory``: quick base flags (with --quick), then ``flags``, then --dataset."""
-    seeds = presets.REPRODUCE_SEEDS["quick" if ctx.quick else "full"]
-    argv = ["--seeds", ",".join(map(str, seeds)), *(QUICK_SWEEP if ctx.quick else ()), *flags, *ctx.sweep_flags,
-            *(("--dataset", ctx.dataset) if ctx.dataset else ()), *ctx.data_flags]
-    out = ctx.out / directory
-    if not ctx.progress:
-        argv.append("--no-progress")
-    args = sweep_beta.build_parser().parse_args([*argv, "--out", str(out)])
-    try:
-        settings = sweep_beta.resolve_settings(args)
-    except ValueError as error:
-        raise validation.UsageError(f"{label}: {error}") from None
-    print(f"[{label}] python -m experiments.sweep_beta {' '.join(argv)} --out {out}", flush=True)
-    rows = sweep_beta.run(settings, out, fresh=ctx.fresh, progress=ctx.progress)
-    ctx.runs.append({"label": label, "dir": directory, "command": "python -m experiments.sweep_beta "
-                     + " ".join([*argv, "--out", str(out)]), "settings": settings})
-    for claim, holds, measured in sweep_report.checks(rows, settings):
-        ctx.check(f"{label}: {claim}", holds, measured)
-    rho_check(ctx, label, sweep_report.converged(rows))
-    return rows
-
-
-def rho_check(ctx: Context, label: str, rows: Sequence[dict], n_boot: int = 1000) -> None:
-    """ρ(β, EF) over every model of every seed, with a 95 % bootstrap interval (models resampled)."""
-    betas = np.array([min(r["beta"], 1e6) for r in rows])
-    ef = np.array([r["ef"] for r in rows])
-    if len(set(betas)) < 3:
-        return
-    rho = float(stats.spearmanr(betas, ef).statistic)
-    draws = np.random.default_rng(0).integers(0, len(rows), (n_boot, len(rows)))
-    boot = [stats.spearmanr(betas[d], ef[d]).statistic for d in draws]
-    low, high = np.nanpercentile(boot, [2.5, 97.5])
-    seeds = len({r["seed"] for r in rows})
-    ctx.check(f"{label}: EF rises with β over all seeds' models (95 % bootstrap interval of ρ above 0)",
-              bool(low > 0), f"ρ = {rho:.2f} [{low:.2f}, {high:.2f}], {len(rows)} models, {seeds} seeds")
-
-
-def sweeps(ctx: Context, settings: Sequence[tuple[str, str, Sequence[str]]]) -> dict[str, list[dict]]:
-    """Run each (label, directory, flags) sweep; write the combined results.csv and spectra.csv."""
-    series = {label: sweep(ctx, label, directory, flags) for label, directory, flags in settings}
-    results, spectra = [], []
-    for label, rows in series.items():
-        results += [{"setting": label, **row} for row in sweep_report.result_rows(rows)]
-        spectra += [{"setting": label, **row} for row in sweep_report.spectrum_rows(rows, rows[0]["activation"])]
-    atomic.write_csv(ctx.out / "results.csv", results, RESULT_COLUMNS)
-    atomic.write_csv(ctx.out / "spectra.csv", spectra, SPECTRUM_COLUMNS)
-    atomic.write_csv(ctx.out / "summary.csv", seed_summary(series), SUMMARY_COLUMNS)
-    return series
-
-
-def seed_summary(series: dict[str, list[dict]]) -> list[dict]:
-    """summary.csv: per (setting, β), EF and test accuracy as mean ± std across seeds (diverged left out), n."""
-    out = []
-    for label, rows in series.items():
-        rows = sweep_report.converged(rows)
-        for beta in sorted({r["beta"] for r in rows}):
-            chosen = [r for r in rows if r["beta"] == beta]
-            record = {"setting": label, "beta": beta, "n_seeds": len(chosen)}
-            for name in ("ef", "test_accuracy"):
-                values = np.array([r[name] for r in chosen], float)
-                record[f"{name}_mean"] = float(values.mean())
-                record[f"{name}_std"] = float(values.std(ddof=1)) if len(values) > 1 else math.nan
-            out.append(record)
-    return out
-
-
-def dataset_settings(ctx: Context) -> list[tuple[str, str, list[str]]]:
-    """Fig. 2/3 panels: the paper's datasets (one synthetic sweep with --quick or --dataset)."""
-    if ctx.quick or ctx.dataset:
-        name = ctx.dataset or "synthetic (quick)"
-        return [(name, "sweep", [])]
-    return [(preset, preset, ["--preset", preset]) for preset in PAPER_DATASETS]
-
-
-def base_224(ctx: Context) -> list[str]:
-    """The Imagenette 224 preset of the appendix ablations (nothing with --quick)."""
-    return [] if ctx.quick else ["--preset", "imagenette-224"]
-
-
-def fig2(ctx: Context) -> dict:
-    series = sweeps(ctx, dataset_settings(ctx))
-    panels = {label: sweep_report.mean_spectra(rows) for label, rows in series.items()}
-    repro_plots.spectra_grid(ctx.out / "fig2_spectra.png", panels,
-                             suptitle="Fig. 2: radial power spectra of VanillaGrad maps per β")
-    return {"figures": ["fig2_spectra.png"], "tables": ["spectra.csv", "results.csv", "summary.csv"]}
-
-
-def fig3(ctx: Context) -> dict:
-    series = sweeps(ctx, dataset_settings(ctx))
-    repro_plots.ef_lines(ctx.out / "fig3_ef_vs_beta.png", series,
-                         title="Fig. 3: Expected Frequency vs β (bars: std over images)")
-    return {"figures": ["fig3_ef_vs_beta.png"], "tables": ["results.csv", "summary.csv"]}
-
-
-def accuracy_check(ctx: Context, label: str, rows: Sequence[dict]) -> None:
-    """Fig. 5's claim: accuracy rises with β (Spearman ρ(β, accuracy) > 0)."""
-    if len({r["beta"] for r in rows}) < 3:
-        ctx.check(f"{label}: accuracy rises with β", None, "fewer than 3 β")
-        return
-    rho = float(stats.spearmanr([r["beta"] for r in rows], [r["test_accuracy"] for r in rows]).statistic)
-    ctx.check(f"{label}: without the cap, accuracy rises with β (Spearman ρ > 0)", bool(rho > 0), f"ρ = {rho:.3f}")
-
-
-def fig5(ctx: Context) -> dict:
-    flags = [*base_224(ctx), "--no-cap"]
-    series = sweeps(ctx, [("no cap", "no_cap", flags)])
-    for label, rows in series.items():
-        accuracy_check(ctx, label, rows)
-    repro_plots.accuracy_and_epochs(ctx.out / "fig5_accuracy.png", series,
-                                    title="Fig. 5: test accuracy vs β without the accuracy cap")
-    return {"figures": ["fig5_accuracy.png"], "tables": ["results.csv", "summary.csv"]}
-
-
-def learning_rates(ctx: Context) -> tuple[float, ...]:
-    return (1e-3, 3e-3, 1e-2) if ctx.quick else (1e-4, 3e-4, 1e-3)
-
-
-def fig6(ctx: Context) -> dict:
-    settings = [(f"lr {lr:g}, no cap", f"lr{lr:g}", [*base_224(ctx), "--no-cap", "--lr", str(lr)])
-                for lr in learning_rates(ctx)]
-    series = sweeps(ctx, settings)
-    panels = {label: sweep_report.mean_spectra(rows) for label, rows in series.items()}
-    repro_plots.spectra_grid(ctx.out / "fig6_spectra.png", panels,
-                             suptitle="Fig. 6: spectra without the accuracy cap, per learning rate")
-    return {"figures": ["fig6_spectra.png"], "tables": ["spectra.csv", "results.csv", "summary.csv"]}
-
-
-def fig7(ctx: Context) -> dict:
-    depths = (1, 2) if ctx.quick else (3, 4, 5)
-    lrs = learning_rates(ctx)[:2]
-    settings = [(f"depth {d}, lr {lr:g}", f"depth{d}_lr{lr:g}", [*base_224(ctx), "--depth", str(d), "--lr", str(lr)])
-                for d in depths for lr in lrs]
-    series = sweeps(ctx, settings)
-    panels = {label: sweep_report.mean_spectra(rows) for label, rows in series.items()}
-    repro_plots.spectra_grid(ctx.out / "fig7_spectra.png", panels, ncols=len(lrs),
-                             suptitle="Fig. 7: spectra per depth (rows) and learning rate (columns)")
-    return {"figures": ["fig7_spectra.png"], "tables": ["spectra.csv", "results.csv", "summary.csv"]}
-
-
-def fig8(ctx: Context) -> dict:
-    if ctx.quick:
-        settings = [(f"{s} px", f"size{s}", ["--img-size", str(s)]) for s in (16, 24, 32)]
-    else:
-        settings = [(f"{s} px", f"size{s}", ["--preset", f"imagenette-{s}"]) for s in (46, 64, 112, 224)]
-    series = sweeps(ctx, settings)
-    panels = {label: sweep_report.mean_spectra(rows) for label, rows in series.items()}
-    repro_plots.spectra_grid(ctx.out / "fig8_spectra.png", panels, suptitle="Fig. 8: spectra per input size")
-    repro_plots.ef_lines(ctx.out / "fig8_ef_vs_beta.png", series, title="Fig. 8: EF vs β per input size")
-    return {"figures": ["fig8_spectra.png", "fig8_ef_vs_beta.png"], "tables": ["spectra.csv", "results.csv", "summary.csv"]}
-
-
-def fig9(ctx: Context) -> dict:
-    variants = ("cnn", "cnn-skip", "cnn-bn", "cnn-skip-bn")
-    settings = [(variant, variant, [*base_224(ctx), "--model", variant, "--betas", "1,relu"]) for variant in variants]
-    series = sweeps(ctx, settings)
-    ef = {label: {beta: float(np.mean([r["ef"] for r in rows if r["beta"] == beta]))
-                  for beta in sorted({r["beta"] for r in rows})} for label, rows in series.items()}
-    for label, values in ef.items():
-        ctx.check(f"{label}: ReLU has a higher EF than SoftPlus β=1", bool(values[math.inf] > values[1.0]),
-                  f"ReLU {values[math.inf]:.4f}, β=1 {values[1.0]:.4f}")
-    panels = {label: sweep_report.mean_spectra(rows) for label, rows in series.items()}
-    repro_plots.spectra_grid(ctx.out / "fig9_spectra.png", panels,
-                             suptitle="Fig. 9a: spectra with skip connections and batch norm (β=1 vs ReLU)")
-    repro_plots.ef_bars(ctx.out / "fig9_ef.png", ef, title="Fig. 9b: Expected Frequency per variant")
-    return {"figures": ["fig9_spectra.png", "fig9_ef.png"], "tables": ["spectra.csv", "results.csv", "summary.csv"]}
-
-
-# ---------------------------------------------------------------- NTK and tables
-
-
-def fig11(ctx: Context) -> dict:
-    from ntk import verify_lemma1  # neural-tangents is only needed here
-
-    if ctx.dataset or ctx.sweep_flags:
-        raise validation.UsageError("fig11 is an NTK computation and takes no --dataset, --input-noise or --no-cap")
-    argv = ["--out", str(ctx.out), *(["--quick"] if ctx.quick else [])]
-    status = verify_lemma1.main(argv)
-    ctx.runs.append({"label": "Lemma 1", "dir": ".", "command": "python -m ntk.verify_lemma1 " + " ".join(argv),
-                     "settings": {"quick": ctx.quick}})
-    report = json.loads((ctx.out / "lemma1.json").read_text())
-    rows = []
-    for family, entries in report["families"].items():
-        for entry in entries:
-            for kind in ("mercer_eigenvalues", "sphere_gram_eigenvalues", "empirical_gram_eigenvalues"):
-                rows += [{"family": family, "beta": entry["beta"], "kind": kind.removesuffix("_eigenvalues"),
-                          "index": i, "eigenvalue": value} for i, value in enumerate(entry[kind])]
-    atomic.write_csv(ctx.out / "eigenvalues.csv", rows, ["family", "beta", "kind", "index", "eigenvalue"])
-    for name, record in report["checks"].items():
-        ctx.check(name, record["passed"], f"error {record['error']:.3g} (tolerance {record['tolerance']:.3g})"
-                  if "error" in record else "")
-    if status != 0:
-        ctx.notes.append("verify_lemma1 reported failed checks (see lemma1.json)")
-    return {"figures": ["fig_ntk_eigendecay.png"], "tables": ["eigenvalues.csv"]}
-
-
-def plane_target(ctx: Context) -> dict:
-    """Sec. 6's plane: the explanation-gap experiment per seed on β-models (experiments.plane)."""
-    if ctx.sweep_flags:
-        raise validation.UsageError("plane runs the explanation-gap experiment, which takes no --input-noise or --no-cap")
-    return plane.run(ctx)
-
-
-def ef_per_k(ef: float, img_size: int) -> float:
-    """Our unit-scale EF in the paper's printed convention, EF/K ×10⁴ (K radial bins of the image)."""
-    bins = int(spectral.radius_bins(img_size, img_size).max()) + 1
-    return 1e4 * ef / bins
-
-
-def gap_table(ctx: Context, target: str) -> dict:
-    """Tabs. 1, 2, 4: the explanation-gap experiment on the target's models; ours beside the paper's."""
-    if ctx.sweep_flags:
-        raise validation.UsageError(f"{target} runs the explanation-gap experiment, which takes no --input-noise "
-                                    "or --no-cap")
-    if ctx.pretrained and target != "tab2":
-        raise validation.UsageError(f"--pretrained applies to tab2 only, not {target}")
-    models = (("--pretrained", *ctx.pretrained) if ctx.pretrained else
-              ("--models", *GAP_MODELS[target], "--checkpoint-dir", str(ctx.out / "models")))
-    full = PRETRAINED_GAP if ctx.pretrained else FULL_GAP[target]
-    argv = [*models, "--out", str(ctx.out), *(QUICK_GAP if ctx.quick else full),
-            *(("--dataset", ctx.dataset) if ctx.dataset else ()), *ctx.data_flags]
-    if not ctx.progress:
-        argv.append("--no-progress")
-    args = explanation_gap.parse_args(argv)
-    print(f"[{target}] python -m experiments.explanation_gap {' '.join(argv)}", flush=True)
-    rows, _ = explanation_gap.run(args)
-    ctx.runs.append({"label": target, "dir": ".", "command": "python -m experiments.explanation_gap " + " ".join(argv),
-                     "settings": {**vars(args), "models": [spec.name for spec in args.models]}})
-    if target == "tab2" and ctx.pretrained:
-        layers = "; ".join(f"{name}: `{layer}`" for name, layer in args.gradcam_layers.items())
-        ctx.notes.append(TAB2_PRETRAINED_NOTE.format(models=", ".join(ctx.pretrained), dataset=args.dataset,
-                                                     size=args.img_size, layers=layers + " (ViT tokens: class token "
-                                                     "dropped, patch tokens laid out on their grid)"))
-    elif target == "tab2":
-        ctx.notes.append(TAB2_NOTE.format(dataset=args.dataset))
-    paper = paper_values.paper_table(target) or {}
-    comparison = []
-    for row in rows:
-        published = paper.get(row["model"], {}).get(row["method"]) if paper else None
-        defined = not math.isnan(row["ef"])
-        comparison.append({"model": row["model"], "method": row["method"],
-                           "ef": row["ef"], "delta_ef": row["delta_ef"],
-                           "ef_per_k_1e4": ef_per_k(row["ef"], args.img_size) if defined else math.nan,
-                           "delta_ef_per_k_1e4": ef_per_k(row["delta_ef"], args.img_size) if defined else math.nan,
-                           "paper_ef": published[0] if published else math.nan,
-                           "paper_delta_ef": published[1] if published else math.nan})
-    atomic.write_csv(ctx.out / "comparison.csv", comparison, list(comparison[0]))
-    atomic.write_text(ctx.out / "comparison.md", comparison_markdown(target, comparison, bool(paper), ctx.notes))
-    gap_checks(ctx, target, rows)
-    return {"figures": ["fig_maps.png", "fig_gap_vs_sigma.png"],
-            "tables": ["comparison.csv", "gap.csv", "gap_vs_sigma.csv"], "markdown": ["comparison.md", "table.md"]}
-
-
-def gap_checks(ctx: Context, target: str, rows: Sequence[dict]) -> None:
-    """The tables' claims: GradCAM's ΔEF is the largest; Tab. 4 also: GELU-ViT's VanillaGrad EF > ReLU-ViT's."""
-    for model in dict.fromkeys(row["model"] for row in rows):
-        delta = {r["method"]: r["delta_ef"] for r in rows if r["model"] == model and not math.isnan(r["ef"])}
-        largest = max(delta, key=delta.get)
-        ctx.check(f"{model}: GradCAM has the largest ΔEF", largest == "gradcam",
-                  f"largest: {largest} ({delta[largest]:.4f}); GradCAM {delta['gradcam']:.4f}")
-    if target == "tab4":
-        ef = {r["model"]: r["ef"] for r in rows if r["method"] == "vanilla_grad"}
-        ctx.check("GELU-ViT's VanillaGrad EF exceeds ReLU-ViT's (the paper's observation)",
-                  bool(ef["vit-gelu"] > ef["vit-relu"]), f"GELU {ef['vit-gelu']:.4f}, ReLU {ef['vit-relu']:.4f}")
-
-
-def comparison_markdown(target: str, rows: Sequence[dict], has_paper: bool, notes: Sequence[str]) -> str:
-    """Ours (unit EF ×10², and EF/K ×10⁴ as the paper prints) beside the paper's published values."""
-    lines = [f"# {TARGETS[target].title}: ours beside the paper", "", *[f"> {note}\n" for note in notes],
-             "EF on the unit frequency scale (ω ∈ [0, 1]) ×10²; `EF/K ×10⁴` is the same number in the convention "
-             f"the paper prints ({paper_values.EF_CONVENTION}). Absolute values depend on image size, data and "
-             "model; compare orderings.", ""]
-    if not has_paper:
-        lines += ["The paper's numbers for this table are not available (lost from the text we have).", ""]
-    head = "| model | method | EF ×10² | ΔEF ×10² | EF/K ×10⁴ | ΔEF/K ×10⁴ |"
-    head += " paper EF | paper ΔEF |" if has_paper else ""
-    lines += [head, "|" + "---|" * (head.count("|") - 1)]
-    for r in rows:
-        name = paper_values.METHOD_NAMES.get(r["method"], r["method"])
-        if math.isnan(r["ef"]):
-            cells = ["undefined", "–", "undefined", "–"]
-        else:
-            cells = [f"{100 * r['ef']:.2f}", f"{100 * r['delta_ef']:.2f}", f"{r['ef_per_k_1e4']:.3f}",
-                     f"{r['delta_ef_per_k_1e4']:.3f}"]
-        if has_paper:
-            cells += ["–", "–"] if math.isnan(r["paper_ef"]) else [f"{r['paper_ef']:.3f}", f"{r['paper_delta_ef']:.3f}"]
-        lines.append(f"| {r['model']} | {name} | " + " | ".join(cells) + " |")
-    return "\n".join(lines) + "\n"
-
-
-TARGETS: dict[str, Target] = {
-    "fig2": Target("Fig. 2: radial power spectra per β", fig2),
-    "fig3": Target("Fig. 3: Expected Frequency vs β", fig3),
-    "fig5": Target("Fig. 5: accuracy vs β without the accuracy cap", fig5),
-    "fig6": Target("Fig. 6: spectra without the cap, per learning rate", fig6),
-    "fig7": Target("Fig. 7: spectra per depth and learning rate", fig7),
-    "fig8": Target("Fig. 8: spectra per input size", fig8),
-    "fig9": Target("Fig. 9: skip connections and batch norm", fig9),
-    "fig11": Target("Fig. 11: NTK eigen-decay per β (Lemma 1)", fig11),
-    "tab1": Target("Tab. 1: EF and ΔEF per method, CNN", lambda ctx: gap_table(ctx, "tab1")),
-    "tab2": Target("Tab. 2: EF and ΔEF per method, ResNet and ViT", lambda ctx: gap_table(ctx, "tab2")),
-    "tab4": Target("Tab. 4: EF and ΔEF per method, ViT with ReLU vs GELU", lambda ctx: gap_table(ctx, "tab4")),
-    "theorem1": Target("Theorem 1 and App. G: kernel sharpness and the spectral tail of gradients", theorem1_target.run),
-    "plane": Target("Sec. 6: the complexity–faithfulness plane", plane_target),
-}
-EXTRA_CLAIMS = {
-    "theorem1": "The tail of the spatial spectrum of ∇f follows ω²|k̂(ω)|² when the inputs are spatially "
-                "autocorrelated (Theorem 1, Lemmas 2–3, Eqs. 27–29); without autocorrelation the link between "
-                "kernel sharpness and explanation complexity weakens (App. G).",
-    "plane": "Ante-hoc (β) and post-hoc (the explanation method) act as two orthogonal axes: β sets complexity "
-             "(EF), the method trades complexity for faithfulness (ΔEF, G) (Sec. 6).",
-}
-"""Claims of targets beyond the paper's figures and tables (paper_values.CLAIMS holds the figures' claims)."""
-
-
-# ---------------------------------------------------------------- command line
+from specxai_jax import runtime, validation
+from specxai_jax.reproduction import targets
 
 
 def build_parser() -> validation.OneLineArgumentParser:
     parser = validation.OneLineArgumentParser(prog="python -m experiments.reproduce",
                                               description=__doc__.split("\n\n")[0])
     add = parser.add_argument
-    add("--target", required=True, choices=list(TARGETS), help="the figure or table to reproduce")
+    add("--target", required=True, choices=list(targets.TARGETS), help="the figure or table to reproduce")
     add("--dataset", type=validation.dataset_spec, help="replace the dataset of every run (e.g. tfds:cifar10, synthetic:size=32)")
     add("--data-dir", help="where TFDS keeps prepared datasets (TFDS's default if unset)")
     add("--split", help="tfds: the test split (EVAL) or both (TRAIN,EVAL), e.g. validation or train[:90%%],train[90%%:]")
     add("--quick", action="store_true", help="reduced settings on synthetic data (minutes on CPU)")
     add("--out", type=validation.writable_dir, required=True, help="output directory")
     add("--input-noise", type=validation.nonnegative_float,
-        help="std of Gaussian noise on training inputs, for every sweep (App. B: negligible effect)")
+        help="std of Gaussian noise on training inputs, for every sweep (App. B: negligible effect; "
+             "unset: each sweep's own)")
     add("--no-cap", action="store_true", help="train every sweep's models for --max-epochs, without the accuracy cap")
-    add("--fresh", action="store_true", help="recompute the sweeps instead of resuming")
+    add("--fresh", action="store_true", help="recompute the runs instead of resuming")
     add("--no-progress", action="store_true", help="hide progress bars")
-    add("--pretrained", nargs="+", metavar="DIR_OR_HUB_NAME",
-        help="tab2: Hugging Face ResNet/ViT checkpoints to explain as the paper did (e.g. microsoft/resnet-50 "
-             "google/vit-base-patch16-224, or save_pretrained directories); without it, models trained from scratch")
+    add("--pretrained", nargs="+", type=validation.text_list, metavar="DIR_OR_HUB_NAME[,...]",
+        help="tab2: Hugging Face ResNet/ViT checkpoints to explain as the paper did, comma-separated (e.g. "
+             "microsoft/resnet-50,google/vit-base-patch16-224, or save_pretrained directories); without it, models "
+             "trained from scratch")
     return parser
-
-
-def reproduce(name: str, out: Path, *, quick: bool = False, dataset: str | None = None, progress: bool = True,
-              fresh: bool = False, sweep_flags: Sequence[str] = (), data_dir: str | None = None,
-              split: str | None = None, pretrained: Sequence[str] = ()) -> dict:
-    """Run target ``name`` into ``out``; returns (and writes as target.json) its record.
-
-    ``sweep_flags`` are added to every β-sweep of the target (e.g. ``("--input-noise", "0.05", "--no-cap")``).
-    ``pretrained``: tab2's Hugging Face checkpoints (directories or hub names).
-    """
-    if name not in TARGETS:
-        raise validation.UsageError(f"unknown target {name!r}; choose one of {', '.join(TARGETS)}")
-    out = Path(out)
-    out.mkdir(parents=True, exist_ok=True)
-    ctx = Context(out=out, quick=quick, dataset=dataset, progress=progress, fresh=fresh,
-                  sweep_flags=tuple(sweep_flags), pretrained=tuple(pretrained),
-                  data_flags=(*(("--data-dir", data_dir) if data_dir else ()), *(("--split", split) if split else ())))
-    start = time.perf_counter()
-    outputs = TARGETS[name].run(ctx)
-    claim = EXTRA_CLAIMS[name] if name in EXTRA_CLAIMS else paper_values.CLAIMS[name]
-    record = {"target": name, "title": TARGETS[name].title, "claim": claim, "quick": quick,
-              "dataset": dataset, "data_dir": data_dir, "split": split, "sweep_flags": list(sweep_flags),
-              "seconds": time.perf_counter() - start,
-              "runs": ctx.runs, "checks": ctx.checks,
-              "notes": ctx.notes, "figures": outputs["figures"], "tables": outputs["tables"],
-              "markdown": outputs.get("markdown", []), "environment": sweep_report.environment()}
-    atomic.write_json(out / "target.json", record)
-    return record
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     runtime.use_compile_cache()
     runtime.use_cpu_devices()   # before JAX starts: the sweeps train one model per core
-    sweep_flags = [*(("--input-noise", str(args.input_noise)) if args.input_noise is not None else ()),
-                   *(("--no-cap",) if args.no_cap else ())]
-    record = reproduce(args.target, args.out, quick=args.quick, dataset=args.dataset,
-                       progress=not args.no_progress, fresh=args.fresh, sweep_flags=sweep_flags,
-                       data_dir=args.data_dir, split=args.split, pretrained=args.pretrained or ())
+    pretrained = [name for names in args.pretrained or () for name in names]
+    record = targets.reproduce(args.target, args.out, quick=args.quick, dataset=args.dataset,
+                               progress=not args.no_progress, fresh=args.fresh, data_dir=args.data_dir,
+                               split=args.split, pretrained=pretrained, input_noise=args.input_noise,
+                               no_cap=args.no_cap)
     held = sum(c["holds"] is True for c in record["checks"])
     print(f"{record['title']}: {held} of {len(record['checks'])} checks of the paper's claims hold; "
           f"{record['seconds']:.0f}s; wrote {args.out}/target.json, {', '.join(record['figures'])}, "

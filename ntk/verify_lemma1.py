@@ -352,17 +352,21 @@ def settings_from(args) -> Settings:
     return dataclasses.replace(settings, betas=tuple(sorted(args.betas)))
 
 
-def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
-    settings = settings_from(args)
-
+def verify(settings: Settings, out: Path) -> dict:
+    """:func:`run` timed, written to ``out`` as lemma1.json and fig_ntk_eigendecay.png; returns the report."""
     start = time.perf_counter()
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", DeprecationWarning)  # neural-tangents' notices about future JAX
         report = run(settings)
     report["seconds"] = time.perf_counter() - start
-    atomic.write_json(args.out / "lemma1.json", report)
-    eigendecay_figure(report, args.out / "fig_ntk_eigendecay.png")
+    atomic.write_json(out / "lemma1.json", report)
+    eigendecay_figure(report, out / "fig_ntk_eigendecay.png")
+    return report
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    report = verify(settings_from(args), args.out)
     failed = failures(report)
     print(f"{'PASSED' if not failed else 'FAILED'} in {report['seconds']:.0f}s; wrote {args.out}/lemma1.json and "
           f"fig_ntk_eigendecay.png")

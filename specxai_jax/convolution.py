@@ -1,15 +1,17 @@
 """A network's first convolution, on 1–3 channel images: XLA's convolution with a patch-matmul input gradient on CPU.
 
-XLA:CPU computes the input gradient of a convolution with few input channels (the layer saliency
-ends in) about 3× slower than the transpose of patches @ kernel, while its forward pass and weight
-gradient are as fast or faster than the patch form's (the whole patch form made a 64 px, 3-channel
-training step 7 % slower; benchmarks/RESULTS.md). :func:`conv_general_dilated` is therefore a
-``custom_jvp`` whose value is ``lax.conv_general_dilated`` and whose tangent in the input is the
-patch matmul, linear in that tangent, so reverse mode transposes it into the fast form. From 16
-channels on XLA's own convolution is the faster one. Pass it to the first layer's
-``flax.linen.Conv(conv_general_dilated=...)``: the parameters stay those of ``nn.Conv``. First layer
-only: there the input is the image, a constant for parameter Jacobians, whose tangent is a symbolic
-zero, so neural-tangents' structured derivatives never meet the patch form's slices.
+Plain form ``lax.conv_general_dilated``; CPU fast form a patch-matmul input tangent
+(:mod:`specxai_jax.fast_forms` "patch_input_tangent"), because XLA:CPU computes the input gradient
+of a convolution with few input channels (the layer saliency ends in) about 3× slower than the
+transpose of patches @ kernel, while its forward pass and weight gradient are as fast or faster than
+the patch form's (the whole patch form made a 64 px, 3-channel training step 7 % slower;
+benchmarks/RESULTS.md). :func:`conv_general_dilated` is therefore a ``custom_jvp`` whose value is
+``lax.conv_general_dilated`` and whose tangent in the input is the patch matmul, linear in that
+tangent, so reverse mode transposes it into the fast form. From 16 channels on XLA's own convolution
+is the faster one. Pass it to the first layer's ``flax.linen.Conv(conv_general_dilated=...)``: the
+parameters stay those of ``nn.Conv``. First layer only: there the input is the image, a constant for
+parameter Jacobians, whose tangent is a symbolic zero, so neural-tangents' structured derivatives
+never meet the patch form's slices.
 """
 
 from __future__ import annotations
@@ -21,6 +23,8 @@ import jax.numpy as jnp
 from jax import lax
 from jax.custom_derivatives import SymbolicZero
 
+from specxai_jax import fast_forms
+
 FEW_CHANNELS = 4   # measured with 1 and 3 input channels; at 16 XLA's convolution is faster
 NHWC = ("NHWC", "HWIO", "NHWC")
 
@@ -29,7 +33,7 @@ def conv_general_dilated(lhs, rhs, window_strides, padding, lhs_dilation=None, r
                          dimension_numbers=None, feature_group_count=1, batch_group_count=1,
                          precision=None, preferred_element_type=None):
     """``lax.conv_general_dilated``'s signature and result; its input tangent as a patch matmul where that is faster."""
-    patch_tangent = (lhs.ndim == 4 and rhs.shape[2] <= FEW_CHANNELS and jax.default_backend() == "cpu"
+    patch_tangent = (lhs.ndim == 4 and rhs.shape[2] <= FEW_CHANNELS and fast_forms.enabled("patch_input_tangent")
                   and all(s == 1 for s in window_strides) and all(d == 1 for d in (lhs_dilation or (1,)))
                   and all(d == 1 for d in (rhs_dilation or (1,))) and feature_group_count == 1
                   and batch_group_count == 1 and preferred_element_type is None

@@ -17,7 +17,7 @@ import jax.numpy as jnp
 import numpy as np
 from jax.sharding import Mesh, PartitionSpec
 
-from specxai_jax import sharding, spectral
+from specxai_jax import fast_forms, sharding, spectral
 from specxai_jax.attribution.core import image_noise, noisy_gradient, predicted_class, select_score
 
 
@@ -107,13 +107,14 @@ def summarize_saliency(apply_fn: Callable, variables: dict, images: np.ndarray, 
 
     Every batch is padded to the same size; ``progress(n)`` is called with the number of maps
     dispatched since its last call. ``mesh`` (see :func:`specxai_jax.sharding.model_mesh`) splits
-    models and images over devices. ``one_model_at_a_time`` (the default on CPU, where M models in one
-    program run no faster than one after another) runs a single-model program, compiled once whatever
+    models and images over devices. ``one_model_at_a_time`` (default: the CPU fast form
+    "one_model_at_a_time" of :mod:`specxai_jax.fast_forms`, as M models in one program run on CPU no
+    faster than one after another) runs a single-model program, compiled once whatever
     M is, for each model in turn, with the images split over every device of ``mesh``. Batches are
     dispatched without waiting for results; they come back to the host at the end.
     """
     if one_model_at_a_time is None:
-        one_model_at_a_time = jax.default_backend() == "cpu"
+        one_model_at_a_time = fast_forms.enabled("one_model_at_a_time")
     num_models = jax.tree.leaves(variables)[0].shape[0]
     if one_model_at_a_time:
         groups = [slice(m, m + 1) for m in range(num_models)]

@@ -21,6 +21,8 @@ import jax.numpy as jnp
 import numpy as np
 from jax.sharding import Mesh, NamedSharding, PartitionSpec
 
+from specxai_jax import fast_forms
+
 MODELS, BATCH = "models", "batch"
 
 
@@ -67,12 +69,12 @@ def put(tree, mesh: Mesh, spec: PartitionSpec):
 def per_model(fn: Callable, in_axes: Sequence[int | None]) -> Callable:
     """Like ``jax.vmap(fn, in_axes)`` over the model axis (0 or None per argument), outputs stacked.
 
-    On CPU the models are unrolled into separate calls inside one program instead: XLA:CPU runs the
+    Plain form ``jax.vmap``; CPU fast form the models unrolled into separate calls inside one program
+    (:mod:`specxai_jax.fast_forms` "unrolled_models", chosen when called), because XLA:CPU runs the
     grouped convolutions that vmap makes of per-model weights about 2× slower than M plain ones
-    (benchmarks/RESULTS.md). Elsewhere it is ``jax.vmap``.
+    (benchmarks/RESULTS.md).
     """
-    if jax.default_backend() != "cpu":
-        return jax.vmap(fn, in_axes=in_axes)
+    vectorized = jax.vmap(fn, in_axes=in_axes)
 
     def unrolled(*args):
         count = next(jax.tree.leaves(arg)[0].shape[0] for arg, axis in zip(args, in_axes) if axis == 0)
@@ -81,4 +83,7 @@ def per_model(fn: Callable, in_axes: Sequence[int | None]) -> Callable:
                    for i in range(count)]
         return jax.tree.map(lambda *leaves: jnp.stack(leaves), *outputs)
 
-    return unrolled
+    def over_models(*args):
+        return (unrolled if fast_forms.enabled("unrolled_models") else vectorized)(*args)
+
+    return over_models

@@ -9,6 +9,8 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from specxai_jax import fast_forms
+
 CONVENTIONS = ("unit", "authors")
 
 
@@ -35,15 +37,14 @@ def rank_normalize(maps: jax.Array) -> jax.Array:
     return normalized.reshape(*lead, height, width)
 
 
-def sort_with_positions(flat: jax.Array, *, network: bool | None = None) -> tuple[jax.Array, jax.Array]:
-    """Each row of (R, N) in ascending order, and the original positions of the sorted entries.
+def sort_with_positions(flat: jax.Array) -> tuple[jax.Array, jax.Array]:
+    """Each row of (R, N) in ascending order, and the original positions of the sorted entries (ties by position).
 
-    ``network`` (default: on CPU) sorts with :func:`bitonic_sort`, which XLA:CPU runs about 4× faster
-    than its comparator-based sort and ``top_k`` (benchmarks/RESULTS.md); elsewhere ``top_k``.
+    Plain form ``lax.top_k``; CPU fast form :func:`bitonic_sort` (``fast_forms`` "bitonic_sort"),
+    because XLA:CPU runs it about 4× faster than its comparator-based sort and ``top_k``
+    (benchmarks/RESULTS.md).
     """
-    if network is None:
-        network = jax.default_backend() == "cpu"
-    if network:
+    if fast_forms.enabled("bitonic_sort"):
         return bitonic_sort(flat)
     descending, order = jax.lax.top_k(-flat, flat.shape[-1])
     return -descending, order

@@ -28,7 +28,7 @@ import optax
 from jax.sharding import Mesh, PartitionSpec
 from tqdm.auto import tqdm
 
-from specxai_jax import sharding
+from specxai_jax import fast_forms, sharding
 
 ENGINES = ("per_device", "vectorized")
 
@@ -58,8 +58,8 @@ class TrainResult:
 
 
 def default_engine() -> str:
-    """``per_device`` on CPU, ``vectorized`` on accelerators."""
-    return "per_device" if jax.default_backend() == "cpu" else "vectorized"
+    """``per_device`` on CPU, ``vectorized`` on accelerators (:mod:`specxai_jax.fast_forms` "per_device_training")."""
+    return "per_device" if fast_forms.enabled("per_device_training") else "vectorized"
 
 
 def make_optimizer(config: TrainConfig, steps_per_epoch: int) -> optax.GradientTransformation:

@@ -122,6 +122,36 @@ def seed_list(text: str) -> list[int]:
     return seeds
 
 
+def positive_float_list(text: str) -> list[float]:
+    """Comma- or space-separated distinct positive numbers, e.g. '0.05,0.1,0.2'."""
+    values = [positive_float(item) for item in re.split(r"[,\s]+", str(text)) if item]
+    if not values or len(set(values)) != len(values):
+        raise argparse.ArgumentTypeError(f"needs distinct positive numbers such as 0.05,0.1,0.2, got {text!r}")
+    return values
+
+
+def text_list(text: str) -> list[str]:
+    """Comma-separated non-empty items (names or paths), e.g. 'a,b'; spaces around an item are dropped."""
+    items = [item.strip() for item in str(text).split(",")]
+    if not all(items):
+        raise argparse.ArgumentTypeError(f"needs comma-separated names without empty items, got {text!r}")
+    return items
+
+
+def model_spec_list(text: str) -> list[str]:
+    """Comma-separated model specs FAMILY-ACTIVATION[:β] (e.g. 'cnn-relu,cnn-softplus:3'), each in its
+    canonical spelling, none repeated."""
+    from specxai_jax.models.registry import parse_model_spec  # deferred: importing models loads Flax
+
+    try:
+        names = [parse_model_spec(item).name for item in re.split(r"[,\s]+", str(text)) if item]
+    except ValueError as error:
+        raise argparse.ArgumentTypeError(str(error)) from None
+    if not names or len(set(names)) != len(names):
+        raise argparse.ArgumentTypeError(f"needs distinct model specs such as cnn-relu,cnn-softplus:3, got {text!r}")
+    return names
+
+
 def dataset_spec(text: str) -> str:
     """A dataset spec whose form is valid (synthetic[:k=v,..], tfds:NAME, npz:PATH, folder:PATH); paths
     are checked when the dataset loads."""
@@ -155,8 +185,25 @@ def writable_dir(text: str) -> Path:
     return path
 
 
+class DefaultsHelpFormatter(argparse.HelpFormatter):
+    """--help lists each flag's default after its help, where it has one (not None, not a switch)."""
+
+    def _get_help_string(self, action):
+        text = action.help or ""
+        if action.default is None or action.default is False or action.default == argparse.SUPPRESS:
+            return text
+        if "%(default)" in text or not action.option_strings:
+            return text
+        return f"{text} (default: %(default)s)"
+
+
 class OneLineArgumentParser(argparse.ArgumentParser):
-    """ArgumentParser whose errors are one line, ``error: <message> (see --help)``, exit code 2."""
+    """ArgumentParser whose errors are one line, ``error: <message> (see --help)``, exit code 2, and whose
+    --help shows every default."""
+
+    def __init__(self, *args, **kwargs):
+        kwargs.setdefault("formatter_class", DefaultsHelpFormatter)
+        super().__init__(*args, **kwargs)
 
     def error(self, message: str) -> NoReturn:
         if "expected one argument" in message:  # e.g. --betas -inf: argparse takes "-inf" for a flag

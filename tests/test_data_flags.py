@@ -3,6 +3,7 @@
 import pytest
 
 from experiments import explanation_gap, reproduce, sweep_beta
+from specxai_jax import gap, sweep
 
 
 class Loaded(Exception):
@@ -17,8 +18,8 @@ def seen(monkeypatch):
         calls.append({"spec": spec, **kwargs})
         raise Loaded
 
-    monkeypatch.setattr(sweep_beta, "load_dataset", load_dataset)
-    monkeypatch.setattr(explanation_gap, "load_dataset", load_dataset)
+    monkeypatch.setattr(sweep, "load_dataset", load_dataset)
+    monkeypatch.setattr(gap, "load_dataset", load_dataset)
     return calls
 
 

@@ -84,6 +84,7 @@ def test_tfds_parquet_is_read_without_tensorflow(tmp_path):
     assert_matches_source(load_dataset(spec, data_dir=str(tmp_path)))
 
 
+@pytest.mark.slow  # TFDS's real builders are prepared as tfrecord and read back in test_data_tfds_builders.py
 def test_tfds_tfrecord_is_read_with_tensorflow(tmp_path):
     spec = prepare_tiny_tfds(tmp_path, "tfrecord")
     assert_matches_source(load_dataset(spec, data_dir=str(tmp_path)))

@@ -218,6 +218,7 @@ def test_sweep_on_a_tfds_prepared_fashion_mnist(fashion_dir, tmp_path):
     assert "git_commit" in config["environment"]
 
 
+@pytest.mark.slow  # the fashion_mnist sweep above runs a prepared TFDS dir end to end by default
 @pytest.mark.filterwarnings("ignore::specxai_jax.numerics.SpecxaiWarning")  # tiny nets: dead maps
 def test_cifar10_preset_on_a_tfds_prepared_dir(cifar_dir, tmp_path):
     from experiments import sweep_beta

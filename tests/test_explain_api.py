@@ -13,8 +13,11 @@ import pytest
 from flax import nnx
 
 from specxai_jax import spectral
+from specxai_jax.attribution.core import as_model
+from specxai_jax.attribution.gradcam import find_layer
 from specxai_jax.explain import METHODS, explain, make_explainer
 from specxai_jax.models import PlainCNN, init_variables
+from specxai_jax.models.hf_vit import ViTForImageClassification
 from specxai_jax.models.registry import build_model
 
 X = jax.random.uniform(jax.random.key(1), (4, 8, 8, 3))
@@ -163,22 +166,61 @@ def test_gradcam_on_token_maps_drops_the_class_token_and_arranges_a_grid():
     np.testing.assert_allclose(mine, np.broadcast_to(expected[..., None], X.shape), rtol=1e-5, atol=1e-7)
 
 
+def test_gradcam_default_layer_is_the_models_gradcam_layer_else_its_last_map(small):
+    """A Hugging Face ViT's last map outputs (``vit``, ``vit/layernorm``) reach its logits only through the
+    class token, so their patch tokens have zero gradient; by default GradCAM reads ``gradcam_layer``."""
+    vit = ViTForImageClassification(hidden_size=16, num_hidden_layers=2, num_attention_heads=2, intermediate_size=32,
+                                    image_size=8, patch_size=2, num_labels=3)
+    variables = vit.init(jax.random.key(0), X[:1])
+    target = jnp.array([0, 1, 2, 1])
+    default = np.asarray(explain("gradcam", vit, variables, X, target, relu=False))
+    np.testing.assert_array_equal(default, explain("gradcam", vit, variables, X, target, relu=False,
+                                                   layer=vit.gradcam_layer))
+    assert np.abs(default).max() > 0
+    for last_map in ("vit", "vit/layernorm"):
+        assert np.abs(np.asarray(explain("gradcam", vit, variables, X, target, relu=False, layer=last_map))).max() == 0
+    model, variables = small
+    assert find_layer(as_model(model), variables, X, None)[0] == ("Conv_1",)
+
+
 def test_gradcam_names_the_layers_it_could_use(small):
     model, variables = small
     with pytest.raises(ValueError, match="Conv_0, Conv_1"):
         explain("gradcam", model, variables, X, layer="Conv_9")
 
 
-def test_the_readme_plain_cnn_gets_guided_backprop_and_gradcam():
-    """PlainCNN and the registry's ConvNet are the same network on the same parameters."""
-    plain = PlainCNN(depth=2, width=4, dense=16, num_classes=3, activation="softplus")
-    variables = init_variables(plain, jax.random.key(0), 3.0, (1, 8, 8, 3))
-    convnet = build_model("cnn", num_classes=3, activation="softplus", depth=2, width=4, dense=16)
-    for method, options in (("guided_backprop", {}), ("gradcam", {}), ("gradcam", {"layer": "conv1"})):
-        np.testing.assert_allclose(explain(method, plain, variables, X, **options),
-                                   explain(method, convnet, variables, X, **options), rtol=1e-5, atol=1e-8)
+def test_every_method_runs_on_the_default_plain_cnn():
+    """The README's model as built there: all METHODS, LRP at β = inf (SoftPlus → ReLU)."""
+    model = PlainCNN()
+    variables = init_variables(model, jax.random.key(0), math.inf, (1, 8, 8, 3))
+    options = {"smooth_grad": dict(key=jax.random.key(1), samples=2), "integrated_gradients": dict(steps=4)}
+    for method in METHODS:
+        maps = np.asarray(explain(method, model, variables, X, **options.get(method, {})))
+        assert maps.shape == X.shape and np.isfinite(maps).all() and np.abs(maps).max() > 0, method
+
+
+def inline_argmax_pool(x):
+    """2×2 max pooling written inline as one argmax per window (no call a rule could recognize)."""
+    batch, height, width, channels = x.shape
+    windows = x.reshape(batch, height // 2, 2, width // 2, 2, channels).transpose(0, 1, 3, 5, 2, 4)
+    windows = windows.reshape(batch, height // 2, width // 2, channels, 4)
+    winner = jnp.argmax(jax.lax.stop_gradient(windows), axis=-1)[..., None] == jnp.arange(4)
+    return jnp.where(winner, windows, 0).sum(-1)
+
+
+class InlinePoolCNN(nn.Module):
+    @nn.compact
+    def __call__(self, x):
+        x = inline_argmax_pool(nn.relu(nn.Conv(4, (3, 3))(x)))
+        return nn.Dense(3)(x.reshape(x.shape[0], -1))
+
+
+def test_deeplift_refuses_a_pooling_it_does_not_recognize():
+    model = InlinePoolCNN()
+    variables = model.init(jax.random.key(0), X[:1])
     with pytest.raises(ValueError, match="deeplift has no rule for argmax"):
-        explain("deeplift", plain, variables, X)
+        explain("deeplift", model, variables, X)
+    assert explain("guided_backprop", model, variables, X).shape == X.shape
 
 
 def test_lrp_refuses_a_smooth_activation_whose_beta_is_traced():

@@ -1,6 +1,7 @@
 """Attribution axioms and hand-written references on models written with plain flax.linen layers and
 on the project's models: IntGrad completeness, DeepLift summation to delta, SmoothGrad → VanillaGrad,
-VanillaGrad = jax.grad of the log-softmax, GuidedBackprop = a hand-written guided backward pass."""
+VanillaGrad = jax.grad of the log-softmax, GuidedBackprop = a hand-written guided backward pass, and
+softmax's stabilising max is no max pooling."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ import numpy as np
 import pytest
 from jax import lax
 
+from specxai_jax.attribution import backward
 from specxai_jax.attribution.core import select_score
 from specxai_jax.attribution.integrated import path_quadrature
 from specxai_jax.explain import explain
@@ -20,15 +22,25 @@ from specxai_jax.models.registry import build_model
 CLASSES = 4
 
 
+def stable_log_softmax(z):
+    """log softmax written out, subtracting the max without stop_gradient."""
+    shifted = z - z.max(axis=-1, keepdims=True)
+    return shifted - jnp.log(jnp.exp(shifted).sum(axis=-1, keepdims=True))
+
+
 class FlaxCNN(nn.Module):
-    """2 × [Conv3×3, relu, MaxPool2] → Dense → relu → Dense, plain flax.linen layers."""
+    """2 × [Conv3×3, relu, MaxPool2] → Dense → relu → Dense, plain flax.linen layers; ``output``: the logits
+    as they are ("logits") or their log-softmax by ``jax.nn.log_softmax`` ("jax") or :func:`stable_log_softmax`."""
+
+    output: str = "logits"
 
     @nn.compact
     def __call__(self, x):
         for features in (4, 8):
             x = nn.max_pool(nn.relu(nn.Conv(features, (3, 3))(x)), (2, 2), strides=(2, 2))
         hidden = nn.relu(nn.Dense(16)(x.reshape(x.shape[0], -1)))
-        return nn.Dense(CLASSES)(hidden)
+        logits = nn.Dense(CLASSES)(hidden)
+        return {"logits": logits, "jax": jax.nn.log_softmax(logits), "by_hand": stable_log_softmax(logits)}[self.output]
 
 
 def setup(family, activation="relu", beta=np.inf):
@@ -51,7 +63,8 @@ def score_difference(model, variables, x, baseline, target, score):
             - select_score(model.apply(variables, baseline), target, score))
 
 
-@pytest.mark.parametrize("family,activation,beta", [("flax", "relu", np.inf), ("cnn", "softplus", 3.0)])
+@pytest.mark.parametrize("family,activation,beta", [("flax", "relu", np.inf),
+                                                    pytest.param("cnn", "softplus", 3.0, marks=pytest.mark.slow)])
 def test_integrated_gradients_completeness_tightens_with_steps(family, activation, beta):
     model, variables, x, target = setup(family, activation, beta)
     expected = np.asarray(score_difference(model, variables, x, jnp.zeros_like(x), target, "log_prob"))
@@ -78,7 +91,7 @@ def test_quadrature_rules_integrate_a_line_exactly():
 
 @pytest.mark.parametrize("family,activation,beta", [("flax", "relu", np.inf), ("cnn", "relu", np.inf),
                                                     ("cnn", "softplus", 2.0), ("cnn-skip-bn", "relu", np.inf),
-                                                    ("resnet", "softplus", 5.0)])
+                                                    pytest.param("resnet", "softplus", 5.0, marks=pytest.mark.slow)])
 def test_deeplift_sums_to_delta_on_the_logit(family, activation, beta):
     model, variables, x, target = setup(family, activation, beta)
     baseline = jax.random.uniform(jax.random.key(2), x.shape)
@@ -138,6 +151,51 @@ def test_guided_backprop_equals_a_hand_written_guided_pass():
     model, variables, x, target = setup("flax")
     np.testing.assert_allclose(explain("guided_backprop", model, variables, x, target),
                                guided_by_hand(variables["params"], x, target), rtol=1e-5, atol=1e-8)
+
+
+class UnitRecorder(backward.Rule):
+    """Plain gradients; records (kind, input shape) of every unit it is applied to."""
+
+    def __init__(self):
+        super().__init__()
+        self.units = []
+
+    def forward(self, kind, fn, x):
+        self.units.append((kind, x.shape))
+        return super().forward(kind, fn, x)
+
+    def pools(self) -> list[tuple]:
+        return [shape for kind, shape in self.units if kind == "pool"]
+
+
+class GlobalMaxPoolNet(nn.Module):
+    @nn.compact
+    def __call__(self, x):
+        features = nn.relu(nn.Conv(4, (3, 3))(x))
+        return stable_log_softmax(nn.Dense(CLASSES)(features.max(axis=(1, 2))))
+
+
+@pytest.mark.parametrize("output", ["jax", "by_hand"])
+def test_a_softmax_max_is_no_pooling_unit(output):
+    _, variables, x, _ = setup("flax")
+    recorder = UnitRecorder()
+    backward.modified_gradient(recorder, lambda u: FlaxCNN(output).apply(variables, u), x, jnp.sum)
+    assert recorder.pools() == [(3, 8, 8, 4), (3, 4, 4, 8)] and recorder.activations_seen == 3
+    model = GlobalMaxPoolNet()
+    recorder = UnitRecorder()
+    backward.modified_gradient(recorder, lambda u: model.apply(model.init(jax.random.key(0), x), u), x, jnp.sum)
+    assert recorder.pools() == [(3, 8, 8, 4)]   # the max over (H, W) is a pooling
+
+
+@pytest.mark.parametrize("output", ["jax", "by_hand"])
+def test_a_final_log_softmax_leaves_guided_backprop_and_deeplift_unchanged(output):
+    """log_softmax is idempotent, so the explained log p(target) is the same with or without it."""
+    model, variables, x, target = setup("flax")
+    with_softmax = FlaxCNN(output)
+    np.testing.assert_allclose(explain("guided_backprop", with_softmax, variables, x, target),
+                               guided_by_hand(variables["params"], x, target), rtol=1e-5, atol=1e-8)
+    np.testing.assert_allclose(explain("deeplift", with_softmax, variables, x, target),
+                               explain("deeplift", model, variables, x, target), rtol=1e-4, atol=1e-7)
 
 
 def test_guided_backprop_equals_gradient_where_no_negative_signal_flows():

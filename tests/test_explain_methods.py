@@ -1,7 +1,7 @@
 """Parity with Captum: every method on the same weights, float64 on both sides.
 
 Two Flax models are explained: a CNN the test writes with plain ``flax.linen`` layers (nn.Conv,
-nn.relu / nn.softplus, nn.max_pool, nn.Dense) and the project's ConvNet (registry "cnn"). Their
+nn.relu / nn.softplus, nn.max_pool, nn.Dense) and the project's PlainCNN (registry "cnn"). Their
 PyTorch twin is built from the Flax parameters (HWIO → OIHW kernels, NHWC flatten order kept by
 permuting before the flatten). Captum explains one output; the twin ends in LogSoftmax so that
 output is the same scalar we explain, log p(target | x) (LRP: the logit).

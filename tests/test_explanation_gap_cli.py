@@ -1,46 +1,67 @@
-"""The explanation-gap experiment end to end on a tiny synthetic run."""
+"""python -m experiments.explanation_gap: flags map onto GapConfig, bad flags are one line, and a tiny
+synthetic run writes every output."""
 
 from __future__ import annotations
 
 import csv
-import types
+import dataclasses
+import json
 
-import jax
 import numpy as np
 import pytest
 
 from experiments import explanation_gap
-from specxai_jax import validation
+from specxai_jax import gap, validation
+from specxai_jax.configs import GAP_QUICK, GapConfig
 from specxai_jax.explain import METHODS
+from specxai_jax.store import KEY_PATTERN
 
 
-@pytest.mark.slow
-def test_quick_run_writes_every_output(tmp_path):
-    explanation_gap.main(["--quick", "--models", "cnn-relu", "cnn-softplus:3", "--n-images", "8",
-                          "--sigmas", "0.05", "0.2", "0.4", "--checkpoint-dir", str(tmp_path / "ckpt"),
-                          "--out", str(tmp_path / "out")])
-    out = tmp_path / "out"
-    for name in ("gap.csv", "table.md", "fig_maps.png", "fig_maps.pdf", "gap_vs_sigma.csv", "fig_gap_vs_sigma.png",
-                 "fig_gap_vs_sigma.pdf"):
-        assert (out / name).stat().st_size > 0
-    rows = list(csv.DictReader(open(out / "gap.csv")))
-    assert {(r["model"], r["method"]) for r in rows} == {(m, k) for m in ("cnn-relu", "cnn-softplus:3") for k in METHODS}
-    for row in rows:
-        assert row["diverged"] == "False"
-        if row["method"] == "vanilla_grad":
-            assert float(row["delta_ef"]) == 0.0
-        if row["model"] == "cnn-softplus:3" and row["method"] == "lrp":
-            assert np.isnan(float(row["ef"]))
-    assert "undefined" in (out / "table.md").read_text()
-    assert len(list((tmp_path / "ckpt").iterdir())) == 2
+def test_flags_map_onto_config_fields(tmp_path):
+    config, args = explanation_gap.parse_args([
+        "--dataset", "tfds:cifar10", "--data-dir", "/data", "--split", "test", "--models", "cnn-relu,cnn-softplus:3.0",
+        "vit-gelu", "--checkpoint-dir", str(tmp_path / "ckpt"), "--img-size", "24", "--depth", "2",
+        "--n-explain", "7", "--max-train", "100", "--max-test", "50", "--lr", "0.01", "--acc-cap", "0.5",
+        "--max-epochs", "3", "--smooth-sigma", "0.2", "--sigmas", "0.1,0.3", "--samples", "4", "--ig-steps", "5",
+        "--seed", "9", "--out", str(tmp_path / "out"), "--fresh", "--no-progress"])
+    assert config == GapConfig(dataset="tfds:cifar10", data_dir="/data", split="test",
+                               models=("cnn-relu", "cnn-softplus:3", "vit-gelu"), pretrained=(),
+                               checkpoint_dir=str(tmp_path / "ckpt"), img_size=24, depth=2, n_explain=7, max_train=100,
+                               max_test=50, lr=0.01, acc_cap=0.5, max_epochs=3, smooth_sigma=0.2, sigmas=(0.1, 0.3),
+                               samples=4, ig_steps=5, seed=9)
+    assert (args.out, args.fresh, args.no_progress) == (tmp_path / "out", True, True)
+
+
+def test_quick_defaults_and_the_old_n_images_flag(tmp_path):
+    out = ["--out", str(tmp_path)]
+    assert explanation_gap.parse_args(out)[0] == GapConfig()
+    assert explanation_gap.parse_args(["--quick", *out])[0] == GAP_QUICK
+    config, _ = explanation_gap.parse_args(["--quick", "--n-images", "5", "--sigmas", "0.2", "0.1", *out])
+    assert config == dataclasses.replace(GAP_QUICK, n_explain=5, sigmas=(0.2, 0.1))
+    assert explanation_gap.parse_args(["--no-cap", *out])[0].acc_cap is None
+
+
+def test_pretrained_takes_the_checkpoints_size_unless_img_size_is_given(tmp_path):
+    out = ["--out", str(tmp_path)]
+    config, _ = explanation_gap.parse_args(["--pretrained", "a/b,./c", "d", *out])
+    assert (config.pretrained, config.img_size) == (("a/b", "./c", "d"), None)
+    assert explanation_gap.parse_args(["--pretrained", "a/b", "--img-size", "64", *out])[0].img_size == 64
+
+
+def test_every_config_field_has_its_flag():
+    flags = {option for action in explanation_gap.build_parser()._actions for option in action.option_strings}
+    assert {f"--{field.name.replace('_', '-')}" for field in dataclasses.fields(GapConfig)} <= flags
 
 
 @pytest.mark.parametrize("args,message", [
     (["--models", "cnn-tanh"], "is not FAMILY-ACTIVATION"),
-    (["--sigmas", "0.1", "0"], "must be a positive number"),
+    (["--models", "cnn-relu,cnn-relu"], "distinct model specs"),
+    (["--models", "cnn-relu", "cnn-relu"], "more than once"),
+    (["--sigmas", "0.1,0"], "must be a positive number"),
     (["--smooth-sigma", "-0.1"], "must be a positive number"),
     (["--dataset", "imagenet"], "unknown dataset"),
     (["--samples", "1"], "at least 2"),
+    (["--models", "vit-gelu", "--img-size", "18"], "multiple of 4"),
 ])
 def test_bad_input_gives_one_line_and_exit_2(args, message, tmp_path, capsys):
     with pytest.raises(SystemExit) as exit_:
@@ -51,43 +72,28 @@ def test_bad_input_gives_one_line_and_exit_2(args, message, tmp_path, capsys):
     assert not (tmp_path / "out" / "gap.csv").exists()
 
 
-def gap_rows(delta_efs):
-    """gap.csv rows of one model with the given ΔEF per method (EF = ΔEF; VanillaGrad's 0)."""
-    return [{"model": "m", "method": method, "ef": value, "delta_ef": value} for method, value in delta_efs.items()]
-
-
-def test_table_states_whether_the_paper_ordering_holds():
-    holds = explanation_gap.ordering_verdicts(gap_rows({"vanilla_grad": 0.0, "smooth_grad": 0.1, "gradcam": 0.3,
-                                                        "lrp": float("nan")}))
-    fails = explanation_gap.ordering_verdicts(gap_rows({"vanilla_grad": 0.0, "deeplift": 0.5, "gradcam": 0.3}))
-    assert holds == ["- m: holds"]
-    assert "does NOT hold" in fails[0] and "deeplift" in fails[0]
-
-
-def test_gap_vs_sigma_labels_each_point_with_its_sigma(tmp_path, monkeypatch):
-    kept = []
-    monkeypatch.setattr(explanation_gap.atomic, "save_figure", lambda fig, path, **kwargs: kept.append(fig))
-    sweep = [{"model": model, "method": "smooth_grad", "sigma": sigma, "gap": gap, "delta_ef": delta}
-             for model in ("a", "b") for sigma, gap, delta in ((0.05, 1.0, 0.01), (0.2, 10.0, 0.03))]
-    sweep.append({"model": "a", "method": "integrated_gradients", "sigma": float("nan"), "gap": 5.0, "delta_ef": 0.02})
-    explanation_gap.plot_sweep(tmp_path / "fig.png", sweep)
-    labels = sorted((text.get_text(), text.xy) for text in kept[0].axes[0].texts)
-    assert labels == sorted([("σ=0.05", (1.0, 0.01)), ("σ=0.2", (10.0, 0.03))] * 2)
-
-
-def test_diverged_model_is_flagged_not_given_a_number(tmp_path, monkeypatch, capsys):
-    def diverging(apply_fn, variables, dataset, seeds, config, **kwargs):
-        nan = jax.tree.map(lambda leaf: np.full_like(leaf, np.nan), variables)
-        return types.SimpleNamespace(variables=nan, test_accuracy=np.array([0.1]), epochs=np.array([1]))
-
-    monkeypatch.setattr(explanation_gap, "train_models", diverging)
-    args = explanation_gap.parse_args(["--models", "cnn-relu", "--img-size", "8", "--max-train", "64", "--max-test",
-                                       "16", "--n-images", "4", "--sigmas", "0.1", "0.2", "0.3", "--no-progress",
-                                       "--out", str(tmp_path)])
-    explanation_gap.run(args)
-    assert "diverged" in capsys.readouterr().err
-    for name in ("gap.csv", "gap_vs_sigma.csv"):
-        rows = list(csv.DictReader(open(tmp_path / name)))
-        assert rows and all(r["diverged"] == "True" and np.isnan(float(r["ef"])) for r in rows)
-    table = (tmp_path / "table.md").read_text()
-    assert table.count("**diverged**") == len(METHODS) and "cnn-relu: diverged" in table
+@pytest.mark.slow
+def test_quick_run_writes_every_output(tmp_path):
+    explanation_gap.main(["--quick", "--models", "cnn-relu,cnn-softplus:3", "--n-explain", "8",
+                          "--sigmas", "0.05,0.2,0.4", "--checkpoint-dir", str(tmp_path / "ckpt"),
+                          "--out", str(tmp_path / "out"), "--no-progress"])
+    out = tmp_path / "out"
+    for name in ("gap.csv", "table.md", "fig_maps.png", "fig_maps.pdf", "gap_vs_sigma.csv", "fig_gap_vs_sigma.png",
+                 "fig_gap_vs_sigma.pdf", "config.json"):
+        assert (out / name).stat().st_size > 0
+    rows = list(csv.DictReader(open(out / "gap.csv")))
+    models = ("cnn-relu", "cnn-softplus:3")
+    assert {(r["model"], r["method"]) for r in rows} == {(m, k) for m in models for k in METHODS}
+    for row in rows:
+        assert row["diverged"] == "False"
+        if row["method"] == "vanilla_grad":
+            assert float(row["delta_ef"]) == 0.0
+        if row["model"] == "cnn-softplus:3" and row["method"] == "lrp":
+            assert np.isnan(float(row["ef"]))
+    assert "undefined" in (out / "table.md").read_text()
+    stored = [p for p in (tmp_path / "ckpt" / "models").iterdir() if KEY_PATTERN.fullmatch(p.name)]
+    assert len(stored) == 2
+    recorded = json.loads((out / "config.json").read_text())
+    assert recorded["n_explain"] == 8 and recorded["sigmas"] == [0.05, 0.2, 0.4] and recorded["img_size"] == 16
+    assert set(recorded) >= {field.name for field in dataclasses.fields(GapConfig)} | {"git_commit", "num_classes"}
+    assert gap.GAP_COLUMNS == list(rows[0])

@@ -8,7 +8,7 @@ import matplotlib.image
 import numpy as np
 import pytest
 
-from experiments import repro_plots
+from specxai_jax.plots import reproduction as repro_plots
 from specxai_jax import plots
 
 BETAS = (2.0, 5.0, 20.0, math.inf)

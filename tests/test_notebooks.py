@@ -48,7 +48,8 @@ def test_colab_notebook_is_conditional_on_colab():
     source = "\n".join(cell.source for cell in nbformat.read(REPO / "notebooks" / "colab_tpu_sweep.ipynb", 4).cells)
     assert "'google.colab' in sys.modules" in source.replace('"', "'")
     assert "--no-deps" in source and "neural-tangents" in source and "git+" in source
-    assert "jax.devices()" in source and "tfds:" in source
+    assert "jax.devices()" in source and "PRESETS['fashion_mnist']" in source.replace('"', "'")
+    assert "sweep.run(config" in source and "sweep_beta" not in source  # the library, not the command line
 
 
 def setup_cell(path: Path) -> str:

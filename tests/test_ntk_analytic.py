@@ -20,7 +20,7 @@ def numerical_layer(activation, beta, degree):
     return stax.ElementwiseNumerical(analytic.activation_fn(activation, beta), deg=degree)
 
 
-@pytest.mark.parametrize("depth", [1, 2, 3])
+@pytest.mark.parametrize("depth", [1, 2, pytest.param(3, marks=pytest.mark.slow)])
 @pytest.mark.parametrize("activation", ["relu", "erf", "gelu"])
 def test_matches_neural_tangents_builtin_layers(activation, depth):
     ours = analytic.dot_product_kernels(COSINES, depth=depth, activation=activation)
@@ -30,7 +30,7 @@ def test_matches_neural_tangents_builtin_layers(activation, depth):
     np.testing.assert_allclose(ours[1], theirs[1], atol=tolerance)
 
 
-@pytest.mark.parametrize("activation,beta", [("gauss", 0.5), ("softplus", 2.0)])
+@pytest.mark.parametrize("activation,beta", [pytest.param("gauss", 0.5, marks=pytest.mark.slow), ("softplus", 2.0)])
 def test_smoothed_relu_matches_neural_tangents_numerical_layer(activation, beta):
     ours = analytic.dot_product_kernels(COSINES, depth=2, activation=activation, beta=beta)
     theirs = analytic.stax_dot_product_kernels(

@@ -70,7 +70,7 @@ def jacobian_ntk(apply_fn, params, x1, x2):
     return sum(jnp.einsum("iap,jbp->ijab", a, b) for a, b in zip(j1, j2))
 
 
-@pytest.mark.parametrize("implementation", [1, 2, 3, 0])
+@pytest.mark.parametrize("implementation", [pytest.param(1, marks=pytest.mark.slow), 2, 3, 0])
 def test_every_empirical_ntk_implementation_matches_jacobian(implementation):
     with jax.enable_x64(True):
         apply_fn, _, params, x1, x2 = _mlp_and_data()

@@ -32,7 +32,8 @@ def float64(tree):
 
 
 @pytest.mark.parametrize("activation,beta,implementation",
-                         [("softplus", 2.0, 1), ("softplus", 2.0, 3), ("gauss", 0.5, 3), ("relu", math.inf, 3)])
+                         [pytest.param("softplus", 2.0, 1, marks=pytest.mark.slow), ("softplus", 2.0, 3), ("gauss", 0.5, 3),
+                          ("relu", math.inf, 3)])
 def test_plain_cnn_matches_jacobian_contraction(activation, beta, implementation):
     """Per-example (vmapped) Jacobians, the default; the whole-batch path is neural-tangents' own (compat tests)."""
     model = PlainCNN(depth=2, width=3, dense=8, num_classes=3, activation=activation)

@@ -1,13 +1,18 @@
-"""experiments.plane: per-seed explanation-gap rows → mean, std and n per (model, method[, σ]); the plane figure."""
+"""specxai_jax.reproduction.plane: per-seed explanation-gap rows → mean, std and n per (model, method[, σ]); the plane figure."""
 
 from __future__ import annotations
 
+import csv
+import dataclasses
 import math
 
 import numpy as np
 import pytest
 
-from experiments import plane, repro_plots
+from specxai_jax.configs import GapConfig
+from specxai_jax.gap import GapResult
+from specxai_jax.plots import reproduction as repro_plots
+from specxai_jax.reproduction import plane, targets
 
 
 def seed_rows(ef_vanilla: float, ef_smooth: float, gap: float):
@@ -41,3 +46,24 @@ def test_interval_is_student_t():
     # values 1, 2, 3: mean 2, std 1, t(0.975, 2 dof) = 4.3027 → half-width 4.3027 / √3
     assert repro_plots.mean_interval([1.0, 2.0, 3.0]) == pytest.approx((2.0, 4.302653 / math.sqrt(3)), rel=1e-5)
     assert repro_plots.mean_interval([5.0]) == (5.0, 0.0)
+
+
+def test_quick_plane_runs_one_gap_config_per_seed(tmp_path, monkeypatch):
+    seen = []
+
+    def run(config, out, **options):
+        seen.append((config, out))
+        rows, sweep = seed_rows(0.5 + 0.1 * config.seed, 0.2, 1.0)
+        return GapResult(rows, sweep, img_size=16, gradcam_layers={}, num_classes=10, accuracy={})
+
+    monkeypatch.setattr("specxai_jax.gap.run", run)
+    record = targets.reproduce("plane", tmp_path, quick=True, progress=False, data_dir="/data")
+    quick = GapConfig(models=("cnn-softplus:2", "cnn-softplus:20", "cnn-relu"), checkpoint_dir=str(tmp_path / "models"),
+                      data_dir="/data", img_size=16, n_explain=16, samples=8, ig_steps=16, max_train=1024, max_test=128,
+                      lr=2e-3, max_epochs=8, sigmas=(0.05, 0.2, 0.4))
+    assert seen == [(dataclasses.replace(quick, seed=seed), tmp_path / f"seed{seed}") for seed in (0, 1)]
+    assert [run["dir"] for run in record["runs"]] == ["seed0", "seed1"]
+    assert all(" --seed 1 " in run["command"] for run in record["runs"][1:])
+    with open(tmp_path / "plane.csv", newline="") as stream:
+        (vanilla,) = [row for row in csv.DictReader(stream) if row["method"] == "vanilla_grad"]
+    assert vanilla["n"] == "2" and float(vanilla["ef"]) == pytest.approx(0.55)  # mean of the seeds' 0.5 and 0.6

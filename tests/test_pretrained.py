@@ -7,6 +7,7 @@ normalizes them inside its autograd graph, so both gradients are with respect to
 
 from __future__ import annotations
 
+import dataclasses
 import importlib.util
 import json
 import types
@@ -20,8 +21,9 @@ import pytest
 torch = pytest.importorskip("torch")
 transformers = pytest.importorskip("transformers")
 
-from experiments import explanation_gap, reproduce  # noqa: E402
-from specxai_jax import validation  # noqa: E402
+from experiments import reproduce  # noqa: E402
+from specxai_jax import gap, validation  # noqa: E402
+from specxai_jax.configs import GapConfig  # noqa: E402
 from specxai_jax.explain import METHODS, explain  # noqa: E402
 from specxai_jax.models import from_pretrained  # noqa: E402
 from specxai_jax.models.hf_activations import hf_activation  # noqa: E402
@@ -95,7 +97,8 @@ def relative_error(ours, reference) -> float:
     return float(np.abs(np.asarray(ours) - reference).max() / np.abs(reference).max())
 
 
-@pytest.mark.parametrize("name", CONFIGS)
+@pytest.mark.parametrize("name", [pytest.param(name, marks=pytest.mark.slow) if name == "vit-tanh-nobias" else name
+                                  for name in CONFIGS])  # the ViT options are also covered by vit-gelu
 def test_logits_and_vanilla_grad_match_transformers(name, tmp_path):
     processor = name.startswith("vit-gelu")
     reference, size = make_checkpoint(name, tmp_path, processor=processor)
@@ -287,11 +290,40 @@ def test_imagenette_classes_map_to_their_imagenet_indices():
     root = Path(importlib.util.find_spec("tensorflow_datasets").submodule_search_locations[0])
     imagenet = (root / "datasets" / "imagenet2012" / "labels.txt").read_text().split()
     imagenette = (root / "image_classification" / "imagenette_labels.txt").read_text().split()
-    assert list(explanation_gap.IMAGENETTE_TO_IMAGENET) == [imagenet.index(wnid) for wnid in imagenette]
+    assert list(gap.IMAGENETTE_TO_IMAGENET) == [imagenet.index(wnid) for wnid in imagenette]
     # accuracy of a stand-in model that predicts ImageNet class 217 (Imagenette's class 1) for every image
     model = types.SimpleNamespace(apply=lambda variables, x: jax.nn.one_hot(jnp.full(len(x), 217), 1000))
     dataset = types.SimpleNamespace(name="tfds:imagenette/160px-v2", num_classes=10)
     x, labels = np.zeros((4, 2, 2, 3), np.float32), np.array([1, 1, 0, 9])
-    assert explanation_gap.pretrained_accuracy(model, None, x, labels, dataset) == 0.5
+    assert gap.pretrained_accuracy(model, None, x, labels, dataset) == 0.5
     other = types.SimpleNamespace(name="synthetic", num_classes=10)
-    assert np.isnan(explanation_gap.pretrained_accuracy(model, None, x, labels, other))
+    assert np.isnan(gap.pretrained_accuracy(model, None, x, labels, other))
+
+
+@pytest.mark.slow
+def test_gap_run_explains_checkpoints_at_their_size(tmp_path):
+    """specxai_jax.gap.run on a random ViT checkpoint: images at its size, its GradCAM layer recorded and
+    stated in table.md."""
+    make_checkpoint("vit-gelu", tmp_path / "vit")
+    config = GapConfig(dataset="synthetic:channels=3", pretrained=(str(tmp_path / "vit"),), img_size=None,
+                           max_test=8, n_explain=2, sigmas=(0.1,), samples=2, ig_steps=2)
+    result = gap.run(config, tmp_path / "out", progress=False)
+    size = CONFIGS["vit-gelu"][2]
+    assert (result.img_size, result.num_classes) == (size, 5)
+    assert result.gradcam_layers == {"vit": "vit/encoder/layer_1/layernorm_before"}
+    assert {row["model"] for row in result.rows} == {"vit"} and len(result.rows) == len(METHODS)
+    assert "class token dropped" in (tmp_path / "out" / "table.md").read_text()
+    recorded = json.loads((tmp_path / "out" / "config.json").read_text())
+    assert (recorded["img_size"], recorded["models"], recorded["gradcam_layers"]) == (size, [], result.gradcam_layers)
+
+
+def test_gap_pretrained_size_is_the_vits_and_another_is_refused(tmp_path):
+    make_checkpoint("vit-gelu", tmp_path / "vit")
+    make_checkpoint("resnet-basic-gelu", tmp_path / "resnet")
+    config = GapConfig(pretrained=(str(tmp_path / "resnet"), str(tmp_path / "vit")), img_size=None)
+    loaded, size = gap.load_pretrained(config)
+    assert size == CONFIGS["vit-gelu"][2] and [spec.family for spec, _, _ in loaded] == ["resnet", "vit"]
+    assert [spec.token_grid for spec, _, _ in loaded] == [None, 16 // 4]
+    assert gap.load_pretrained(dataclasses.replace(config, pretrained=config.pretrained[:1]))[1] == 224
+    with pytest.raises(validation.UsageError, match="px images"):
+        gap.load_pretrained(dataclasses.replace(config, img_size=size + 4))

@@ -13,7 +13,9 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import pytest  # noqa: E402
 
-from experiments import paper_values, report  # noqa: E402
+from experiments import report as report_cli  # noqa: E402
+from specxai_jax.reproduction import report  # noqa: E402
+from specxai_jax.reproduction import paper_values  # noqa: E402
 from specxai_jax import atomic, validation  # noqa: E402
 
 
@@ -56,7 +58,7 @@ def sweep_run(directory: Path) -> Path:
 @pytest.fixture
 def written(tmp_path):
     runs = [target_run(tmp_path / "tab4"), sweep_run(tmp_path / "sweep")]
-    assert report.main(["--runs", *map(str, runs), "--out", str(tmp_path / "out")]) == 0
+    assert report_cli.main(["--runs", *map(str, runs), "--out", str(tmp_path / "out")]) == 0
     out = tmp_path / "out"
     return out, (out / "report.md").read_text(), (out / "report.html").read_text(), runs
 
@@ -92,7 +94,7 @@ def test_missing_or_foreign_run_directory_is_a_one_line_error(tmp_path, capsys):
     good = sweep_run(tmp_path / "good")
     for run in (tmp_path / "missing", tmp_path / "empty"):
         with pytest.raises(SystemExit) as exit_info:
-            validation.cli_entry(report.main, ["--runs", str(good), str(run), "--out", str(tmp_path / "out")])
+            validation.cli_entry(report_cli.main, ["--runs", str(good), str(run), "--out", str(tmp_path / "out")])
         error = capsys.readouterr().err
         assert exit_info.value.code == 2
         assert error.startswith("error:") and len(error.strip().splitlines()) == 1 and str(run) in error
@@ -158,7 +160,7 @@ def hostile_gap_run(directory: Path, outside: Path) -> Path:
 def test_report_reads_nothing_outside_its_runs(tmp_path):
     outside = secrets(tmp_path)
     runs = [hostile_target_run(tmp_path / "tab4", outside["dir"]), hostile_gap_run(tmp_path / "gap", outside["dir"])]
-    report.main(["--runs", *map(str, runs), "--out", str(tmp_path / "out")])
+    report_cli.main(["--runs", *map(str, runs), "--out", str(tmp_path / "out")])
     markdown = (tmp_path / "out" / "report.md").read_text()
     page = (tmp_path / "out" / "report.html").read_text()
     assert SECRET not in markdown and SECRET not in page
@@ -209,7 +211,7 @@ def every_kind(tmp_path, capsys):
     """One run of each kind, given out of the paper's order."""
     runs = [target_run(tmp_path / "tab4"), gap_run(tmp_path / "gap"), lemma1_run(tmp_path / "lemma1"),
             sweep_with_claims(tmp_path / "sweep")]
-    assert report.main(["--runs", *map(str, runs), "--out", str(tmp_path / "out")]) == 0
+    assert report_cli.main(["--runs", *map(str, runs), "--out", str(tmp_path / "out")]) == 0
     capsys.readouterr()
     return (tmp_path / "out" / "report.md").read_text(), (tmp_path / "out" / "report.html").read_text()
 
@@ -258,13 +260,13 @@ def test_sections_follow_the_targets_and_figures_their_run(every_kind):
 
 
 def test_target_order_is_the_reproduction_targets_order():
-    from experiments import reproduce
+    from specxai_jax.reproduction import targets
 
-    assert report.TARGET_ORDER == tuple(reproduce.TARGETS)
+    assert report.TARGET_ORDER == tuple(targets.TARGETS)
 
 
 @pytest.mark.parametrize("count,says", [(1, "(1 run)"), (2, "(2 runs)")])
 def test_run_count_is_pluralised(tmp_path, capsys, count, says):
     runs = [sweep_run(tmp_path / f"sweep{i}") for i in range(count)]
-    report.main(["--runs", *map(str, runs), "--out", str(tmp_path / "out")])
+    report_cli.main(["--runs", *map(str, runs), "--out", str(tmp_path / "out")])
     assert capsys.readouterr().out.strip().endswith(says)

@@ -1,23 +1,30 @@
-"""experiments.reproduce: every target runs with --quick and leaves a figure with data and the CSV behind it."""
+"""Reproduction targets (specxai_jax.reproduction.targets, CLI experiments.reproduce): every target runs with
+--quick and leaves a figure with data and the CSV behind it; its runs are configs, recorded as commands that
+rebuild them."""
 
 from __future__ import annotations
 
 import collections
 import csv
+import dataclasses
 import json
 import math
+import shlex
 from pathlib import Path
 
 import matplotlib.image
 import numpy as np
 import pytest
 
-from experiments import paper_values, reproduce
-from specxai_jax import atomic, validation
+from experiments import explanation_gap, reproduce, sweep_beta
+from specxai_jax import atomic, configs, validation
+from specxai_jax import sweep as beta_sweep
+from specxai_jax.configs import PRESETS, GapConfig, SweepConfig
+from specxai_jax.reproduction import paper_values, targets
 from specxai_jax.explain import METHODS
 
-QUICK_BETAS = 4  # β of reproduce.QUICK_SWEEP
-QUICK_SEEDS = 2  # presets.REPRODUCE_SEEDS["quick"]
+QUICK_BETAS = 4  # β of configs.QUICK_SWEEP
+QUICK_SEEDS = 2  # configs.REPRODUCE_SEEDS["quick"]
 RESULT_ROWS = {name: QUICK_SEEDS * count for name, count in
                {"fig2": 4, "fig3": 4, "fig5": 4, "fig6": 3 * 4, "fig7": 2 * 2 * 4, "fig8": 3 * 4, "fig9": 4 * 2}.items()}
 THEOREM1_COLUMNS = {"kernel", "bandwidth", "beta", "dim", "alpha", "inputs", "ef", "tail_exponent", "tail_exponent_se",
@@ -43,7 +50,7 @@ def check_target(name: str, out: Path, result_rows: int | None = None) -> dict:
     text = (out / "target.json").read_text()
     json.loads(text, parse_constant=lambda token: pytest.fail(f"target.json is not standard JSON: {token}"))
     record = atomic.from_json(text)  # β = inf reads back as a number
-    claims = {**paper_values.CLAIMS, **reproduce.EXTRA_CLAIMS}
+    claims = {**paper_values.CLAIMS, **targets.EXTRA_CLAIMS}
     assert record["target"] == name and record["quick"] is True and record["claim"] == claims[name]
     assert record["runs"] and all(run["command"].startswith("python -m ") for run in record["runs"])
     assert record["checks"] and all(set(c) == {"claim", "holds", "measured"} for c in record["checks"])
@@ -98,25 +105,114 @@ def check_theorem1(out: Path) -> None:
         assert (out / figure).with_suffix(".pdf").is_file()
 
 
-def test_quick_target_fig3_runs_end_to_end(tmp_path):
-    # the real fig3 target, shrunk further by flags added to its sweep (the full --quick run is a slow test)
+def test_quick_target_fig3_runs_end_to_end(tmp_path, monkeypatch):
+    # the real fig3 target, its quick sweep shrunk further (the full --quick run is a slow test)
+    monkeypatch.setattr(targets, "QUICK_SWEEP", {**configs.QUICK_SWEEP, "betas": (2.0, math.inf), "max_epochs": 1,
+                                                 "n_explain": 16})
+    monkeypatch.setattr(targets, "REPRODUCE_SEEDS", {"quick": (0,), "full": (0,)})
     out = tmp_path / "fig3"
-    flags = ("--betas", "2,relu", "--max-epochs", "1", "--n-explain", "16", "--input-noise", "0.05", "--seeds", "0")
-    reproduce.reproduce("fig3", out, quick=True, dataset="synthetic:n_train=256,n_test=64", progress=False,
-                        sweep_flags=flags)
+    targets.reproduce("fig3", out, quick=True, dataset="synthetic:n_train=256,n_test=64", progress=False,
+                      input_noise=0.05)
     record = check_target("fig3", out, result_rows=2)
-    settings = record["runs"][0]["settings"]
+    (run,) = record["runs"]
+    settings = run["settings"]
     assert settings["dataset"] == "synthetic:n_train=256,n_test=64" and settings["betas"] == [2.0, math.inf]
     assert settings["input_noise"] == 0.05 and settings["acc_cap"] == 0.7 and settings["img_size"] == 16
-    assert record["sweep_flags"] == list(flags) and record["dataset"] == "synthetic:n_train=256,n_test=64"
-    assert "--input-noise 0.05 --seeds 0 --dataset synthetic:n_train=256,n_test=64" in record["runs"][0]["command"]
-    # the quick default of two seeds comes first, so the test's own --seeds 0 wins
-    assert record["runs"][0]["command"].startswith("python -m experiments.sweep_beta --seeds 0,1 ")
-    assert settings["seeds"] == [0]
+    assert settings["seeds"] == [0] and settings["max_epochs"] == 1 and settings["preset"] is None
+    assert record["input_noise"] == 0.05 and record["dataset"] == "synthetic:n_train=256,n_test=64"
+    assert run["command"].startswith("python -m experiments.sweep_beta --dataset ")
+    assert config_of_command(run["command"]) == SweepConfig(**{**settings, "betas": (2.0, math.inf), "seeds": (0,)})
+
+
+def config_of_command(command: str) -> SweepConfig:
+    """The config the sweep CLI builds from a recorded command (its --out dropped)."""
+    words = shlex.split(command)
+    assert words[:3] == ["python", "-m", "experiments.sweep_beta"]
+    args = sweep_beta.build_parser().parse_args(words[3:])
+    return beta_sweep.resolve(sweep_beta.sweep_config(args))
+
+
+def test_sweep_config_layers_quick_settings_target_overrides_and_the_callers_options(tmp_path):
+    quick = targets.Context(out=tmp_path, quick=True, dataset=None, progress=False, fresh=False, input_noise=0.05)
+    config = targets.sweep_config(quick, PRESETS["imagenette-224"], lr=0.01)
+    assert isinstance(config, SweepConfig)
+    assert (config.dataset, config.img_size, config.depth, config.betas) == \
+        ("synthetic:n_train=1024,n_test=256", 16, 2, (2.0, 5.0, 20.0, math.inf))
+    assert (config.lr, config.acc_cap, config.max_epochs, config.n_explain) == (0.01, 0.7, 8, 64)
+    assert (config.seeds, config.input_noise, config.preset, config.width) == ((0, 1), 0.05, "imagenette-224", 16)
+
+    full = targets.Context(out=tmp_path, quick=False, dataset="synthetic:size=32", progress=False, fresh=False,
+                           data_dir="/data", split="test", no_cap=True)
+    config = targets.sweep_config(full, PRESETS["cifar10"], depth=2, dataset="tfds:mnist")
+    assert (config.dataset, config.data_dir, config.split) == ("synthetic:size=32", "/data", "test")
+    assert (config.img_size, config.lr, config.depth, config.acc_cap, config.max_epochs) == (32, 3e-3, 2, None, 200)
+    assert (len(config.betas), config.betas[0], config.betas[-1]) == (18, 0.1, math.inf)
+    assert (config.n_explain, config.seeds, config.input_noise, config.preset) == (1000, (0, 1, 2), 0.0, "cifar10")
+    command = targets.sweep_command(beta_sweep.resolve(config), tmp_path / "run")
+    assert command.startswith("python -m experiments.sweep_beta --preset cifar10 ") and "--no-cap" in command
+    assert config_of_command(command) == beta_sweep.resolve(config)
+
+
+def gap_config_of_command(command: str) -> GapConfig:
+    words = shlex.split(command)
+    assert words[:3] == ["python", "-m", "experiments.explanation_gap"]
+    return explanation_gap.parse_args(words[3:])[0]
+
+
+def test_table_configs_are_the_papers_settings_or_the_quick_ones_and_their_commands_rebuild_them(tmp_path):
+    full = targets.Context(out=tmp_path, quick=False, dataset=None, progress=False, fresh=False)
+    config = targets.table_config(full, "tab1")
+    assert config == GapConfig(dataset="tfds:imagenette/320px-v2", models=("cnn-relu", "cnn-softplus:1"),
+                               checkpoint_dir=str(tmp_path / "models"), img_size=224, depth=5, n_explain=1000,
+                               lr=1e-4, acc_cap=0.6, max_epochs=200)
+    quick = targets.Context(out=tmp_path, quick=True, dataset="synthetic:size=16", progress=False, fresh=False,
+                            split="test")
+    config = targets.table_config(quick, "tab4")
+    assert (config.models, config.dataset, config.split, config.img_size) == \
+        (("vit-relu", "vit-gelu"), "synthetic:size=16", "test", 16)
+    assert (config.max_train, config.max_test, config.max_epochs, config.lr) == (1024, 128, 8, 2e-3)
+    assert config.n_explain == 16
+    assert (config.sigmas, config.samples, config.ig_steps) == ((0.05, 0.2, 0.4), 8, 16)
+    pretrained = targets.Context(out=tmp_path, quick=True, dataset=None, progress=False, fresh=False,
+                                 pretrained=("org/resnet", "org/vit"))
+    for ctx, target, quick_run in ((full, "tab1", False), (full, "tab2", False), (quick, "tab4", True),
+                                   (pretrained, "tab2", True)):
+        config = targets.table_config(ctx, target)
+        command = targets.gap_command(config, tmp_path / "out", quick_run)
+        assert ("--quick" in command.split()) == quick_run
+        assert gap_config_of_command(command) == config, command
+    assert targets.table_config(pretrained, "tab2").img_size is None  # the checkpoints' size
+
+
+def fake_rows(config: SweepConfig) -> list[dict]:
+    """Rows as sweep.run returns them, EF rising with β, without training anything."""
+    return [{"activation": config.activation, "beta": beta, "seed": seed, "test_accuracy": 0.8, "epochs": 1,
+             "ef": 0.1 + 0.01 * i, "ef_std": 0.01, "ef_ref": 0.1, "n_images": 4, "train_seconds": 0.0,
+             "reached_cap": True, "dead_maps": 0, "diverged": False, "spectrum": np.linspace(1.0, 0.0, 6) / 3,
+             "examples": np.zeros((1, 4, 4))} for i, beta in enumerate(config.betas) for seed in config.seeds]
+
+
+def test_quick_fig7_runs_one_config_per_depth_and_learning_rate(tmp_path, monkeypatch):
+    seen = []
+
+    def run(config, out, **options):
+        seen.append((config, out.name))
+        return fake_rows(config)
+
+    monkeypatch.setattr(beta_sweep, "run", run)
+    record = targets.reproduce("fig7", tmp_path, quick=True, progress=False)
+    quick = SweepConfig(dataset="synthetic:n_train=1024,n_test=256", img_size=16, betas=(2.0, 5.0, 20.0, math.inf),
+                        acc_cap=0.7, max_epochs=8, n_explain=64, seeds=(0, 1))
+    expected = [(SweepConfig(**{**dataclasses.asdict(quick), "depth": depth, "lr": lr}), f"depth{depth}_lr{lr:g}")
+                for depth in (1, 2) for lr in (1e-3, 3e-3)]
+    assert seen == expected
+    assert [run["dir"] for run in record["runs"]] == [name for _, name in expected]
+    for run, (config, _) in zip(record["runs"], expected):
+        assert config_of_command(run["command"]) == config
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("name", list(reproduce.TARGETS))
+@pytest.mark.parametrize("name", list(targets.TARGETS))
 def test_every_target_runs_quick(name, tmp_path):
     out = tmp_path / name
     assert reproduce.main(["--target", name, "--quick", "--no-progress", "--out", str(out)]) == 0
@@ -150,12 +246,30 @@ def test_bad_settings_are_one_line_errors(tmp_path, capsys):
         assert error.startswith("error:") and expected in error and len(error.strip().splitlines()) == 1
     assert not (tmp_path / "target.json").exists()
     with pytest.raises(ValueError, match="unknown target"):
-        reproduce.reproduce("fig4", tmp_path)
+        targets.reproduce("fig4", tmp_path)
+
+
+def test_cli_passes_its_flags_to_the_library(tmp_path, monkeypatch):
+    calls = []
+
+    def run(name, out, **options):
+        calls.append((name, out, options))
+        return {"title": name, "checks": [], "seconds": 0.0, "figures": [], "tables": []}
+
+    monkeypatch.setattr(targets, "reproduce", run)
+    argv = ["--target", "tab2", "--quick", "--out", str(tmp_path), "--pretrained", "org/resnet,org/vit", "org/x",
+            "--input-noise", "0.1", "--no-cap", "--no-progress", "--split", "test"]
+    assert reproduce.main(argv) == 0
+    (name, out, options), = calls
+    assert (name, out) == ("tab2", tmp_path)
+    assert options == {"quick": True, "dataset": None, "progress": False, "fresh": False, "data_dir": None,
+                       "split": "test", "pretrained": ["org/resnet", "org/vit", "org/x"], "input_noise": 0.1,
+                       "no_cap": True}
 
 
 def test_ef_in_the_papers_convention_divides_by_the_number_of_radial_bins():
     # 16×16: radii 0 … ⌊√(8² + 8²)⌋ = 11, so K = 12
-    assert reproduce.ef_per_k(0.6, 16) == pytest.approx(1e4 * 0.6 / 12)
+    assert targets.ef_per_k(0.6, 16) == pytest.approx(1e4 * 0.6 / 12)
 
 
 def test_paper_values_cover_every_method_of_tab4():
@@ -163,7 +277,7 @@ def test_paper_values_cover_every_method_of_tab4():
         assert set(values) <= set(METHODS), model
         assert values["lrp"] is None and values["vanilla_grad"][1] == 0.0
     assert paper_values.TAB4["vit-relu"]["gradcam"] == (0.205, 0.051)
-    assert set(paper_values.CLAIMS) | set(reproduce.EXTRA_CLAIMS) == set(reproduce.TARGETS)
+    assert set(paper_values.CLAIMS) | set(targets.EXTRA_CLAIMS) == set(targets.TARGETS)
     assert paper_values.paper_table("tab4") is paper_values.TAB4 and paper_values.paper_table("fig2") is None
 
 
@@ -171,7 +285,18 @@ def test_comparison_markdown_puts_the_papers_numbers_beside_ours():
     row = {"model": "vit-relu", "method": "gradcam", "ef": 0.05, "delta_ef": 0.01, "ef_per_k_1e4": 41.0,
            "delta_ef_per_k_1e4": 8.0, "paper_ef": 0.205, "paper_delta_ef": 0.051}
     undefined = {**row, "method": "lrp", "ef": math.nan, "paper_ef": math.nan}
-    text = reproduce.comparison_markdown("tab4", [row, undefined], True, ["a note"])
+    text = targets.comparison_markdown("tab4", [row, undefined], True, ["a note"])
     assert "| vit-relu | GradCAM | 5.00 | 1.00 | 41.000 | 8.000 | 0.205 | 0.051 |" in text
     assert "| vit-relu | LRP | undefined | – | undefined | – | – | – |" in text
     assert "> a note" in text
+
+
+def test_table_checks_leave_a_diverged_model_undecided(tmp_path):
+    nan = math.nan
+    finite = [{"model": "vit-relu", "method": method, "ef": 0.3, "delta_ef": 0.2 if method == "gradcam" else 0.01}
+              for method in METHODS]
+    diverged = [{"model": "vit-gelu", "method": method, "ef": nan, "delta_ef": nan} for method in METHODS]
+    ctx = targets.Context(out=tmp_path, quick=True, dataset=None, progress=False, fresh=False)
+    targets.gap_checks(ctx, "tab4", finite + diverged)
+    assert [(c["claim"].split(":")[0], c["holds"]) for c in ctx.checks] == [
+        ("vit-relu", True), ("vit-gelu", None), ("GELU-ViT's VanillaGrad EF exceeds ReLU-ViT's (the paper's observation)", None)]

@@ -9,11 +9,12 @@ import subprocess
 import sys
 
 import jax
+import jax.numpy as jnp
 import numpy as np
 import pytest
 from scipy.stats import rankdata
 
-from specxai_jax import sharding
+from specxai_jax import fast_forms, sharding
 from specxai_jax.explain import vanilla_grad
 from specxai_jax.models import PlainCNN, init_variables, stack_variables
 from specxai_jax.pipeline import summarize_saliency
@@ -38,12 +39,16 @@ def numpy_ef(saliency: np.ndarray) -> tuple[float, np.ndarray]:
     return float(probs @ (np.arange(len(probs)) / (len(probs) - 1))), probs
 
 
-@pytest.mark.parametrize("one_model_at_a_time", [True, False])
-def test_pipeline_matches_numpy_scipy_reference(one_model_at_a_time):
+@pytest.mark.parametrize("fast, one_model_at_a_time", [
+    pytest.param(True, True, marks=pytest.mark.slow), (True, False),   # CPU: bitonic rank, argmax pooling, patch tangent; models alone or unrolled
+    (False, None),                 # accelerators: every plain form, the models vmapped in one program
+])
+def test_pipeline_matches_numpy_scipy_reference(fast, one_model_at_a_time):
     model, variables = tiny_models([0.5, 3.0])
     images = np.random.default_rng(0).uniform(size=(7, 12, 12, 2)).astype(np.float32)
-    summary = summarize_saliency(model.apply, variables, images, batch_size=3, n_examples=5,
-                                 one_model_at_a_time=one_model_at_a_time)
+    with fast_forms.forced(fast):
+        summary = summarize_saliency(model.apply, variables, images, batch_size=3, n_examples=5,
+                                     one_model_at_a_time=one_model_at_a_time)
     for m in range(2):
         one = jax.tree.map(lambda leaf: leaf[m], variables)
         maps = np.asarray(jax.jit(vanilla_grad, static_argnums=0)(model.apply, one, images)).sum(axis=-1)
@@ -54,6 +59,22 @@ def test_pipeline_matches_numpy_scipy_reference(one_model_at_a_time):
         np.testing.assert_allclose(summary.examples[m], maps[:5], rtol=1e-4, atol=1e-7)
     assert summary.n_images == 7 and summary.dead_maps.tolist() == [0, 0]
     assert summary.examples.shape == (2, 5, 12, 12)   # gathered across batches of 3
+
+
+@pytest.mark.parametrize("unrolled", [True, False])
+def test_per_model_unrolled_and_vmapped_match_a_numpy_loop(unrolled):
+    rng = np.random.default_rng(3)
+    params = {"w": rng.normal(size=(3, 4, 2)).astype(np.float32), "b": rng.normal(size=(3, 2)).astype(np.float32)}
+    x = rng.normal(size=(5, 4)).astype(np.float32)
+    layer = lambda p, inputs: (jnp.tanh(inputs @ p["w"] + p["b"]), p["b"].sum())
+    with fast_forms.forced(unrolled, "unrolled_models"):
+        stacked = sharding.per_model(layer, in_axes=(0, None))
+        program = str(jax.make_jaxpr(stacked)(params, x))
+        outputs, sums = jax.jit(stacked)(params, x)
+    assert program.count("dot_general") == (3 if unrolled else 1)      # M matmuls, or one batched matmul
+    np.testing.assert_allclose(outputs, [np.tanh(x @ params["w"][m] + params["b"][m]) for m in range(3)],
+                               rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(sums, params["b"].sum(axis=1), rtol=1e-6)
 
 
 def test_noisy_pipeline_does_not_depend_on_batch_size():
@@ -81,7 +102,7 @@ def test_model_mesh_shapes_and_errors():
 CHILD = r"""
 import json
 import jax, numpy as np
-from specxai_jax import sharding
+from specxai_jax import fast_forms, sharding
 from specxai_jax.data import Dataset
 from specxai_jax.models import PlainCNN, init_variables, stack_variables
 from specxai_jax.pipeline import summarize_saliency
@@ -95,9 +116,11 @@ images = np.random.default_rng(0).uniform(size=(11, 8, 8, 2)).astype(np.float32)
 out = {}
 for name, mesh, alone in [("one", None, True), ("models8", sharding.model_mesh(), True),
                           ("models8_stacked", sharding.model_mesh(), False),
-                          ("grid2x4", sharding.model_mesh(batch_shards=4), False)]:
-    s = summarize_saliency(model.apply, variables, images, batch_size=3, noise_std=0.05, samples=2, mesh=mesh,
-                           one_model_at_a_time=alone)
+                          ("grid2x4", sharding.model_mesh(batch_shards=4), False),
+                          ("grid2x4_plain_forms", sharding.model_mesh(batch_shards=4), None)]:
+    with fast_forms.forced(False if name.endswith("plain_forms") else None):
+        s = summarize_saliency(model.apply, variables, images, batch_size=3, noise_std=0.05, samples=2, mesh=mesh,
+                               one_model_at_a_time=alone)
     out[name] = dict(ef=s.ef_mean.tolist(), std=s.ef_std.tolist(), spectrum=s.mean_spectrum.tolist(),
                      examples=s.examples.tolist())
 rng = np.random.default_rng(1)
@@ -125,7 +148,7 @@ def eight_device_run():
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("layout", ["models8", "models8_stacked", "grid2x4"])
+@pytest.mark.parametrize("layout", ["models8", "models8_stacked", "grid2x4", "grid2x4_plain_forms"])
 def test_pipeline_numbers_equal_on_one_and_eight_devices(eight_device_run, layout):
     one, many = eight_device_run["one"], eight_device_run[layout]
     for field in ("ef", "std", "spectrum", "examples"):

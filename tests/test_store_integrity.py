@@ -11,8 +11,7 @@ import warnings
 import numpy as np
 import pytest
 
-from experiments import sweep_beta
-from specxai_jax import atomic, validation
+from specxai_jax import atomic, sweep, validation
 from specxai_jax.numerics import SpecxaiWarning
 from specxai_jax.store import ResultStore, StoreBusy, config_key
 
@@ -36,8 +35,8 @@ def filled_store(root) -> ResultStore:
 
 
 def load(store, key):
-    return (store.load_checkpoint(key, check=sweep_beta.check_metadata),
-            store.load_result(key, check=sweep_beta.check_record))
+    return (store.load_checkpoint(key, check=sweep.check_metadata),
+            store.load_result(key, check=sweep.check_record))
 
 
 def test_intact_entries_load_without_warnings(tmp_path):
@@ -94,19 +93,19 @@ def test_incomplete_or_inconsistent_records_are_recomputed(tmp_path, change):
     store = filled_store(tmp_path)
     rewrite_record(store, KEY_A, change)
     with pytest.warns(SpecxaiWarning, match="corrupt result"):
-        assert store.load_result(KEY_A, check=sweep_beta.check_record) is None
-    assert store.load_checkpoint(KEY_A, check=sweep_beta.check_metadata) is not None
+        assert store.load_result(KEY_A, check=sweep.check_record) is None
+    assert store.load_checkpoint(KEY_A, check=sweep.check_metadata) is not None
 
 
 def test_diverged_record_reads_back_with_nan_ef(tmp_path):
     store = ResultStore(tmp_path)
     store.save_checkpoint(KEY_A, weights(float("nan")), {**METADATA, "diverged": True})
     store.save_result(KEY_A, {**RECORD, "ef": math.nan, "ef_std": math.nan, "ef_ref": math.nan, "diverged": True})
-    record, _ = store.load_result(KEY_A, check=sweep_beta.check_record)
+    record, _ = store.load_result(KEY_A, check=sweep.check_record)
     assert record["diverged"] is True
     assert record["ef"] is None or math.isnan(record["ef"])  # JSON null or NaN, both read as NaN
     rewrite_record(store, KEY_A, lambda r: r.update(ef=None, ef_std=None, ef_ref=None))
-    assert store.load_result(KEY_A, check=sweep_beta.check_record) is not None
+    assert store.load_result(KEY_A, check=sweep.check_record) is not None
 
 
 @pytest.mark.parametrize("change", [lambda m: m.pop("test_accuracy"), lambda m: m.update(epochs="1"),
@@ -117,7 +116,7 @@ def test_checkpoint_with_unusable_metadata_is_retrained(tmp_path, change):
     change(metadata)
     store.save_checkpoint(KEY_A, weights(1.0), metadata)
     with pytest.warns(SpecxaiWarning, match="unusable metadata"):
-        assert store.load_checkpoint(KEY_A, check=sweep_beta.check_metadata) is None
+        assert store.load_checkpoint(KEY_A, check=sweep.check_metadata) is None
     assert not store.entry(KEY_A).exists()
 
 

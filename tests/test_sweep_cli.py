@@ -91,6 +91,7 @@ def test_npz_dataset_runs_end_to_end(tmp_path, capsys):
     check_outputs(tmp_path / "out", [1.0, math.inf])
 
 
+@pytest.mark.slow  # folder loading has fast unit tests (test_data_folder.py); npz runs end to end here
 def test_folder_dataset_runs_end_to_end(tmp_path, capsys):
     rng = np.random.default_rng(1)
     for split, count in (("train", 16), ("val", 4)):

@@ -4,6 +4,7 @@ cover the data's content, the output set is never a mix of two runs, and bad inp
 from __future__ import annotations
 
 import csv
+import dataclasses
 import math
 import shutil
 from pathlib import Path
@@ -12,8 +13,9 @@ import jax
 import numpy as np
 import pytest
 
-from experiments import sweep_beta, sweep_report
-from specxai_jax import spectral, validation
+from experiments import sweep_beta
+from specxai_jax import spectral, sweep, sweep_report, validation
+from specxai_jax.configs import SweepConfig
 from specxai_jax.data import load_dataset
 from specxai_jax.models import init_variables
 from specxai_jax.store import ResultStore, config_key
@@ -47,18 +49,18 @@ def write_npz(path: Path, *, n_train=64, n_test=16, size=8, channels=1, seed=0, 
 def seeded_store(out: Path, argv: list[str], nan_beta: float) -> None:
     """Store untrained checkpoints for every job of ``argv`` as the sweep would (the one of ``nan_beta``
     with NaN weights), so a run only explains them."""
-    settings = sweep_beta.resolve_settings(sweep_beta.build_parser().parse_args([*argv, "--out", str(out)]))
-    dataset = load_dataset(settings["dataset"], img_size=settings["img_size"], seed=0,
-                           max_train=settings["max_train"], max_test=settings["max_test"])
-    model = sweep_beta.build_model(settings, dataset.num_classes)
-    base = sweep_beta.model_settings(settings, dataset)
+    config = sweep.resolve(sweep_beta.sweep_config(sweep_beta.build_parser().parse_args([*argv, "--out", str(out)])))
+    dataset = load_dataset(config.dataset, img_size=config.img_size, seed=0, max_train=config.max_train,
+                           max_test=config.max_test)
+    model = sweep.sweep_model(config, dataset.num_classes)
+    base = sweep.model_settings(config, dataset)
     store = ResultStore(out)
-    for beta in settings["betas"]:
+    for beta in config.betas:
         variables = init_variables(model, jax.random.key(0), beta, (1, *dataset.image_shape))
         if beta == nan_beta:
             variables["params"] = jax.tree.map(lambda leaf: leaf * np.nan, variables["params"])
         metadata = {"beta": beta, "seed": 0, "test_accuracy": 0.1, "epochs": 1, "reached_cap": False,
-                    "train_seconds": 0.0, "diverged": not sweep_beta.weights_finite(variables)}
+                    "train_seconds": 0.0, "diverged": not sweep.weights_finite(variables)}
         store.save_checkpoint(config_key({**base, "beta": beta, "seed": 0}), variables, metadata)
 
 
@@ -95,7 +97,7 @@ def test_diverged_rows_are_listed_but_left_out_of_spectra_checks_and_figures(tmp
     rows = fake_rows(0.25)
     rows[0].update(ef=math.nan, ef_std=math.nan, ef_ref=math.nan, diverged=True,
                    spectrum=np.full(12, np.nan), examples=np.full((2, 8, 8), np.nan))
-    sweep_report.write_outputs(tmp_path, rows, SETTINGS, np.zeros((2, 8, 8, 1), np.float32))
+    sweep_report.write_outputs(tmp_path, rows, CONFIG, np.zeros((2, 8, 8, 1), np.float32))
     written = read_rows(tmp_path)
     assert written[0]["diverged"] == "True" and written[0]["ef"] == "nan" and written[1]["diverged"] == "False"
     assert {row["beta"] for row in csv.DictReader(open(tmp_path / "spectra.csv"))} == {"inf"}
@@ -105,14 +107,12 @@ def test_diverged_rows_are_listed_but_left_out_of_spectra_checks_and_figures(tmp
 
 
 def test_data_content_is_part_of_the_key(tmp_path):
-    args = sweep_beta.build_parser().parse_args([*TINY, "--dataset", f"npz:{tmp_path / 'data.npz'}",
-                                                 "--out", str(tmp_path / "out")])
-    settings = sweep_beta.resolve_settings(args)
+    config = SweepConfig(dataset=f"npz:{tmp_path / 'data.npz'}", img_size=8, depth=2)
     keys = []
     for seed in (0, 0, 1):  # the same file, rewritten: same, same, other content
         write_npz(tmp_path / "data.npz", seed=seed)
-        dataset = load_dataset(settings["dataset"], img_size=8)
-        keys.append(config_key(sweep_beta.model_settings(settings, dataset)))
+        dataset = load_dataset(config.dataset, img_size=8)
+        keys.append(config_key(sweep.model_settings(config, dataset)))
     assert keys[0] == keys[1] != keys[2]
     same_content = load_dataset(f"npz:{tmp_path / 'data.npz'}", img_size=8).fingerprint
     assert same_content == dataset.fingerprint
@@ -127,14 +127,14 @@ def fake_rows(ef: float):
             for beta in (1.0, math.inf)]
 
 
-SETTINGS = {"activation": "softplus", "acc_cap": 0.9, "dataset": "synthetic", "model": "cnn", "depth": 2,
-            "width": 4, "img_size": 8, "lr": 1e-3, "lr_decay": 0.95, "batch_size": 32, "max_epochs": 1}
+CONFIG = SweepConfig(activation="softplus", acc_cap=0.9, dataset="synthetic", model="cnn", depth=2, width=4,
+                       img_size=8, lr=1e-3, lr_decay=0.95, batch_size=32, max_epochs=1)
 
 
 @pytest.mark.parametrize("fails_in", ["saliency_grid", "report_markdown", "environment"])
 def test_a_failure_while_writing_outputs_leaves_the_previous_set_whole(tmp_path, monkeypatch, fails_in):
     images = np.zeros((2, 8, 8, 1), np.float32)
-    sweep_report.write_outputs(tmp_path, fake_rows(0.25), SETTINGS, images)
+    sweep_report.write_outputs(tmp_path, fake_rows(0.25), CONFIG, images)
     before = {name: (tmp_path / name).read_bytes() for name in sweep_report.OUTPUTS}
     owner = sweep_report.plots if fails_in == "saliency_grid" else sweep_report
 
@@ -143,7 +143,7 @@ def test_a_failure_while_writing_outputs_leaves_the_previous_set_whole(tmp_path,
 
     monkeypatch.setattr(owner, fails_in, fail)
     with pytest.raises(KeyboardInterrupt):
-        sweep_report.write_outputs(tmp_path, fake_rows(0.5), {**SETTINGS, "lr": 0.05}, images)
+        sweep_report.write_outputs(tmp_path, fake_rows(0.5), dataclasses.replace(CONFIG, lr=0.05), images)
     assert {name: (tmp_path / name).read_bytes() for name in sweep_report.OUTPUTS} == before
     assert sorted(p.name for p in tmp_path.iterdir()) == sorted(sweep_report.OUTPUTS)  # no staging left
 
@@ -152,7 +152,7 @@ def test_outputs_of_a_new_run_replace_the_old_set_and_stale_temp_files(tmp_path)
     images = np.zeros((2, 8, 8, 7), np.float32)  # 7 channels: shown as gray in fig_saliency
     (tmp_path / ".results.csv.tmp-abc123").write_text("left by a killed run")
     (tmp_path / "notes.txt").write_text("the user's")
-    sweep_report.write_outputs(tmp_path, fake_rows(0.25), SETTINGS, images)
+    sweep_report.write_outputs(tmp_path, fake_rows(0.25), CONFIG, images)
     assert "0.25" in (tmp_path / "results.csv").read_text()
     assert sorted(p.name for p in tmp_path.iterdir()) == sorted([*sweep_report.OUTPUTS, "notes.txt"])
 

@@ -88,6 +88,7 @@ def test_killed_sweep_resumes_to_the_same_results(tmp_path, reference):
     assert_same_results(out, reference)
 
 
+@pytest.mark.slow  # store integrity has fast unit tests (test_store_integrity.py)
 def test_truncated_checkpoint_is_detected_and_recomputed(tmp_path, reference):
     out = tmp_path / "damaged"
     run_sweep(out)

@@ -9,9 +9,14 @@ equation, so forward values are unchanged); every other equation is bound as tra
   possibly with scalar extras such as β — ``jax.nn.relu``/``softplus``/``silu``/``relu6``…, the project's
   SoftPlus (a ``custom_jvp``) and every :mod:`specxai_jax.activations` function its models call
   through ``jax.jit`` (:mod:`specxai_jax.models.layers`);
-- **max pooling**: ``reduce_window_max`` (``flax.linen.max_pool``, ``lax.reduce_window``), ``reduce_max``,
-  and a function call taking one (B, H, W, C) array to a smaller (B, h, w, C) whose body takes a max or
-  an argmax (:func:`specxai_jax.pooling.max_pool` under ``jax.jit``, as the project's models call it).
+- **max pooling**: ``reduce_window_max`` (``flax.linen.max_pool``, ``lax.reduce_window``), ``reduce_max``
+  over axes between the batch (first) and channel (last) axis (a global or reshaped-window max pooling;
+  softmax's max over the class axis is none), and a function call taking one (B, H, W, C) array to a
+  smaller (B, h, w, C) whose body takes a max or an argmax (:func:`specxai_jax.pooling.max_pool` under
+  ``jax.jit``, as the project's models call it).
+
+Equations whose results reach the output only through ``stop_gradient`` carry no gradient and are
+bound as traced, never units: e.g. the max that ``jax.nn.softmax``/``log_softmax``/``logsumexp`` subtract.
 
 Calls (``jit``, ``custom_jvp_call``, ``custom_vjp_call``, ``closed_call``, ``checkpoint``) that hold
 units are evaluated equation by equation too, so their own derivative rules give way to the units';
@@ -70,7 +75,10 @@ class Rule:
         return plain(g)
 
     def check(self, eqn, dependent: list[bool]) -> None:
-        """Called for each non-unit equation with an input-dependent operand; raise to refuse it."""
+        """Called for each non-unit equation with an input-dependent operand; raise to refuse it.
+
+        ``dependent[i]``: whether operand i carries the input's signal (a ``stop_gradient``'ed one does not).
+        """
 
 
 def modified_gradient(rule: Rule, forward: Callable, x: jax.Array, objective: Callable) -> jax.Array:
@@ -82,7 +90,8 @@ def modified_gradient(rule: Rule, forward: Callable, x: jax.Array, objective: Ca
     tree = jax.tree.structure(shape)
 
     def total(inputs):
-        return objective(jax.tree.unflatten(tree, _evaluate(rule, closed.jaxpr, closed.consts, [inputs], [True])))
+        return objective(jax.tree.unflatten(tree, _evaluate(rule, closed.jaxpr, closed.consts, [inputs], [True],
+                                                             [True])))
 
     grads = jax.grad(total)(x)
     if rule.activations_seen == 0:
@@ -142,6 +151,25 @@ def _uses(jaxpr, names: frozenset) -> bool:
                for eqn in jaxpr.eqns)
 
 
+def _spatial_reduction(eqn) -> bool:
+    """A reduction of an array of rank ≥ 3 over axes other than its first (batch) and last (channel)."""
+    rank = len(_shape(eqn.invars[0]))
+    return rank >= 3 and all(0 < axis < rank - 1 for axis in eqn.params["axes"])
+
+
+def _gradient_carriers(jaxpr) -> set:
+    """The variables whose values reach the jaxpr's outputs other than through ``stop_gradient``."""
+    live = {v for v in jaxpr.outvars if not isinstance(v, core.Literal)}
+    for eqn in reversed(jaxpr.eqns):
+        if eqn.primitive.name != "stop_gradient" and any(v in live for v in eqn.outvars):
+            live.update(v for v in eqn.invars if not isinstance(v, core.Literal))
+    return live
+
+
+def _carries_gradient(eqn, live: set) -> bool:
+    return any(v in live for v in eqn.outvars)
+
+
 def _pools(shape: tuple, out: tuple) -> bool:
     """(B, H, W, C) → (B, h, w, C) with h ≤ H, w ≤ W and a smaller map."""
     return (len(shape) == len(out) == 4 and out[0] == shape[0] and out[3] == shape[3]
@@ -156,7 +184,7 @@ def classify(eqn, values: list) -> Unit | None:
             if _is_zero(values[1 - k]) and _shape(eqn.invars[k]) == _shape(eqn.outvars[0]):
                 return Unit("relu", k)
         return None
-    if name in ("reduce_window_max", "reduce_max"):
+    if name == "reduce_window_max" or (name == "reduce_max" and _spatial_reduction(eqn)):
         return Unit("pool", 0)
     inner = inner_jaxpr(eqn)
     arrays = [k for k, var in enumerate(eqn.invars) if _shape(var) != ()]
@@ -173,8 +201,10 @@ def classify(eqn, values: list) -> Unit | None:
 
 def _holds_unit(jaxpr, consts) -> bool:
     """Whether a unit appears anywhere in the jaxpr (operand values known only for literals and consts)."""
-    known = dict(zip(jaxpr.constvars, consts))
+    known, live = dict(zip(jaxpr.constvars, consts)), _gradient_carriers(jaxpr)
     for eqn in jaxpr.eqns:
+        if not _carries_gradient(eqn, live):
+            continue
         values = [v.val if isinstance(v, core.Literal) else known.get(v) for v in eqn.invars]
         if classify(eqn, values) is not None:
             return True
@@ -193,52 +223,63 @@ def _bind(eqn, args: list) -> list:
     return list(out) if eqn.primitive.multiple_results else [out]
 
 
-def _evaluate(rule: Rule, jaxpr, consts, args: list, dependent: list[bool]) -> list:
-    """Evaluate ``jaxpr``; ``dependent[i]``: whether argument i depends on the explained input."""
-    env, depends = dict(zip(jaxpr.constvars, consts)), {}
+def _flow(jaxpr, dependent: list[bool], signal: list[bool]):
+    """Yield (eqn, dependent, signal) per equation: whether each operand depends on the explained input,
+    and whether it carries the input's signal (depends on it other than through ``stop_gradient``)."""
+    depends, carries = dict(zip(jaxpr.invars, dependent)), dict(zip(jaxpr.invars, signal))
+    for eqn in jaxpr.eqns:
+        flags = [not isinstance(v, core.Literal) and depends.get(v, False) for v in eqn.invars]
+        signals = [not isinstance(v, core.Literal) and carries.get(v, False) for v in eqn.invars]
+        depends.update((v, any(flags)) for v in eqn.outvars)
+        carries.update((v, any(signals) and eqn.primitive.name != "stop_gradient") for v in eqn.outvars)
+        yield eqn, flags, signals
+
+
+def _evaluate(rule: Rule, jaxpr, consts, args: list, dependent: list[bool], signal: list[bool]) -> list:
+    """Evaluate ``jaxpr``; for argument i, ``dependent[i]``: whether it depends on the explained input,
+    ``signal[i]``: whether it does other than through ``stop_gradient``."""
+    env, live = dict(zip(jaxpr.constvars, consts)), _gradient_carriers(jaxpr)
     env.update(zip(jaxpr.invars, args))
-    depends.update(zip(jaxpr.invars, dependent))
 
     def read(var):
         return var.val if isinstance(var, core.Literal) else env[var]
 
-    for eqn in jaxpr.eqns:
+    for eqn, flags, signals in _flow(jaxpr, dependent, signal):
         values = [read(v) for v in eqn.invars]
-        flags = [not isinstance(v, core.Literal) and depends.get(v, False) for v in eqn.invars]
-        outs = _evaluate_dependent(rule, eqn, values, flags) if any(flags) else _bind(eqn, values)
+        if any(flags) and _carries_gradient(eqn, live):
+            outs = _evaluate_dependent(rule, eqn, values, flags, signals)
+        else:
+            outs = _bind(eqn, values)
         env.update(zip(eqn.outvars, outs))
-        depends.update((v, any(flags)) for v in eqn.outvars)
     return [read(v) for v in jaxpr.outvars]
 
 
-def _evaluate_dependent(rule: Rule, eqn, values: list, flags: list[bool]) -> list:
+def _evaluate_dependent(rule: Rule, eqn, values: list, flags: list[bool], signals: list[bool]) -> list:
     unit = classify(eqn, values)
-    if unit is not None and flags[unit.position]:
+    if unit is not None and signals[unit.position]:
         rule.activations_seen += unit.kind != "pool"
         return [_substitute(rule, unit, eqn, values)]
     inner = inner_jaxpr(eqn)
     if inner is not None and _holds_unit(*inner):
-        return _evaluate(rule, inner[0], inner[1], values, flags)
+        return _evaluate(rule, inner[0], inner[1], values, flags, signals)
     if inner is not None:
-        _check_static(rule, inner[0], flags)
+        _check_static(rule, inner[0], flags, signals)
     else:
-        rule.check(eqn, flags)
+        rule.check(eqn, signals)
     return _bind(eqn, values)
 
 
-def _check_static(rule: Rule, jaxpr, dependent: list[bool]) -> None:
+def _check_static(rule: Rule, jaxpr, dependent: list[bool], signal: list[bool]) -> None:
     """:meth:`Rule.check` on every input-dependent non-unit equation of a call that is bound as is."""
-    depends = dict(zip(jaxpr.invars, dependent))
-    for eqn in jaxpr.eqns:
-        flags = [not isinstance(v, core.Literal) and depends.get(v, False) for v in eqn.invars]
-        depends.update((v, any(flags)) for v in eqn.outvars)
-        if not any(flags):
+    live = _gradient_carriers(jaxpr)
+    for eqn, flags, signals in _flow(jaxpr, dependent, signal):
+        if not any(flags) or not _carries_gradient(eqn, live):
             continue
         inner = inner_jaxpr(eqn)
         if inner is not None:
-            _check_static(rule, inner[0], flags)
+            _check_static(rule, inner[0], flags, signals)
         elif classify(eqn, [v.val if isinstance(v, core.Literal) else None for v in eqn.invars]) is None:
-            rule.check(eqn, flags)
+            rule.check(eqn, signals)
 
 
 def _zero_cotangent(value):

@@ -12,8 +12,10 @@ import numpy as np
 
 from specxai_jax.models.cnn import PlainCNN, check_image_fits
 from specxai_jax.models.pretrained import from_pretrained
+from specxai_jax.models.registry import build_model
 
-__all__ = ["PlainCNN", "check_image_fits", "from_pretrained", "init_variables", "stack_variables", "unstack_variables"]
+__all__ = ["PlainCNN", "build_model", "check_image_fits", "from_pretrained", "init_variables", "stack_variables",
+           "unstack_variables"]
 
 
 def init_variables(model, key: jax.Array, beta: float, input_shape: tuple[int, ...]) -> dict:

@@ -1,11 +1,13 @@
-"""The paper's plain conv net: L × [Conv3×3 (width·2ⁱ), act, MaxPool2] → Dense → act → Dense."""
+"""The paper's conv net, L × [Conv3×3 (width·2ⁱ), act, MaxPool2] → Dense → act → Dense, with the optional
+skip connections and batch norm of its Fig. 9 ablation."""
 
 from __future__ import annotations
 
 import flax.linen as nn
 import jax.numpy as jnp
 
-from specxai_jax import activations, convolution, pooling
+from specxai_jax import convolution
+from specxai_jax.models import layers
 
 
 def check_image_fits(image_size: int, depth: int) -> None:
@@ -20,9 +22,11 @@ def check_image_fits(image_size: int, depth: int) -> None:
 class PlainCNN(nn.Module):
     """Logits (B, classes) of images (B, H, W, C); β is read from the ``constants`` collection.
 
-    Activations and poolings are inline (the form neural-tangents differentiates structurally), so
-    DeepLift and LRP, which need to see the pooling as one call, take
-    :class:`specxai_jax.models.cnn_variants.ConvNet` (the same network and parameters).
+    Block i: Conv3×3 (width·2ⁱ) → [BatchNorm] → [+ Conv1×1 projection of the block input] → act
+    → MaxPool2. Then Dense(dense) → act → Dense(classes). Activations and poolings are the named
+    calls of :mod:`specxai_jax.models.layers`, so GuidedBackprop, DeepLift and LRP see each as one
+    unit. ``gradcam_layer`` names the last block's conv (or its batch norm): the feature map GradCAM
+    reads by default (with skips, the main branch).
     """
 
     depth: int = 3
@@ -30,15 +34,26 @@ class PlainCNN(nn.Module):
     dense: int = 512
     num_classes: int = 10
     activation: str = "softplus"
+    skip: bool = False
+    batch_norm: bool = False
+
+    @property
+    def gradcam_layer(self) -> str:
+        return f"{'bn' if self.batch_norm else 'conv'}{self.depth - 1}"
 
     @nn.compact
-    def __call__(self, x):
+    def __call__(self, x, train: bool = False):
         beta = self.variable("constants", "beta", lambda: jnp.asarray(jnp.inf, jnp.float32)).value
-        act = activations.get(self.activation)
+        act = layers.activation(self.activation)
         for i in range(self.depth):
-            x = nn.Conv(self.width * 2**i, (3, 3), padding="SAME", name=f"conv{i}",
+            features = self.width * 2**i
+            h = nn.Conv(features, (3, 3), padding="SAME", name=f"conv{i}",
                         conv_general_dilated=convolution.conv_general_dilated if i == 0 else None)(x)
-            x = pooling.max_pool(act(x, beta), 2)
+            if self.batch_norm:
+                h = nn.BatchNorm(use_running_average=not train, name=f"bn{i}")(h)
+            if self.skip:
+                h = h + nn.Conv(features, (1, 1), name=f"skip{i}")(x)
+            x = layers.max_pool(act(h, beta), window=2)
         x = x.reshape(x.shape[0], -1)
         x = act(nn.Dense(self.dense, name="dense")(x), beta)
         return nn.Dense(self.num_classes, name="head")(x)

@@ -25,8 +25,9 @@ ACTIVATIONS = {name: jax.jit(fn) for name, fn in {
     "relu6": jax.nn.relu6,
     "leaky_relu": functools.partial(jax.nn.leaky_relu, negative_slope=0.01),
 }.items()}
-"""Each a jitted elementwise call: the modified-gradient methods (attribution.backward) treat such calls as
-activations, as they do the project's own models' (a bare erf GELU would be differentiated plainly)."""
+"""Each a jitted elementwise call, one equation in a traced program (as :mod:`specxai_jax.models.layers`), so
+program transformations such as GuidedBackprop's see the activation as a whole (a bare erf GELU would be
+differentiated plainly)."""
 
 
 def hf_activation(name: str):

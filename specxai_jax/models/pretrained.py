@@ -56,12 +56,12 @@ def from_pretrained(name_or_path: str | Path) -> tuple[ResNetForImageClassificat
     """
     directory = _checkpoint_directory(name_or_path)
     config = _read_json(directory / "config.json")
-    model = build_model(config, *_normalization(directory))
+    model = module_from_config(config, *_normalization(directory))
     variables = convert_state_dict(_read_weights(directory), model, config)
     return model, variables
 
 
-def build_model(config: dict, mean=IMAGENET_MEAN, std=IMAGENET_STD):
+def module_from_config(config: dict, mean=IMAGENET_MEAN, std=IMAGENET_STD):
     """The Flax module of a transformers ``config.json`` dict (any size of either architecture).
 
     ``mean``/``std``: per-channel normalization the module applies to its [0, 1] inputs.

@@ -1,4 +1,5 @@
-"""Model families by name and experiment model specs such as ``cnn-softplus:3`` or ``vit-gelu``."""
+"""The one map from model family names to modules (:func:`build_model`), and model specs such as
+``cnn-softplus:3`` or ``vit-gelu``."""
 
 from __future__ import annotations
 
@@ -6,35 +7,40 @@ import dataclasses
 import math
 
 from specxai_jax import activations
-from specxai_jax.models.cnn_variants import ConvNet
+from specxai_jax.models.cnn import PlainCNN
 from specxai_jax.models.resnet import ResNet
 from specxai_jax.models.vit import ViT
+from specxai_jax.validation import UsageError
 
-CONV_VARIANTS = {
+CONV_VARIANTS = {  # PlainCNN's options per conv family
     "cnn": dict(skip=False, batch_norm=False),
     "cnn-skip": dict(skip=True, batch_norm=False),
     "cnn-bn": dict(skip=False, batch_norm=True),
     "cnn-skip-bn": dict(skip=True, batch_norm=True),
 }
-FAMILIES = (*CONV_VARIANTS, "resnet", "vit")
+MODULES = {**dict.fromkeys(CONV_VARIANTS, PlainCNN), "resnet": ResNet, "vit": ViT}
+FAMILIES = tuple(MODULES)
 
 
 def build_model(name: str, *, num_classes: int, activation: str = "relu", depth: int | None = None, **options):
-    """A Flax module of family ``name`` (one of FAMILIES); ``options`` go to the module (e.g. width).
+    """A Flax module of family ``name`` (one of FAMILIES); ``options`` go to the module (e.g. width, dense).
 
-    ``depth`` defaults to the module's own (conv blocks, ResNet stages or ViT blocks).
+    The conv families are :class:`~specxai_jax.models.cnn.PlainCNN` with the skips and batch norm of
+    CONV_VARIANTS; ``depth`` defaults to the module's own (conv blocks, ResNet stages or ViT blocks).
     """
+    if name not in MODULES:
+        raise UsageError(f"unknown model family {name!r}; choose one of {', '.join(FAMILIES)}")
     activations.get(activation)
+    module, fixed = MODULES[name], CONV_VARIANTS.get(name, {})
     settings = dict(num_classes=num_classes, activation=activation, **options)
     if depth is not None:
         settings["depth"] = depth
-    if name in CONV_VARIANTS:
-        return ConvNet(**CONV_VARIANTS[name], **settings)
-    if name == "resnet":
-        return ResNet(**settings)
-    if name == "vit":
-        return ViT(**settings)
-    raise ValueError(f"unknown model family {name!r}; choose one of {', '.join(FAMILIES)}")
+    accepted = {field.name for field in dataclasses.fields(module)} - {"parent", "name", *fixed}
+    unknown = sorted(set(settings) - accepted)
+    if unknown:
+        raise UsageError(f"model family {name!r} takes no option {', '.join(unknown)}; "
+                         f"its options: {', '.join(sorted(accepted))}")
+    return module(**fixed, **settings)
 
 
 @dataclasses.dataclass(frozen=True)

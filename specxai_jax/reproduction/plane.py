@@ -12,13 +12,12 @@ import math
 
 import numpy as np
 
-from experiments import explanation_gap, presets, repro_plots
 from specxai_jax import atomic
+from specxai_jax.configs import REPRODUCE_SEEDS
+from specxai_jax.plots import reproduction as repro_plots
 
 MODELS = {True: ("cnn-softplus:2", "cnn-softplus:20", "cnn-relu"),
           False: ("cnn-softplus:1", "cnn-softplus:5", "cnn-softplus:20", "cnn-softplus:100", "cnn-relu")}
-QUICK_FLAGS = ("--quick", "--max-train", "1024", "--max-epochs", "8", "--lr", "2e-3", "--n-images", "16",
-               "--sigmas", "0.05", "0.2", "0.4")
 COLUMNS = ["model", "method", "sigma", "ef", "ef_std", "delta_ef", "delta_ef_std", "gap", "gap_std", "n"]
 
 
@@ -64,22 +63,14 @@ def markdown(table: list[dict]) -> str:
 
 def run(ctx) -> dict:
     """One explanation-gap run per seed into ``seed<k>/``; plane.csv, plane.md and fig_plane.png."""
-    seeds = presets.REPRODUCE_SEEDS["quick" if ctx.quick else "full"]
+    from specxai_jax.reproduction import targets  # targets imports this module
+
     per_seed = []
-    for seed in seeds:
-        out = ctx.out / f"seed{seed}"
-        out.mkdir(exist_ok=True)
-        argv = ["--models", *MODELS[ctx.quick], "--out", str(out), "--checkpoint-dir", str(ctx.out / "models"),
-                "--seed", str(seed), *(QUICK_FLAGS if ctx.quick else ()),
-                *(("--dataset", ctx.dataset) if ctx.dataset else ()), *ctx.data_flags,
-                *(("--no-progress",) if not ctx.progress else ())]
-        args = explanation_gap.parse_args(argv)
-        print(f"[plane] python -m experiments.explanation_gap {' '.join(argv)}", flush=True)
-        per_seed.append(explanation_gap.run(args))
-        ctx.runs.append({"label": f"seed {seed}", "dir": out.name,
-                         "command": "python -m experiments.explanation_gap " + " ".join(argv),
-                         "settings": {**vars(args), "models": [spec.name for spec in args.models]}})
-    table = summarize(per_seed, args.smooth_sigma)
+    for seed in REPRODUCE_SEEDS["quick" if ctx.quick else "full"]:
+        config = targets.gap_config(ctx, models=MODELS[ctx.quick], checkpoint_dir=str(ctx.out / "models"), seed=seed)
+        result = targets.gap_run(ctx, f"seed {seed}", f"seed{seed}", config)
+        per_seed.append((result.rows, result.sweep))
+    table = summarize(per_seed, config.smooth_sigma)
     atomic.write_csv(ctx.out / "plane.csv", table, COLUMNS)
     atomic.write_text(ctx.out / "plane.md", markdown(table))
     repro_plots.plane(ctx.out / "fig_plane.png", table)

@@ -44,7 +44,7 @@ TAB3 = {
     "cifar10": {"input": 32, "lr": 3e-3, "depth": 4, "cap": 0.7},
     "fashion_mnist": {"input": 28, "lr": 1e-4, "depth": 3, "cap": 0.8},
 }
-"""Tab. 3 (appendix): hyperparameters per dataset (also the presets in experiments.presets)."""
+"""Tab. 3 (appendix): hyperparameters per dataset (also the presets in specxai_jax.configs.PRESETS)."""
 
 CLAIMS = {
     "fig2": "Radial spectra of VanillaGrad maps: the smaller β, the lighter the high-frequency tail; ReLU's is "

@@ -7,6 +7,7 @@ cap (Spearman ρ per seed), and ReLU's spectrum has the heaviest high-frequency 
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import os
 import platform
@@ -21,8 +22,8 @@ import jax
 import numpy as np
 from scipy import stats
 
-from experiments import provenance
-from specxai_jax import atomic, plots
+from specxai_jax import atomic, plots, provenance
+from specxai_jax.configs import SweepConfig
 
 RESULT_COLUMNS = ["activation", "beta", "seed", "test_accuracy", "epochs", "ef", "ef_std", "ef_ref", "n_images",
                   "train_seconds", "reached_cap", "dead_maps", "diverged"]
@@ -67,10 +68,10 @@ def spearman_per_seed(rows: Sequence[dict], capped_only: bool = True) -> dict[in
     return result
 
 
-def checks(rows: Sequence[dict], settings: dict) -> list[tuple[str, bool | None, str]]:
+def checks(rows: Sequence[dict], config: SweepConfig) -> list[tuple[str, bool | None, str]]:
     """The paper's claims on this sweep: (claim, passed (None: not applicable), measured)."""
     out = []
-    capped_only = settings["acc_cap"] is not None
+    capped_only = config.acc_cap is not None
     among = "capped models" if capped_only else "all models (no cap)"
     for seed, s in spearman_per_seed(rows, capped_only).items():
         measured = f"ρ = {s['rho']:.3f} over {s['n_capped']} of {s['n_models']} models" if s["rho"] is not None \
@@ -88,11 +89,11 @@ def checks(rows: Sequence[dict], settings: dict) -> list[tuple[str, bool | None,
     return out
 
 
-def summary_line(rows: Sequence[dict], settings: dict) -> str:
+def summary_line(rows: Sequence[dict], config: SweepConfig) -> str:
     """One line: how many models reached the cap and the per-seed Spearman ρ."""
     capped = sum(bool(r["reached_cap"]) for r in rows)
     rhos = ", ".join(f"seed {seed}: " + ("n/a" if s["rho"] is None else f"{s['rho']:.3f}")
-                     for seed, s in spearman_per_seed(rows, settings["acc_cap"] is not None).items())
+                     for seed, s in spearman_per_seed(rows, config.acc_cap is not None).items())
     return f"{capped} of {len(rows)} models reached the cap; Spearman ρ(β, EF) among them: {rhos}"
 
 
@@ -126,10 +127,11 @@ def spectrum_rows(rows: Sequence[dict], activation: str) -> list[dict]:
     return out
 
 
-def write_outputs(out: Path, rows: Sequence[dict], settings: dict, images: np.ndarray,
+def write_outputs(out: Path, rows: Sequence[dict], config: SweepConfig, images: np.ndarray,
                   labels: Sequence[str] | None = None) -> None:
     """Every file of a sweep into ``out``; ``images`` (E, H, W, C) are the inputs of the example maps, ``labels``
-    their E class names (titles of the saliency figure's columns)."""
+    their E class names (titles of the saliency figure's columns). config.json holds every field of ``config``
+    and the :func:`environment`."""
     out = Path(out)
     for stale in out.glob(f".*{atomic.TEMP_MARKER}*"):  # left by a killed run (the caller holds the store lock)
         if any(stale.name.startswith(f".{name}") for name in (*OUTPUTS, "outputs")):
@@ -137,7 +139,7 @@ def write_outputs(out: Path, rows: Sequence[dict], settings: dict, images: np.nd
     staging = out / f".outputs{atomic.TEMP_MARKER}{uuid.uuid4().hex}"
     staging.mkdir()
     try:
-        _write_all(staging, rows, settings, images, labels)
+        _write_all(staging, rows, config, images, labels)
         for name in OUTPUTS:  # the old set goes first, so a kill leaves part of the new set, never a mix
             (out / name).unlink(missing_ok=True)
         for name in OUTPUTS:
@@ -151,39 +153,39 @@ def _display_images(images: np.ndarray) -> np.ndarray:
     return images if images.shape[-1] in (1, 3, 4) else images.mean(axis=-1, keepdims=True)
 
 
-def _write_all(out: Path, rows: Sequence[dict], settings: dict, images: np.ndarray,
+def _write_all(out: Path, rows: Sequence[dict], config: SweepConfig, images: np.ndarray,
                labels: Sequence[str] | None = None) -> None:
     """Every output file into the directory ``out``."""
     atomic.write_csv(out / "results.csv", result_rows(rows), RESULT_COLUMNS)
-    atomic.write_csv(out / "spectra.csv", spectrum_rows(rows, settings["activation"]), SPECTRUM_COLUMNS)
+    atomic.write_csv(out / "spectra.csv", spectrum_rows(rows, config.activation), SPECTRUM_COLUMNS)
     plots.ef_vs_beta(out / "fig_ef_vs_beta.png", converged(rows))
-    below_cap = {r["beta"] for r in rows if not r["reached_cap"]} if settings["acc_cap"] is not None else set()
+    below_cap = {r["beta"] for r in rows if not r["reached_cap"]} if config.acc_cap is not None else set()
     plots.radial_spectra(out / "fig_spectra.png", mean_spectra(rows), below_cap=below_cap)
-    plots.accuracy_vs_beta(out / "fig_accuracy.png", rows, settings["acc_cap"])
+    plots.accuracy_vs_beta(out / "fig_accuracy.png", rows, config.acc_cap)
     first_seed = min(r["seed"] for r in rows)
     plots.saliency_grid(out / "fig_saliency.png",
                         {r["beta"]: r["examples"] for r in converged(rows) if r["seed"] == first_seed},
                         _display_images(images), labels)
-    atomic.write_text(out / "report.md", report_markdown(rows, settings))
-    atomic.write_json(out / "config.json", {**settings, "environment": environment()})
+    atomic.write_text(out / "report.md", report_markdown(rows, config))
+    atomic.write_json(out / "config.json", {**dataclasses.asdict(config), "environment": environment()})
 
 
 def _verdict(passed: bool | None) -> str:
     return {True: "yes", False: "**no**", None: "n/a"}[passed]
 
 
-def report_markdown(rows: Sequence[dict], settings: dict) -> str:
+def report_markdown(rows: Sequence[dict], config: SweepConfig) -> str:
     """report.md: settings, the paper's claims checked, the results table and the figures."""
-    cap = "none" if settings["acc_cap"] is None else f"{settings['acc_cap']:g}"
-    lines = [f"# β-sweep: {settings['activation']} on {settings['dataset']}", "",
-             f"Conv net `{settings['model']}`, depth {settings['depth']}, width {settings['width']}, {settings['img_size']} px; "
-             f"Adam lr {settings['lr']:g} (×{settings['lr_decay']:g} per epoch), batch {settings['batch_size']}, "
-             f"accuracy cap {cap}, at most {settings['max_epochs']} epochs. VanillaGrad of the predicted class's "
+    cap = "none" if config.acc_cap is None else f"{config.acc_cap:g}"
+    lines = [f"# β-sweep: {config.activation} on {config.dataset}", "",
+             f"Conv net `{config.model}`, depth {config.depth}, width {config.width}, {config.img_size} px; "
+             f"Adam lr {config.lr:g} (×{config.lr_decay:g} per epoch), batch {config.batch_size}, "
+             f"accuracy cap {cap}, at most {config.max_epochs} epochs. VanillaGrad of the predicted class's "
              f"log-softmax, channel-summed, rank-normalized; EF on the unit frequency scale [0, 1] "
              f"(`ef_ref` = EF/K, the authors' convention; their tables print it ×10⁴), mean ± std over "
              f"{rows[0]['n_images']} test images.", "", "## The paper's claims on this run", "",
              "| claim | holds | measured |", "|---|---|---|"]
-    lines += [f"| {claim} | {_verdict(passed)} | {measured} |" for claim, passed, measured in checks(rows, settings)]
+    lines += [f"| {claim} | {_verdict(passed)} | {measured} |" for claim, passed, measured in checks(rows, config)]
     lines += ["", "## Models", "", "| β | seed | test acc. | epochs | reached cap | EF | EF std | EF/K ×10⁴ |",
               "|---|---|---|---|---|---|---|---|"]
     for r in rows:

@@ -20,7 +20,8 @@ import jax.numpy as jnp
 import numpy as np
 from scipy import stats
 
-from experiments import repro_plots, sweep_report
+from specxai_jax import sweep_report
+from specxai_jax.plots import reproduction as repro_plots
 from specxai_jax import atomic, spectral, theorem1
 from specxai_jax.data import load_dataset
 
@@ -242,14 +243,14 @@ def relative_spread(values: Sequence[float]) -> float:
 def trained_rows(ctx, base: str) -> list[dict]:
     """β-sweeps of the CNN on each kind of input; one row per β: mean over the seeds whose model reached the
     accuracy cap (a model left below it, e.g. at chance on permuted pixels, says nothing about β)."""
-    from experiments import reproduce  # the sweep runner lives there
+    from specxai_jax.reproduction import targets  # targets imports this module
 
     plain = dataclasses.replace(ctx, dataset=None)  # shares ctx's runs and checks lists
     rows = []
     for kind, spec in input_specs(base).items():
-        sweep_rows = sweep_report.converged(reproduce.sweep(plain, f"trained CNN, {kind} inputs", f"sweep_{kind}",
-                                                            ["--dataset", spec]))
-        if "--no-cap" not in ctx.sweep_flags:
+        sweep_rows = sweep_report.converged(targets.sweep(plain, f"trained CNN, {kind} inputs", f"sweep_{kind}",
+                                                          dataset=spec))
+        if not ctx.no_cap:
             sweep_rows = [r for r in sweep_rows if r["reached_cap"]]
         for beta in sorted({r["beta"] for r in sweep_rows}):
             chosen = [r for r in sweep_rows if r["beta"] == beta]
