@@ -1,7 +1,8 @@
 """The β-sweep: train conv nets of activation smoothness β for a grid of β and seeds, explain them, measure EF.
 
 ``run(config, out)`` reproduces the paper's Figs. 2, 3 and 5 for one :class:`~specxai_jax.configs.SweepConfig`.
-Every model (β × seed) trains in one vectorized, jit-compiled program; each stops at its own accuracy cap.
+Every model (β × seed) trains through one compiled step (:func:`specxai_jax.train.train_models`: one model
+per CPU device, or all of them vmapped on accelerators); each stops at its own accuracy cap.
 Finished models and their explanations are stored under ``out/models/`` keyed by every setting that
 changes their numbers, so an interrupted or repeated sweep skips what is done (``fresh=True`` recomputes).
 Outputs (:mod:`specxai_jax.sweep_report`): results.csv, spectra.csv, config.json, four figures, report.md.

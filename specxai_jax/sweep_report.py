@@ -170,8 +170,9 @@ def _write_all(out: Path, rows: Sequence[dict], config: SweepConfig, images: np.
     atomic.write_json(out / "config.json", {**dataclasses.asdict(config), "environment": environment()})
 
 
-def _verdict(passed: bool | None) -> str:
-    return {True: "yes", False: "**no**", None: "n/a"}[passed]
+def verdict(holds: bool | None) -> str:
+    """A check's outcome as a table cell: yes, **no**, or n/a (could not be decided)."""
+    return {True: "yes", False: "**no**", None: "n/a"}[holds]
 
 
 def report_markdown(rows: Sequence[dict], config: SweepConfig) -> str:
@@ -185,7 +186,7 @@ def report_markdown(rows: Sequence[dict], config: SweepConfig) -> str:
              f"(`ef_ref` = EF/K, the authors' convention; their tables print it ×10⁴), mean ± std over "
              f"{rows[0]['n_images']} test images.", "", "## The paper's claims on this run", "",
              "| claim | holds | measured |", "|---|---|---|"]
-    lines += [f"| {claim} | {_verdict(passed)} | {measured} |" for claim, passed, measured in checks(rows, config)]
+    lines += [f"| {claim} | {verdict(passed)} | {measured} |" for claim, passed, measured in checks(rows, config)]
     lines += ["", "## Models", "", "| β | seed | test acc. | epochs | reached cap | EF | EF std | EF/K ×10⁴ |",
               "|---|---|---|---|---|---|---|---|"]
     for r in rows:

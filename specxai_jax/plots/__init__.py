@@ -93,7 +93,7 @@ def ef_vs_beta(path, rows: Sequence[Mapping], *, ylabel: str = "Expected Frequen
                  fontsize=9)
     ax.grid(True, alpha=0.3)
     ax.legend(fontsize=8)
-    _save(fig, path)
+    save_with_vector(fig, path)
 
 
 def radial_spectra(path, spectra: Mapping[float, np.ndarray], below_cap: Collection[float] = ()) -> None:
@@ -119,7 +119,7 @@ def radial_spectra(path, spectra: Mapping[float, np.ndarray], below_cap: Collect
     ax.set_title("Radial power spectrum of VanillaGrad maps", fontsize=9)
     ax.grid(True, alpha=0.3, which="both")
     ax.legend(fontsize=7, ncol=2)
-    _save(fig, path)
+    save_with_vector(fig, path)
 
 
 def accuracy_vs_beta(path, rows: Sequence[Mapping], acc_cap: float | None) -> None:
@@ -138,7 +138,7 @@ def accuracy_vs_beta(path, rows: Sequence[Mapping], acc_cap: float | None) -> No
     integer_axis(bottom, [r["epochs"] for r in rows])
     bottom.grid(True, alpha=0.3)
     beta_axis(bottom, betas)  # last: it sets the shared log scale, then the β and ReLU ticks
-    _save(fig, path)
+    save_with_vector(fig, path)
 
 
 def saliency_grid(path, maps: Mapping[float, np.ndarray], images: np.ndarray,
@@ -173,7 +173,7 @@ def saliency_grid(path, maps: Mapping[float, np.ndarray], images: np.ndarray,
     for row, beta in enumerate(betas, start=1):
         axes[row, 0].set_ylabel(beta_label(beta), fontsize=8)
     fig.suptitle("VanillaGrad saliency (channel-summed) per β", fontsize=9)
-    _save(fig, path)
+    save_with_vector(fig, path)
 
 
 DPI = 200
@@ -186,7 +186,3 @@ def save_with_vector(fig, path) -> None:
     atomic.save_figure(fig, path, dpi=DPI)
     fig.set_layout_engine("none")   # keep the layout the PNG computed: the PDF needs no second solve
     atomic.save_figure(fig, path.with_suffix(f".{VECTOR_FORMAT}"))
-
-
-def _save(fig, path) -> None:
-    save_with_vector(fig, path)

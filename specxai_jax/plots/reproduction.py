@@ -47,7 +47,7 @@ def spectra_grid(path, panels: Mapping[str, Mapping[float, np.ndarray]], *, ncol
         ax.set_ylabel("normalized power")
     axes[0, 0].legend(fontsize=6, ncol=2)
     fig.suptitle(suptitle, fontsize=10)
-    _save(fig, path)
+    plots.save_with_vector(fig, path)
 
 
 def ef_lines(path, series: Mapping[str, Sequence[Mapping]], *, ylabel: str = "Expected Frequency (unit scale)",
@@ -70,7 +70,7 @@ def ef_lines(path, series: Mapping[str, Sequence[Mapping]], *, ylabel: str = "Ex
     ax.set_title(title, fontsize=9)
     ax.grid(True, alpha=0.3)
     ax.legend(fontsize=7)
-    _save(fig, path)
+    plots.save_with_vector(fig, path)
 
 
 def mean_interval(values: Sequence[float]) -> tuple[float, float]:
@@ -100,7 +100,7 @@ def accuracy_and_epochs(path, series: Mapping[str, Sequence[Mapping]], *, title:
     plots.beta_axis(bottom, all_betas)  # sets the shared log scale, then the β and ReLU ticks
     top.legend(fontsize=7)
     top.set_title(title, fontsize=9)
-    _save(fig, path)
+    plots.save_with_vector(fig, path)
 
 
 def ef_bars(path, values: Mapping[str, Mapping[float, float]], *, title: str = "") -> None:
@@ -118,10 +118,6 @@ def ef_bars(path, values: Mapping[str, Mapping[float, float]], *, title: str = "
     ax.set_title(title, fontsize=9)
     ax.legend(fontsize=8)
     ax.grid(True, axis="y", alpha=0.3)
-    _save(fig, path)
-
-
-def _save(fig, path) -> None:
     plots.save_with_vector(fig, path)
 
 
@@ -153,7 +149,7 @@ def theorem1_spectra(path, spectra: Mapping[tuple, tuple]) -> None:
             ax.set_xlabel("frequency (cycles/sample)", fontsize=7)
         axes[dim - 1, 0].set_ylabel(f"{dim}-D mean power (relative)", fontsize=8)
     fig.suptitle("Lemma 3: spectra of gradient maps κ′_b(x_e − x_t), b = 1", fontsize=10)
-    _save(fig, path)
+    plots.save_with_vector(fig, path)
 
 
 def theorem1_exponents(path, rows: Sequence[Mapping]) -> None:
@@ -178,7 +174,7 @@ def theorem1_exponents(path, rows: Sequence[Mapping]) -> None:
     ax.set_ylabel("measured tail exponent (bars: 2σ)")
     ax.set_title("Theorem 1: measured vs predicted spectral tails", fontsize=9)
     ax.grid(True, alpha=0.3)
-    _save(fig, path)
+    plots.save_with_vector(fig, path)
 
 
 def theorem1_bandwidth(path, trend: Mapping) -> None:
@@ -204,7 +200,7 @@ def theorem1_bandwidth(path, trend: Mapping) -> None:
     right.legend(fontsize=7)
     for ax in (left, right):
         ax.grid(True, alpha=0.3, which="both")
-    _save(fig, path)
+    plots.save_with_vector(fig, path)
 
 
 def theorem1_ef_vs_beta(path, rows: Sequence[Mapping]) -> None:
@@ -234,7 +230,7 @@ def theorem1_ef_vs_beta(path, rows: Sequence[Mapping]) -> None:
         ax.grid(True, alpha=0.3)
         ax.legend(fontsize=6)
     fig.suptitle("EF vs β (bars: 95 % interval of the mean)", fontsize=10)
-    _save(fig, path)
+    plots.save_with_vector(fig, path)
 
 
 def plane(path, table: Sequence[Mapping]) -> None:
@@ -269,4 +265,4 @@ def plane(path, table: Sequence[Mapping]) -> None:
     axes[0].legend(handles=handles, fontsize=6, ncol=2)
     fig.suptitle("Complexity–faithfulness plane (Sec. 6): ante-hoc β moves along EF, post-hoc methods trade EF "
                  "for faithfulness", fontsize=9)
-    _save(fig, path)
+    plots.save_with_vector(fig, path)

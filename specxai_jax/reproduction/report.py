@@ -21,8 +21,9 @@ import re
 from pathlib import Path
 from typing import Sequence
 
-from specxai_jax.reproduction import html as repro_html, paper_values
 from specxai_jax import atomic, spectral, validation
+from specxai_jax.reproduction import html as repro_html, paper_values
+from specxai_jax.sweep_report import verdict
 
 MAX_TABLE_ROWS = 40   # a longer CSV is summarized, not inlined
 CONFIG_FILES = ("target.json", "config.json", "lemma1.json")
@@ -108,10 +109,6 @@ def csv_markdown(path: Path) -> list[str]:
 def demote(markdown: str, levels: int = 2) -> list[str]:
     """A markdown file's lines with its headings ``levels`` deeper (to nest it in the report)."""
     return [("#" * levels + line) if line.startswith("#") else line for line in markdown.splitlines()] + [""]
-
-
-def verdict(holds) -> str:
-    return {True: "yes", False: "**no**", None: "n/a"}[holds]
 
 
 def cell(text) -> str:
