@@ -20,13 +20,14 @@ from __future__ import annotations
 
 import functools
 import inspect
+import sys
 from typing import Callable
 
 import jax
 import jax.numpy as jnp
 import numpy as np
-from flax import nnx
 
+from specxai_jax import fast_forms
 from specxai_jax.attribution.core import (ApplyFn, Model, as_model, input_gradient, predicted_class, select_score,
                                           target_log_prob)
 from specxai_jax.attribution.deeplift import deeplift
@@ -82,7 +83,7 @@ class Explainer:
         self.arrays = {name: value for name, value in options.items() if _is_array(value)}
         fixed = {name: value for name, value in options.items() if not _is_array(value)}
         attribute = functools.partial(METHODS[method], self.model, **fixed)
-        self.compiled = jax.jit(lambda variables, x, target, arrays: attribute(variables, x, target, **arrays))
+        self.compiled = fast_forms.jit(lambda variables, x, target, arrays: attribute(variables, x, target, **arrays))
 
     def __call__(self, variables, x, target=None, **arrays) -> jax.Array:
         unknown = sorted(set(arrays) - set(_options_of(self.method)))
@@ -92,7 +93,7 @@ class Explainer:
         if variables is None:
             if self._owner is None:
                 raise ValueError("variables are required (None means the module's own state for NNX modules only)")
-            variables = nnx.state(self._owner)
+            variables = sys.modules["flax.nnx"].state(self._owner)   # imported: the owner is an NNX module
         x = jnp.asarray(x)
         if x.ndim != 4:
             raise ValueError(f"explain takes images (B, H, W, C); got shape {x.shape}")

@@ -7,17 +7,19 @@ e.g. to run the accelerators' program on CPU in tests, or to keep the plain form
 
     with fast_forms.forced(False):                  # every plain form
         ...
-    with fast_forms.forced(True, "bitonic_sort"):   # one fast form, whatever the backend
+    with fast_forms.forced(True, "argmax_pooling"): # one fast form, whatever the backend
         ...
 
 The choice is read while a program is traced, and the override is part of what ``jax.jit`` caches
 on (a ``jax.make_user_context``), so a function jitted under one setting is traced anew under
-another. The override is local to the thread.
+another. The override is local to the thread. One form is a compilation setting, not a program form:
+functions jitted with :func:`jit` read it at each call.
 """
 
 from __future__ import annotations
 
 import contextlib
+import functools
 from typing import Iterator
 
 import jax
@@ -25,13 +27,16 @@ import jax
 from specxai_jax.validation import UsageError
 
 FORMS = {
-    "bitonic_sort": "spectral.sort_with_positions: a bitonic network instead of lax.top_k",
     "patch_input_tangent": "convolution.conv_general_dilated: a few-channel conv's input tangent as patches @ kernel",
     "argmax_pooling": "pooling.max_pool: reshape + one argmax per window instead of lax.reduce_window",
     "unrolled_models": "sharding.per_model: the models unrolled in one program instead of jax.vmap",
     "one_model_at_a_time": "pipeline.summarize_saliency: one single-model program per model instead of one stacked",
     "per_device_training": "train.train_models: engine 'per_device' instead of 'vectorized'",
+    "light_compilation": "fast_forms.jit: XLA's backend optimization level 1 instead of its default",
 }
+LIGHT_COMPILATION = {"xla_backend_optimization_level": 1}
+"""XLA:CPU compiles the project's programs with these options in about half the time, and runs them as
+fast or faster: the default sweep ~12 % faster end to end, identical results (benchmarks/RESULTS.md)."""
 
 _overrides = jax.make_user_context(default_value=())   # sorted ((form, taken), ...): hashable, in jit's cache key
 
@@ -59,6 +64,21 @@ def forced(taken: bool | None, *forms: str) -> Iterator[None]:
             chosen[form] = bool(taken)
     with _overrides(tuple(sorted(chosen.items()))):
         yield
+
+
+def jit(fn, **options):
+    """``jax.jit(fn, **options)`` that compiles with :data:`LIGHT_COMPILATION` where the fast form
+    "light_compilation" is taken at the call, except inside another traced function (XLA takes
+    compiler options from the outermost program only)."""
+    plain = jax.jit(fn, **options)
+    light = jax.jit(fn, compiler_options=LIGHT_COMPILATION, **options)
+
+    @functools.wraps(fn)
+    def call(*args, **kwargs):
+        traced = any(isinstance(leaf, jax.core.Tracer) for leaf in jax.tree.leaves((args, kwargs)))
+        return (light if enabled("light_compilation") and not traced else plain)(*args, **kwargs)
+
+    return call
 
 
 def _check(form: str) -> None:

@@ -23,7 +23,7 @@ import numpy as np
 from scipy.stats import spearmanr
 from tqdm.auto import tqdm
 
-from specxai_jax import atomic, provenance, spectral
+from specxai_jax import atomic, fast_forms, provenance, spectral
 from specxai_jax.attribution.core import image_noise, noisy_gradient, resolve_target, score_gradient
 from specxai_jax.attribution.integrated import path_gradient
 from specxai_jax.configs import GapConfig
@@ -271,7 +271,7 @@ def explain_model(spec, model, variables, images: np.ndarray,
             rows.append({"model": spec.name, "activation": spec.activation, "method": method, "ef": float("nan"),
                          "ef_std": float("nan"), "n_images": 0})
             continue
-        compute = jax.jit(functools.partial(_channel_maps, method, model.apply, options.get(method, {})))
+        compute = fast_forms.jit(functools.partial(_channel_maps, method, model.apply, options.get(method, {})))
         maps = _batched(compute, variables, images)
         ranked[method] = spectral.rank_normalize(maps)
         examples[method] = np.asarray(maps[:N_EXAMPLES])
@@ -284,14 +284,14 @@ def explain_model(spec, model, variables, images: np.ndarray,
         ranks = ranked.get(row["method"])
         row["pixel_gap"] = float(((ranks - ranked["vanilla_grad"]) ** 2).mean()) if ranks is not None else float("nan")
     sweep = []
-    smooth = jax.jit(lambda variables, x, index, sigma: smooth_gap(model.apply, variables, x, index, key, sigma,
+    smooth = fast_forms.jit(lambda variables, x, index, sigma: smooth_gap(model.apply, variables, x, index, key, sigma,
                                                                     config.samples))
     for sigma in config.sigmas:
         gap, maps = _batched(lambda v, x, index: smooth(v, x, index, sigma), variables, images)
         ef = float(spectral.expected_frequency(maps).mean())
         sweep.append({"model": spec.name, "method": "smooth_grad", "sigma": sigma, "ef": ef,
                       "delta_ef": abs(ef - reference), "gap": float(gap.mean())})
-    intgrad = jax.jit(lambda variables, x, index: intgrad_gap(model.apply, variables, x, config.ig_steps))
+    intgrad = fast_forms.jit(lambda variables, x, index: intgrad_gap(model.apply, variables, x, config.ig_steps))
     ig_row = next(row for row in rows if row["method"] == "integrated_gradients")
     sweep.append({"model": spec.name, "method": "integrated_gradients", "sigma": float("nan"), "ef": ig_row["ef"],
                   "delta_ef": ig_row["delta_ef"], "gap": float(_batched(intgrad, variables, images).mean())})

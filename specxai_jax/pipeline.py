@@ -84,7 +84,7 @@ def make_batch_statistics(apply_fn: Callable, *, noise_std: float = 0.0, samples
 
     statistics = sharding.per_model(one_model, in_axes=(0, None, None, None))
     if mesh is None:
-        return jax.jit(statistics)
+        return fast_forms.jit(statistics)
 
     def on_shard(variables, x, index, key):
         # x is the same for every model shard; marking it as varying keeps each shard's input
@@ -95,8 +95,8 @@ def make_batch_statistics(apply_fn: Callable, *, noise_std: float = 0.0, samples
 
     models, batch = PartitionSpec(sharding.MODELS), PartitionSpec(sharding.BATCH)
     per_image = PartitionSpec(sharding.MODELS, sharding.BATCH)
-    return jax.jit(jax.shard_map(on_shard, mesh=mesh, in_specs=(models, batch, batch, PartitionSpec()),
-                                 out_specs=(per_image, models, models, per_image)))
+    return fast_forms.jit(jax.shard_map(on_shard, mesh=mesh, in_specs=(models, batch, batch, PartitionSpec()),
+                                        out_specs=(per_image, models, models, per_image)))
 
 
 def summarize_saliency(apply_fn: Callable, variables: dict, images: np.ndarray, *, batch_size: int = 256,

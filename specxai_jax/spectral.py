@@ -9,8 +9,6 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from specxai_jax import fast_forms
-
 CONVENTIONS = ("unit", "authors")
 
 
@@ -40,52 +38,12 @@ def rank_normalize(maps: jax.Array) -> jax.Array:
 def sort_with_positions(flat: jax.Array) -> tuple[jax.Array, jax.Array]:
     """Each row of (R, N) in ascending order, and the original positions of the sorted entries (ties by position).
 
-    Plain form ``lax.top_k``; CPU fast form :func:`bitonic_sort` (``fast_forms`` "bitonic_sort"),
-    because XLA:CPU runs it about 4× faster than its comparator-based sort and ``top_k``
-    (benchmarks/RESULTS.md).
+    ``lax.top_k`` of the negated rows, which keeps equal entries in their order. (A bitonic sorting
+    network ran no faster inside the fused pipeline on an AMD EPYC CPU and took ~2 s longer to compile;
+    benchmarks/RESULTS.md.)
     """
-    if fast_forms.enabled("bitonic_sort"):
-        return bitonic_sort(flat)
     descending, order = jax.lax.top_k(-flat, flat.shape[-1])
     return -descending, order
-
-
-@jax.jit
-def bitonic_sort(flat: jax.Array) -> tuple[jax.Array, jax.Array]:
-    """Sort the rows of (R, N) ascending (ties by position); returns (values, positions), both (R, N).
-
-    Batcher's bitonic network over the rows padded with +inf to a power of two: log₂n(log₂n+1)/2
-    vectorized compare-exchange steps that XLA fuses into plain loops (no library sorts this way).
-    The rows sit on the last axis, so every step runs SIMD across the R independent sorts.
-    """
-    rows, count = flat.shape
-    size = 1 << max(count - 1, 0).bit_length()
-    values = jnp.pad(flat, ((0, 0), (0, size - count)), constant_values=jnp.inf).T       # (n, R)
-    positions = jnp.broadcast_to(jnp.arange(size, dtype=jnp.int32)[:, None], values.shape)
-    span = 2
-    while span <= size:                      # merge bitonic runs of length `span`
-        stride = span // 2
-        while stride >= 1:                   # compare entries `stride` apart
-            values, positions = _compare_exchange(values, positions, span, stride)
-            stride //= 2
-        span *= 2
-    return values[:count].T, positions[:count].T
-
-
-def _compare_exchange(values, positions, span: int, stride: int):
-    """One bitonic step on (n, R): entry i meets i + stride; runs starting at a multiple of 2·span ascend."""
-    size, rows = values.shape
-    shape = (size // (2 * stride), 2, stride, rows)
-    v, p = values.reshape(shape), positions.reshape(shape)
-    ascending = jnp.asarray((np.arange(size // (2 * stride)) * 2 * stride & span) == 0)[:, None, None]
-    second_smaller = (v[:, 1] < v[:, 0]) | ((v[:, 1] == v[:, 0]) & (p[:, 1] < p[:, 0]))
-    swap = second_smaller == ascending
-
-    def exchange(a):
-        low, high = jnp.where(swap, a[:, 1], a[:, 0]), jnp.where(swap, a[:, 0], a[:, 1])
-        return jnp.stack([low, high], axis=1).reshape(size, rows)
-
-    return exchange(v), exchange(p)
 
 
 def radius_bins(height: int, width: int) -> np.ndarray:

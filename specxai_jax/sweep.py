@@ -10,6 +10,7 @@ Outputs (:mod:`specxai_jax.sweep_report`): results.csv, spectra.csv, config.json
 
 from __future__ import annotations
 
+import concurrent.futures
 import dataclasses
 import math
 import sys
@@ -177,6 +178,7 @@ def _train_missing(model, jobs: list[ModelJob], dataset, config: SweepConfig, st
     train_config = TrainConfig(lr=config.lr, batch_size=config.batch_size, lr_decay=config.lr_decay,
                                acc_cap=config.acc_cap, max_epochs=config.max_epochs, input_noise=config.input_noise)
     start = time.perf_counter()
+    saving: dict[str, tuple[dict, concurrent.futures.Future]] = {}
 
     def finished(index: int, variables: dict, accuracy: float, epochs: int) -> None:
         job = todo[index]
@@ -184,10 +186,17 @@ def _train_missing(model, jobs: list[ModelJob], dataset, config: SweepConfig, st
         metadata = {"beta": job.beta, "seed": job.seed, "test_accuracy": accuracy, "epochs": epochs,
                     "reached_cap": reached, "train_seconds": time.perf_counter() - start,
                     "diverged": not weights_finite(variables)}
-        trained[job.key] = (variables, store.save_checkpoint(job.key, variables, metadata))
+        for _, done in saving.values():  # a failed save stops the sweep at the next model, not at the end
+            if done.done():
+                done.result()
+        saving[job.key] = (variables, saver.submit(store.save_checkpoint, job.key, variables, metadata))
 
-    train_models(model.apply, stacked, dataset, [job.seed for job in todo], train_config, on_finished=finished,
-                 progress=progress, mesh=mesh)
+    # Checkpoints are written beside the training (about 0.1 s each); leaving the block waits for every one.
+    with concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix="checkpoint") as saver:
+        train_models(model.apply, stacked, dataset, [job.seed for job in todo], train_config, on_finished=finished,
+                     progress=progress, mesh=mesh)
+    for key, (variables, metadata) in saving.items():
+        trained[key] = (variables, metadata.result())
     return trained
 
 

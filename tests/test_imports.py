@@ -26,3 +26,11 @@ def test_importing_every_module_changes_no_global_state():
     report = json.loads(proc.stdout.strip().splitlines()[-1])
     assert report["same"], report
     assert not report["backend_started"], "importing should not start a JAX backend (entry points set devices first)"
+
+
+def test_the_main_job_does_not_import_what_only_other_inputs_need():
+    """TFDS (only tfds: datasets) and flax.nnx (only NNX models) each take a noticeable part of start-up."""
+    child = "import sys; from experiments import sweep_beta; print(sorted({'tensorflow_datasets', 'flax.nnx'} & set(sys.modules)))"
+    proc = subprocess.run([sys.executable, "-c", child], capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert proc.stdout.strip().splitlines()[-1] == "[]"

@@ -40,7 +40,7 @@ def numpy_ef(saliency: np.ndarray) -> tuple[float, np.ndarray]:
 
 
 @pytest.mark.parametrize("fast, one_model_at_a_time", [
-    pytest.param(True, True, marks=pytest.mark.slow), (True, False),   # CPU: bitonic rank, argmax pooling, patch tangent; models alone or unrolled
+    pytest.param(True, True, marks=pytest.mark.slow), (True, False),   # CPU: argmax pooling, patch tangent; models alone or unrolled
     (False, None),                 # accelerators: every plain form, the models vmapped in one program
 ])
 def test_pipeline_matches_numpy_scipy_reference(fast, one_model_at_a_time):

@@ -133,3 +133,14 @@ def test_model_numbers_do_not_depend_on_its_companions(dataset):
                          engine="per_device")
     for a, b in zip(jax.tree.leaves(together.variables), jax.tree.leaves(alone.variables)):
         np.testing.assert_array_equal(np.asarray(a)[2], np.asarray(b)[0])
+
+
+@pytest.mark.parametrize("engine", ENGINES)
+def test_without_a_cap_only_the_last_epoch_is_measured_and_it_equals_training_alone(dataset, engine):
+    variables = [init_variables(MODEL, jax.random.key(i), beta, (1, 8, 8, 1)) for i, beta in enumerate(BETAS)]
+    config = TrainConfig(lr=LR, batch_size=BATCH, max_epochs=2, acc_cap=None, eval_batch=30)
+    result = train_models(MODEL.apply, stack_variables(variables), dataset, SEEDS, config, progress=False, engine=engine)
+    for i, (v, seed) in enumerate(zip(variables, SEEDS)):
+        history = one_model_alone(v, seed, dataset, None)[1][:2]
+        assert result.test_accuracy[i] == pytest.approx(history[-1], abs=1e-9)
+    assert np.isnan(result.history[0]).all() and not np.isnan(result.history[1]).any()

@@ -7,12 +7,12 @@ or the target logit (``score="logit"``); ``target`` defaults to the predicted cl
 from __future__ import annotations
 
 import dataclasses
+import sys
 from typing import Callable
 
 import flax.linen as nn
 import jax
 import jax.numpy as jnp
-from flax import nnx
 
 ApplyFn = Callable[..., jax.Array]
 SCORES = ("log_prob", "logit")
@@ -40,7 +40,8 @@ def as_model(model_or_fn) -> Model:
     owner = getattr(model_or_fn, "__self__", None)
     if isinstance(owner, nn.Module) and getattr(model_or_fn, "__name__", "") == "apply":
         return Model(model_or_fn, owner)
-    if isinstance(model_or_fn, nnx.Module):
+    nnx = sys.modules.get("flax.nnx")   # an NNX module exists only once flax.nnx is imported (~0.3 s, so not here)
+    if nnx is not None and isinstance(model_or_fn, nnx.Module):
         graph = nnx.graphdef(model_or_fn)
         return Model(lambda state, x: nnx.merge(graph, state)(x), nnx_graph=graph)
     if callable(model_or_fn):

@@ -10,6 +10,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from specxai_jax import fast_forms
 from specxai_jax.models.cnn import PlainCNN, check_image_fits
 from specxai_jax.models.pretrained import from_pretrained
 from specxai_jax.models.registry import build_model
@@ -39,7 +40,7 @@ def _fresh_variables(model, key, beta, input_shape):
     return out
 
 
-_compiled_fresh_variables = jax.jit(_fresh_variables, static_argnums=(0, 3))
+_compiled_fresh_variables = fast_forms.jit(_fresh_variables, static_argnums=(0, 3))
 
 
 def stack_variables(variables: list[dict]) -> dict:

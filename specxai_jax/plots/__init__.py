@@ -11,6 +11,8 @@ from typing import Collection, Mapping, Sequence
 
 import matplotlib
 import numpy as np
+from matplotlib.cm import ScalarMappable
+from matplotlib.colors import Normalize
 from matplotlib.figure import Figure
 from matplotlib.ticker import MaxNLocator
 
@@ -141,48 +143,103 @@ def accuracy_vs_beta(path, rows: Sequence[Mapping], acc_cap: float | None) -> No
     save_with_vector(fig, path)
 
 
+SALIENCY_CELL = 1.0                 # inches per image cell of the saliency grid
+SALIENCY_MARGINS = {"left": 0.3, "right": 0.6, "top": 0.45, "bottom": 0.1}   # inches around the mosaic
+MIN_CELL_PIXELS = 32                # smaller images are repeated up to this so a one-pixel gap stays thin
+SALIENCY_MIN_WIDTH = 3.4            # inches: room for the title above a grid of one or two columns
+
+
+def saliency_rgba(maps: np.ndarray, cmap: str = "coolwarm") -> tuple[np.ndarray, Normalize]:
+    """Maps (E, H, W) as colours (E, H, W, 4) uint8 on one symmetric scale [−b, b], b = max |map| (1 when all
+    zero), and that scale's Normalize."""
+    bound = float(np.abs(maps).max()) or 1.0
+    norm = Normalize(-bound, bound)
+    return matplotlib.colormaps[cmap](norm(maps), bytes=True), norm
+
+
+def image_rgba(images: np.ndarray) -> np.ndarray:
+    """Images (E, H, W, C) in [0, 1] as colours (E, H, W, 4) uint8: one channel through gray, RGB(A) as they are."""
+    images = np.clip(np.asarray(images, float), 0.0, 1.0)
+    if images.shape[-1] == 1:
+        return matplotlib.colormaps["gray"](images[..., 0], bytes=True)
+    if images.shape[-1] == 3:
+        images = np.concatenate([images, np.ones(images.shape[:-1] + (1,))], axis=-1)
+    return (images * 255).astype(np.uint8)
+
+
+def mosaic(cells: np.ndarray, gap: int) -> np.ndarray:
+    """Cells (R, C, h, w, 4) uint8 tiled into one image (R·h + (R−1)·gap, C·w + (C−1)·gap, 4), gaps white."""
+    rows, columns, height, width, _ = cells.shape
+    padded = np.pad(cells, ((0, 0), (0, 0), (0, gap), (0, gap), (0, 0)), constant_values=255)
+    tiled = padded.transpose(0, 2, 1, 3, 4).reshape(rows * (height + gap), columns * (width + gap), 4)
+    return tiled[:-gap, :-gap]
+
+
 def saliency_grid(path, maps: Mapping[float, np.ndarray], images: np.ndarray,
                   labels: Sequence[str] | None = None) -> None:
     """Fig. 13-style grid: the input images (top row, titled with ``labels``), then each β's channel-summed
     saliency maps on one symmetric colour scale per row, with a colorbar per row.
 
-    ``maps``: β → (E, H, W); ``images``: (E, H, W, C) in [0, 1]; ``labels``: E class names or None.
+    ``maps``: β → (E, H, W); ``images``: (E, H, W, C) in [0, 1]; ``labels``: E class names or None. Drawn as
+    one mosaic image and texts on a single axes whose data units are inches, and a colorbar per row, at
+    positions computed here: no layout solver, no axes per cell (a 12 × 6 grid draws ~4× faster).
     """
     betas = sorted(maps)
     count = images.shape[0]
-    fig, axes = figure(len(betas) + 1, count, figsize=(1.1 * count + 0.9, 1.1 * (len(betas) + 1) + 0.4),
-                             squeeze=False)
-    fig.get_layout_engine().set(w_pad=0.01, h_pad=0.01, wspace=0.02, hspace=0.02)
-    for column in range(count):
-        image = images[column]
-        axes[0, column].imshow(image[..., 0] if image.shape[-1] == 1 else image, cmap="gray", vmin=0, vmax=1)
-        if labels is not None:
-            axes[0, column].set_title(str(labels[column]), fontsize=7)
-    for row, beta in enumerate(betas, start=1):
-        saliency = np.asarray(maps[beta][:count])
-        bound = float(np.abs(saliency).max()) or 1.0
-        for column in range(count):
-            shown = axes[row, column].imshow(saliency[column], cmap="coolwarm", vmin=-bound, vmax=bound)
-        colorbar = fig.colorbar(shown, ax=axes[row, :], shrink=0.9, pad=0.01, aspect=8)
+    rows = [image_rgba(images)]
+    norms = []
+    for beta in betas:
+        colours, norm = saliency_rgba(np.asarray(maps[beta][:count], float))
+        rows.append(colours)
+        norms.append(norm)
+    cells = np.stack(rows)                                  # (R, E, H, W, 4)
+    repeat = max(1, math.ceil(MIN_CELL_PIXELS / max(cells.shape[2:4])))
+    cells = cells.repeat(repeat, axis=2).repeat(repeat, axis=3)
+    height, width = cells.shape[2:4]
+    gap = max(1, round(max(height, width) / MIN_CELL_PIXELS))
+    tiled = mosaic(cells, gap)
+
+    pixel = SALIENCY_CELL / width                           # inches per mosaic pixel: square pixels, square cells
+    margin = SALIENCY_MARGINS
+    widen = max(0.0, SALIENCY_MIN_WIDTH - margin["left"] - tiled.shape[1] * pixel - margin["right"])
+    left, top = margin["left"] + widen / 2, margin["top"]
+    right, bottom = left + tiled.shape[1] * pixel, top + tiled.shape[0] * pixel
+    size = (right + margin["right"] + widen / 2, bottom + margin["bottom"])
+    fig = Figure(figsize=size)
+    fig.suppressComposite = True                            # the PDF keeps the mosaic's own pixels
+    ax = fig.add_axes((0, 0, 1, 1))
+    ax.set_axis_off()
+    ax.imshow(tiled, extent=(left, right, bottom, top), interpolation="none", aspect="auto")  # PDF: pixels as they are
+
+    row_top = lambda row: top + row * (height + gap) * pixel
+    row_names = ["input"] + [beta_label(beta) for beta in betas]
+    for row, name in enumerate(row_names):
+        ax.text(left - 0.05, row_top(row) + height * pixel / 2, name, fontsize=8, rotation=90, ha="right", va="center")
+    for column, label in enumerate(labels[:count] if labels is not None else []):
+        ax.text(left + (column * (width + gap) + width / 2) * pixel, top - 0.04, str(label), fontsize=7,
+                ha="center", va="bottom")
+    bar_height = 0.8 * height * pixel                       # room for the power (e.g. 1e−3) above
+    for row, norm in enumerate(norms, start=1):
+        bar_top = row_top(row) + (height * pixel - bar_height) / 2
+        cax = fig.add_axes((  # (left, bottom, width, height) as fractions of the figure
+            (right + 0.08) / size[0], 1 - (bar_top + bar_height) / size[1], bar_height / 8 / size[0], bar_height / size[1]))
+        colorbar = fig.colorbar(ScalarMappable(norm, "coolwarm"), cax=cax)
         colorbar.ax.tick_params(labelsize=5)
+        colorbar.ax.yaxis.get_offset_text().set_fontsize(5)
         colorbar.formatter.set_powerlimits((-2, 2))
-    for ax in axes.ravel():
-        ax.set_xticks([])
-        ax.set_yticks([])
-    axes[0, 0].set_ylabel("input", fontsize=8)
-    for row, beta in enumerate(betas, start=1):
-        axes[row, 0].set_ylabel(beta_label(beta), fontsize=8)
-    fig.suptitle("VanillaGrad saliency (channel-summed) per β", fontsize=9)
+    ax.text(size[0] / 2, 0.06, "VanillaGrad saliency (channel-summed) per β", fontsize=9, ha="center", va="top")
+    ax.set(xlim=(0, size[0]), ylim=(size[1], 0))           # data units: inches from the top left corner
     save_with_vector(fig, path)
 
 
 DPI = 200
 VECTOR_FORMAT = "pdf"
+PNG_COMPRESSION = 3     # zlib level: about a third less encoding time than the default 6, files ~15% larger
 
 
 def save_with_vector(fig, path) -> None:
     """Save ``fig`` as ``path`` (PNG at DPI dots per inch) and as a PDF beside it."""
     path = Path(path)
-    atomic.save_figure(fig, path, dpi=DPI)
+    atomic.save_figure(fig, path, dpi=DPI, pil_kwargs={"compress_level": PNG_COMPRESSION})
     fig.set_layout_engine("none")   # keep the layout the PNG computed: the PDF needs no second solve
     atomic.save_figure(fig, path.with_suffix(f".{VECTOR_FORMAT}"))
