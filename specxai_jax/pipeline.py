@@ -69,8 +69,9 @@ def make_batch_statistics(apply_fn: Callable, *, noise_std: float = 0.0, samples
     """jit: (stacked variables, images (B,H,W,C), index (B,), key) → per-model results of the batch.
 
     ``index`` holds each image's position in the whole image set, or −1 for padding rows (left out
-    of the sums). Returns (EF (M, B), Σ p (M, K), dead count (M,), maps (M, B, H, W)). With ``mesh``
-    the models are split over its "models" axis, the batch over its "batch" axis.
+    of the sums). Returns (EF (M, B), Σ p (S, M, K), dead count (S, M), maps (M, B, H, W)), the sums
+    per batch shard (S = 1 without ``mesh``) for the caller to add: the devices never wait on each
+    other. With ``mesh`` the models are split over its "models" axis, the batch over its "batch" axis.
     """
 
     def one_model(variables, x, index, key):
@@ -83,20 +84,23 @@ def make_batch_statistics(apply_fn: Callable, *, noise_std: float = 0.0, samples
         return ef, weight @ probs, weight @ dead, maps
 
     statistics = sharding.per_model(one_model, in_axes=(0, None, None, None))
+
+    def per_shard(variables, x, index, key):
+        ef, *sums, maps = statistics(variables, x, index, key)
+        return (ef, *(total[None] for total in sums), maps)
+
     if mesh is None:
-        return fast_forms.jit(statistics)
+        return fast_forms.jit(per_shard)
 
     def on_shard(variables, x, index, key):
         # x is the same for every model shard; marking it as varying keeps each shard's input
         # gradient its own (the gradient of a shared input would be summed over the shards).
-        x = jax.lax.pcast(x, sharding.MODELS, to="varying")
-        ef, *sums, maps = statistics(variables, x, index, key)
-        return (ef, *jax.lax.psum(sums, sharding.BATCH), maps)
+        return per_shard(variables, jax.lax.pcast(x, sharding.MODELS, to="varying"), index, key)
 
     models, batch = PartitionSpec(sharding.MODELS), PartitionSpec(sharding.BATCH)
-    per_image = PartitionSpec(sharding.MODELS, sharding.BATCH)
+    per_image, sums = PartitionSpec(sharding.MODELS, sharding.BATCH), PartitionSpec(sharding.BATCH, sharding.MODELS)
     return fast_forms.jit(jax.shard_map(on_shard, mesh=mesh, in_specs=(models, batch, batch, PartitionSpec()),
-                                        out_specs=(per_image, models, models, per_image)))
+                                        out_specs=(per_image, sums, sums, per_image)))
 
 
 def summarize_saliency(apply_fn: Callable, variables: dict, images: np.ndarray, *, batch_size: int = 256,
@@ -153,7 +157,7 @@ def summarize_saliency(apply_fn: Callable, variables: dict, images: np.ndarray, 
     parts = []
     for members, efs, totals, examples in dispatched:
         ef = np.concatenate([np.asarray(e, np.float64)[:members, :real] for e, real in efs], axis=1)  # (m, N)
-        prob_sum, dead = (np.asarray(t, np.float64)[:members] for t in totals)
+        prob_sum, dead = (np.asarray(t, np.float64).sum(axis=0)[:members] for t in totals)   # over batch shards
         maps = np.concatenate([np.asarray(m) for m in examples], axis=1)
         parts.append((ef.mean(axis=1), ef.std(axis=1), prob_sum / count, dead.astype(int), maps))
     ef_mean, ef_std, spectrum, dead, maps = (np.concatenate(column) for column in zip(*parts))

@@ -105,7 +105,7 @@ import jax, numpy as np
 from specxai_jax import fast_forms, sharding
 from specxai_jax.data import Dataset
 from specxai_jax.models import PlainCNN, init_variables, stack_variables
-from specxai_jax.pipeline import summarize_saliency
+from specxai_jax.pipeline import make_batch_statistics, summarize_saliency
 from specxai_jax.train import TrainConfig, train_models
 
 assert len(jax.devices()) == 8
@@ -123,6 +123,10 @@ for name, mesh, alone in [("one", None, True), ("models8", sharding.model_mesh()
                                one_model_at_a_time=alone)
     out[name] = dict(ef=s.ef_mean.tolist(), std=s.ef_std.tolist(), spectrum=s.mean_spectrum.tolist(),
                      examples=s.examples.tolist())
+grid = sharding.model_mesh(batch_shards=4)
+program = str(jax.make_jaxpr(make_batch_statistics(model.apply, mesh=grid))(
+    jax.tree.map(lambda leaf: leaf[:2], variables), images[:8], np.arange(8, dtype=np.int32), jax.random.key(0)))
+out["collectives"] = [name for name in ("psum", "all_gather", "all_to_all", "ppermute") if name in program]
 rng = np.random.default_rng(1)
 data = Dataset("random", rng.uniform(size=(64, 8, 8, 2)).astype(np.float32), (np.arange(64) % 3).astype(np.int32),
                rng.uniform(size=(32, 8, 8, 2)).astype(np.float32), (np.arange(32) % 3).astype(np.int32), 3)
@@ -153,6 +157,12 @@ def test_pipeline_numbers_equal_on_one_and_eight_devices(eight_device_run, layou
     one, many = eight_device_run["one"], eight_device_run[layout]
     for field in ("ef", "std", "spectrum", "examples"):
         np.testing.assert_allclose(many[field], one[field], rtol=1e-5, atol=1e-7, err_msg=field)
+
+
+@pytest.mark.slow
+def test_explanation_devices_never_wait_on_each_other(eight_device_run):
+    """No collective in the explanation program: each device's batch sums come back on their own."""
+    assert eight_device_run["collectives"] == []
 
 
 @pytest.mark.slow
