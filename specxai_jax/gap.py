@@ -284,8 +284,8 @@ def explain_model(spec, model, variables, images: np.ndarray,
         ranks = ranked.get(row["method"])
         row["pixel_gap"] = float(((ranks - ranked["vanilla_grad"]) ** 2).mean()) if ranks is not None else float("nan")
     sweep = []
-    smooth = fast_forms.jit(lambda variables, x, index, sigma: smooth_gap(model.apply, variables, x, index, key, sigma,
-                                                                    config.samples))
+    smooth = fast_forms.jit(lambda variables, x, index, sigma: smooth_gap(model.apply, variables, x, index, key,
+                                                                           sigma, config.samples))
     for sigma in config.sigmas:
         gap, maps = _batched(lambda v, x, index: smooth(v, x, index, sigma), variables, images)
         ef = float(spectral.expected_frequency(maps).mean())
