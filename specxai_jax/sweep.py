@@ -195,8 +195,8 @@ def _train_missing(model, jobs: list[ModelJob], dataset, config: SweepConfig, st
     with concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix="checkpoint") as saver:
         train_models(model.apply, stacked, dataset, [job.seed for job in todo], train_config, on_finished=finished,
                      progress=progress, mesh=mesh)
-    for key, (variables, metadata) in saving.items():
-        trained[key] = (variables, metadata.result())
+    for key, (variables, saved) in saving.items():
+        trained[key] = (variables, saved.result())
     return trained
 
 
