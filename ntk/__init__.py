@@ -2,10 +2,16 @@
 
 neural-tangents is loaded, made importable on current JAX (see ``ntk.nt_compat``), on first use:
 ``ntk.neural_tangents``, ``ntk.empirical`` or the ``stax_*`` helpers of ``ntk.analytic``. Importing this
-package changes nothing; the closed forms in ``ntk.analytic`` work without neural-tangents.
+package changes nothing; the closed forms in ``ntk.analytic`` work without neural-tangents. Started as
+a command (``python -m ntk.spectrum``), the process first re-runs itself with glibc's malloc on huge
+pages (:mod:`specxai_jax.launch`).
 """
 
-from ntk import nt_compat
+from specxai_jax import launch
+
+launch.start_command(__name__)
+
+from ntk import nt_compat  # noqa: E402
 
 __all__ = ["neural_tangents", "nt_compat"]
 

@@ -15,6 +15,8 @@ from jax.scipy.special import ndtr
 
 ACTIVATIONS = ("softplus", "gauss", "relu", "gelu")
 SMOOTHED = ("softplus", "gauss")
+MONOTONE = ("softplus", "gauss", "relu")
+"""Non-decreasing for every β, so max pooling commutes with them: max φ(hᵢ) = φ(max hᵢ)."""
 
 
 def parse_beta(value: str | float) -> float:

@@ -33,6 +33,7 @@ FORMS = {
     "one_model_at_a_time": "pipeline.summarize_saliency: one single-model program per model instead of one stacked",
     "per_device_training": "train.train_models: engine 'per_device' instead of 'vectorized'",
     "light_compilation": "fast_forms.jit: XLA's backend optimization level 1 instead of its default",
+    "pool_before_activation": "models.PlainCNN: max pooling before a monotone activation instead of after it",
 }
 LIGHT_COMPILATION = {"xla_backend_optimization_level": 1}
 """XLA:CPU compiles the project's programs with these options in about half the time, and runs them as

@@ -20,10 +20,9 @@ from pathlib import Path
 import jax
 import jax.numpy as jnp
 import numpy as np
-from scipy.stats import spearmanr
 from tqdm.auto import tqdm
 
-from specxai_jax import atomic, fast_forms, provenance, spectral
+from specxai_jax import atomic, fast_forms, numerics, provenance, spectral
 from specxai_jax.attribution.core import image_noise, noisy_gradient, resolve_target, score_gradient
 from specxai_jax.attribution.integrated import path_gradient
 from specxai_jax.configs import GapConfig
@@ -357,7 +356,7 @@ def run(config: GapConfig, out: Path, *, progress: bool = True, fresh: bool = Fa
                     diverged.append(spec.name)
                     (model_rows, model_sweep), examples[spec.name] = diverged_rows(spec, len(images), config.sigmas), {}
                 points = [(row["delta_ef"], row["gap"]) for row in model_sweep if row["method"] == "smooth_grad"]
-                rho = float(spearmanr(*zip(*points)).statistic) if finite and len(points) > 2 else float("nan")
+                rho = numerics.spearman(*zip(*points)) if finite and len(points) > 2 else float("nan")
                 rows += [{**row, "diverged": not finite} for row in model_rows]
                 sweep += [{**row, "spearman_delta_ef_vs_gap": rho, "diverged": not finite} for row in model_sweep]
     except StoreBusy as error:

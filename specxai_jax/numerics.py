@@ -72,3 +72,26 @@ def warn_dead_maps(dead_counts, n_images: int, labels: Sequence[str] | None = No
 def all_finite(tree) -> bool:
     """True if every leaf of a pytree of arrays (e.g. a network's variables) is free of NaN and ±inf."""
     return all(bool(np.isfinite(np.asarray(leaf)).all()) for leaf in jax.tree.leaves(tree))
+
+
+def spearman(x: Sequence[float], y: Sequence[float]) -> float:
+    """Spearman's ρ of two equal-length sequences: the correlation of their :func:`average_ranks`
+    (inf ranks highest); NaN where either holds a NaN or is constant.
+
+    SciPy's ``spearmanr`` computes the same; importing ``scipy.stats`` takes ~0.6 s of every sweep.
+    """
+    x, y = np.asarray(x, np.float64), np.asarray(y, np.float64)
+    if np.isnan(x).any() or np.isnan(y).any():
+        return float("nan")
+    rx, ry = average_ranks(x), average_ranks(y)
+    if rx.std() == 0 or ry.std() == 0:
+        return float("nan")
+    return float(np.corrcoef(rx, ry)[0, 1])
+
+
+def average_ranks(values: Sequence[float]) -> np.ndarray:
+    """Ranks 1…n of a 1-D array, tied values sharing the average of their ranks, (n,) float64."""
+    _, inverse, counts = np.unique(np.asarray(values), return_inverse=True, return_counts=True)
+    ends = np.cumsum(counts)
+    return ((ends - counts + 1 + ends) / 2)[inverse.ravel()]
+

@@ -138,7 +138,7 @@ def summarize_saliency(apply_fn: Callable, variables: dict, images: np.ndarray, 
         stacked = jax.tree.map(lambda leaf: leaf[group], host)
         stacked = (jax.device_put(stacked) if mesh is None else
                    sharding.put(sharding.pad_leading(stacked, model_shards), mesh, PartitionSpec(sharding.MODELS)))
-        totals, efs, examples, kept = None, [], [], 0
+        totals, efs, examples, kept = [], [], [], 0
         for start in range(0, count, batch_size):
             batch = np.asarray(images[start:start + batch_size])
             real = batch.shape[0]
@@ -146,19 +146,22 @@ def summarize_saliency(apply_fn: Callable, variables: dict, images: np.ndarray, 
             index[real:] = -1
             batch = np.concatenate([batch, np.zeros((batch_size - real, *batch.shape[1:]), batch.dtype)])
             ef, *sums, maps = statistics(stacked, batch, index, key)
-            totals = sums if totals is None else [a + b for a, b in zip(totals, sums)]
+            totals.append(sums)
             efs.append((ef, real))
-            if kept < n_examples:    # only the maps shown as examples stay on the device
-                examples.append(maps[:members, :min(n_examples - kept, real)])
-                kept += examples[-1].shape[1]
+            if kept < n_examples:    # the maps of the first batches stay on the device, for the examples
+                shown = min(n_examples - kept, real)
+                block = (members, shown, *maps.shape[2:])
+                examples.append((block, maps.dtype, sharding.leading_block(maps, block)))
+                kept += shown
             if progress is not None:
                 progress(real * members)
         dispatched.append((members, efs, totals, examples))
     parts = []
     for members, efs, totals, examples in dispatched:
         ef = np.concatenate([np.asarray(e, np.float64)[:members, :real] for e, real in efs], axis=1)  # (m, N)
-        prob_sum, dead = (np.asarray(t, np.float64).sum(axis=0)[:members] for t in totals)   # over batch shards
-        maps = np.concatenate([np.asarray(m) for m in examples], axis=1)
+        prob_sum, dead = (np.sum(jax.device_get(t), axis=(0, 1), dtype=np.float64)[:members]   # over batches and
+                          for t in zip(*totals))                                                  # batch shards
+        maps = np.concatenate([sharding.assemble(*example) for example in examples], axis=1)
         parts.append((ef.mean(axis=1), ef.std(axis=1), prob_sum / count, dead.astype(int), maps))
     ef_mean, ef_std, spectrum, dead, maps = (np.concatenate(column) for column in zip(*parts))
     # one float per image, mean and std in float64 on the host

@@ -87,3 +87,31 @@ def per_model(fn: Callable, in_axes: Sequence[int | None]) -> Callable:
         return (unrolled if fast_forms.enabled("unrolled_models") else vectorized)(*args)
 
     return over_models
+
+
+def leading_block(array: jax.Array, shape: Sequence[int]) -> list[tuple[tuple[slice, ...], tuple[slice, ...], jax.Array]]:
+    """Where ``array[:shape[0], :shape[1], …]`` (trailing axes whole) lies in its addressable shards:
+    (place in the block, place in the shard, the shard's array) triples, for :func:`assemble`.
+
+    Slicing a sharded array directly compiles one program over all its devices, with an all-gather;
+    XLA:CPU runs a device's part of it on a shared thread pool, so a device that waits there for the
+    others while the pool is busy can stall the process. The shards are read whole, on the host.
+    """
+    pieces = []
+    for shard in array.addressable_shards:
+        if shard.replica_id:
+            continue
+        ranges = [range(index.indices(size)[0], min(index.indices(size)[1], limit)) for index, size, limit
+                  in zip(shard.index, array.shape, [*shape, *array.shape[len(shape):]])]
+        if all(ranges):
+            pieces.append((tuple(slice(r.start, r.stop) for r in ranges),
+                           tuple(slice(0, len(r)) for r in ranges), shard.data))
+    return pieces
+
+
+def assemble(shape: Sequence[int], dtype, pieces: list[tuple[tuple[slice, ...], tuple[slice, ...], jax.Array]]) -> np.ndarray:
+    """The host array of ``shape`` that :func:`leading_block`'s pieces make up."""
+    block = np.empty(tuple(shape), dtype)
+    for place, local, data in pieces:
+        block[place] = np.asarray(data)[local]
+    return block

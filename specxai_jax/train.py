@@ -6,8 +6,9 @@ stop (the programs' shapes never change):
 
 - ``per_device`` (CPU's default): each device trains one model at a time with the single-model Adam
   step, jit-compiled once per device; the devices run concurrently (JAX dispatches asynchronously) and
-  a device takes the next waiting model as soon as its model stops. A model's numbers therefore do not
-  depend on which other models train beside it. XLA:CPU runs M models unrolled into one program, or
+  a device takes the next waiting model as soon as its model stops; in the last wave models take turns
+  (:func:`plan_round`). A model's numbers therefore do not depend on which other models train beside
+  it, nor on which device. XLA:CPU runs M models unrolled into one program, or
   vmapped (grouped convolutions), no faster than one after another, and such a program compiles anew
   for every M.
 - ``vectorized`` (accelerators' default): all models stacked, one vmapped step with the model axis
@@ -19,7 +20,6 @@ from __future__ import annotations
 import dataclasses
 import math
 import time
-from collections import deque
 from typing import Callable, Sequence
 
 import jax
@@ -159,6 +159,14 @@ class PerDeviceEngine:
     def read(self, slot: int) -> dict:
         return self.state[slot][0]
 
+    def unload(self, slot: int) -> tuple:
+        """Take the slot's model out: its (variables, optimizer state), left where they are."""
+        return self.state.pop(slot)
+
+    def restore(self, slot: int, state: tuple) -> None:
+        """Put an unloaded model back, on this slot's device, to go on training where it stopped."""
+        self.state[slot] = jax.device_put(state, self.devices[slot])
+
     def run_epoch(self, plan: dict[int, tuple[int, int]]) -> None:
         """One epoch for every slot in ``plan`` {slot: (seed, epoch of its model)}, slots stepping in turn."""
         orders = {slot: epoch_permutations([seed], epoch, len(self.x_train), self.config.batch_size)[0]
@@ -170,10 +178,13 @@ class PerDeviceEngine:
                                              seed, epoch, step)
 
     def accuracy(self, slots: Sequence[int]) -> dict[int, float]:
+        """Test accuracy of the slots' models, all on the first device: the forward pass alone already
+        fills the cores, and the evaluation compiles once, not once per device."""
+        variables = {slot: jax.device_put(self.state[slot][0], self.devices[0]) for slot in slots}
         hits = {slot: [] for slot in slots}
         for xb, yb in padded_eval_batches(self.x_test, self.y_test, min(self.config.eval_batch, len(self.x_test))):
             for slot in slots:
-                hits[slot].append(self.hits(self.state[slot][0], xb, yb))
+                hits[slot].append(self.hits(variables[slot], xb, yb))
         return {slot: int(np.sum(jax.device_get(counts))) / len(self.x_test) for slot, counts in hits.items()}
 
 
@@ -223,7 +234,8 @@ class VectorizedEngine:
         return self._slots
 
     def load(self, slot: int, variables: dict) -> None:
-        """Nothing to move: the models were stacked at construction, model i in slot i."""
+        """Nothing to move: the models were stacked at construction, model i in slot i (there are
+        as many slots as models, so :func:`plan_round` never unloads one)."""
 
     def read(self, slot: int) -> dict:
         return jax.device_put(jax.tree.map(lambda leaf: np.asarray(leaf)[slot], self.variables))
@@ -246,6 +258,29 @@ class VectorizedEngine:
         batches = padded_eval_batches(self.x_test, self.y_test, min(self.config.eval_batch, len(self.x_test)))
         hits = np.sum(jax.device_get([self.hits(self.variables, xb, yb) for xb, yb in batches]), axis=0)
         return {slot: int(hits[slot]) / len(self.x_test) for slot in slots}
+
+
+def plan_round(in_slot: dict[int, int], idle: Sequence[int], epochs_left: Sequence[int], slots: int) -> dict[int, int]:
+    """Slot → model for the next epoch round, from the current ``in_slot`` and the ``idle`` models
+    (unloaded or not yet started, in the order to start them); ``epochs_left[m]``: at most this many to go.
+
+    While at least 2·slots models are unfinished, a model keeps its slot until it stops and free slots
+    take idle models in order: few models are half-trained at any time, so an interrupted sweep loses
+    little. In the last wave the models with the most epochs left train first (ties: those already in a
+    slot, then the lower index), so its last rounds do not leave slots idle: 3 models × 3 epochs on 2
+    slots take 5 rounds, not 6. Models new to a slot take the free slots in ascending order.
+    """
+    if len(in_slot) + len(idle) >= 2 * slots:
+        planned = dict(in_slot)
+        free = [slot for slot in range(slots) if slot not in planned]
+        planned.update(zip(free, idle))
+        return planned
+    running = set(in_slot.values())
+    chosen = set(sorted([*running, *idle], key=lambda m: (-epochs_left[m], m not in running, m))[:slots])
+    planned = {slot: model for slot, model in in_slot.items() if model in chosen}
+    free = [slot for slot in range(slots) if slot not in planned]
+    planned.update(zip(free, sorted(chosen - set(planned.values()))))
+    return planned
 
 
 def train_models(apply_fn: Callable, variables: dict, dataset, seeds: Sequence[int], config: TrainConfig, *,
@@ -273,8 +308,9 @@ def train_models(apply_fn: Callable, variables: dict, dataset, seeds: Sequence[i
         runner = VectorizedEngine(apply_fn, optimizer, config, dataset, mesh, steps, jax.tree.map(np.asarray, variables))
 
     host = jax.tree.map(np.asarray, variables)   # models are sliced on the host: no compilation per shape
-    waiting = deque(range(num_models))
+    waiting = list(range(num_models))
     in_slot: dict[int, int] = {}                 # slot → model it trains
+    unloaded: dict[int, tuple] = {}              # model → its state, while it waits for its next turn
     trained = [None] * num_models
     epochs = np.zeros(num_models, np.int32)
     accuracy = np.zeros(num_models, np.float64)
@@ -282,12 +318,18 @@ def train_models(apply_fn: Callable, variables: dict, dataset, seeds: Sequence[i
     start = time.perf_counter()
     bar = tqdm(total=num_models * config.max_epochs, desc=f"training {num_models} models", unit="epoch",
                disable=not progress)
-    while waiting or in_slot:
-        for slot in range(runner.slots):
-            if slot not in in_slot and waiting:
-                model = waiting.popleft()      # vectorized: all models at once, model i in slot i
-                in_slot[slot] = model
+    while waiting or in_slot or unloaded:
+        planned = plan_round(in_slot, [*unloaded, *waiting], config.max_epochs - epochs, runner.slots)
+        for slot, model in list(in_slot.items()):
+            if planned.get(slot) != model:
+                unloaded[model] = runner.unload(slot)
+        for slot, model in planned.items():
+            if model in unloaded:
+                runner.restore(slot, unloaded.pop(model))
+            elif model in waiting:
+                waiting.remove(model)
                 runner.load(slot, jax.tree.map(lambda leaf, m=model: leaf[m], host))
+        in_slot = planned
         runner.run_epoch({slot: (int(seeds[model]), int(epochs[model])) for slot, model in in_slot.items()})
         epochs[list(in_slot.values())] += 1
         due = [slot for slot, model in in_slot.items()   # without a cap, only a model's last epoch needs it

@@ -109,3 +109,40 @@ def test_accuracy_is_counted_with_plain_pooling_even_where_training_takes_the_fa
     with fast_forms.forced(True, "argmax_pooling"):
         program = jax.jit(train._hits(model.apply)).lower(variables, jnp.ones((2, 4, 4, 1)), jnp.zeros(2, int))
     assert "reduce_window" in program.as_text()
+
+
+@pytest.mark.parametrize("activation", ["softplus", "relu", "gelu"])
+def test_pooling_before_a_monotone_activation_gives_the_same_logits_and_gradients(activation):
+    """max φ(h) = φ(max h) for non-decreasing φ; GELU dips below zero, so its order must stay."""
+    model = PlainCNN(depth=2, width=4, dense=8, num_classes=3, activation=activation)
+    variables = init_variables(model, jax.random.key(0), 3.0, (1, 8, 8, 2))
+    x = jax.random.normal(jax.random.key(1), (4, 8, 8, 2))
+
+    def outputs():
+        loss = lambda p, x: model.apply({**variables, "params": p}, x)[:, 0].sum()  # noqa: E731
+        return model.apply(variables, x), jax.grad(loss, argnums=(0, 1))(variables["params"], x)
+
+    with fast_forms.forced(False, "pool_before_activation"):
+        plain = outputs()
+    with fast_forms.forced(True, "pool_before_activation"):
+        pooled_first = outputs()
+    np.testing.assert_array_equal(pooled_first[0], plain[0])
+    for a, b in zip(jax.tree.leaves(pooled_first[1]), jax.tree.leaves(plain[1])):
+        np.testing.assert_allclose(a, b, rtol=1e-6, atol=1e-7)
+
+
+def test_methods_that_rewrite_units_see_the_activation_before_the_pooling():
+    """DeepLift's rule depends on where each unit sits: the same attributions either way."""
+    from specxai_jax.explain import explain
+
+    model = PlainCNN(depth=2, width=4, dense=8, num_classes=3, activation="softplus")
+    x = jax.random.uniform(jax.random.key(1), (3, 8, 8, 1))
+    baseline = jax.random.uniform(jax.random.key(2), (3, 8, 8, 1))   # its maxima sit elsewhere than x's
+    for method, beta, options in (("deeplift", 2.0, {"baseline": baseline}), ("guided_backprop", 2.0, {}),
+                                  ("lrp", np.inf, {})):
+        variables = init_variables(model, jax.random.key(0), beta, (1, 8, 8, 1))
+        runs = []
+        for taken in (False, True):
+            with fast_forms.forced(taken, "pool_before_activation"):
+                runs.append(np.asarray(explain(method, model, variables, x, **options)))
+        np.testing.assert_array_equal(runs[1], runs[0], err_msg=method)

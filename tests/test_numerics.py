@@ -6,7 +6,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from specxai_jax import spectral
+from specxai_jax import numerics, spectral
 from specxai_jax.numerics import DEAD_MAP_EF, SpecxaiWarning, check_finite, dead_map_counts, warn_dead_maps
 
 
@@ -44,3 +44,18 @@ def test_dead_maps_are_counted_named_and_have_the_documented_ef():
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         warn_dead_maps(np.zeros(3, int), 4)
+
+
+def test_spearman_and_average_ranks_match_scipy():
+    from scipy.stats import rankdata, spearmanr
+
+    rng = np.random.default_rng(0)
+    for _ in range(20):
+        x = rng.integers(0, 5, size=12).astype(float)          # many ties
+        x[rng.integers(0, 12)] = np.inf                         # β = relu ranks highest
+        y = rng.normal(size=12).round(1)
+        np.testing.assert_allclose(numerics.average_ranks(x), rankdata(x, method="average"))
+        assert numerics.spearman(x, y) == pytest.approx(spearmanr(x, y).statistic, abs=1e-12)
+    assert numerics.spearman([1, 2, 3, 10], [0.3, 0.2, 0.1, 0.0]) == pytest.approx(-1.0)
+    assert np.isnan(numerics.spearman([1, 2, 3], [5, 5, 5]))            # constant: no ρ
+    assert np.isnan(numerics.spearman([1, 2, np.nan], [1, 2, 3]))

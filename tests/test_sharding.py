@@ -99,6 +99,32 @@ def test_model_mesh_shapes_and_errors():
         sharding.model_mesh(devices=len(jax.local_devices()) + 1)
 
 
+LEADING_BLOCK = r"""
+import jax, numpy as np
+from jax.sharding import PartitionSpec
+from specxai_jax import sharding
+
+assert len(jax.devices()) == 4
+values = np.arange(4 * 8 * 3, dtype=np.float32).reshape(4, 8, 3)
+for batch_shards, spec in [(2, PartitionSpec("models", "batch")), (4, PartitionSpec(None, "batch")),
+                           (1, PartitionSpec("models")), (2, PartitionSpec())]:
+    array = sharding.put(values, sharding.model_mesh(batch_shards=batch_shards), spec)
+    for block in [(1, 1), (3, 2), (4, 5), (2, 8), (4, 6, 2)]:
+        pieces = sharding.leading_block(array, block)
+        assert all(len(data.devices()) == 1 for *_, data in pieces), "a piece spans devices"
+        full = (*block, *values.shape[len(block):])
+        np.testing.assert_array_equal(sharding.assemble(full, values.dtype, pieces),
+                                      values[tuple(slice(0, n) for n in block)])
+print("SAME")
+"""
+
+
+def test_leading_block_of_a_sharded_array_comes_from_each_device_alone():
+    env = {**os.environ, "XLA_FLAGS": "--xla_force_host_platform_device_count=4", "JAX_PLATFORMS": "cpu"}
+    proc = subprocess.run([sys.executable, "-c", LEADING_BLOCK], env=env, capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0 and "SAME" in proc.stdout, proc.stderr[-3000:]
+
+
 CHILD = r"""
 import json
 import jax, numpy as np

@@ -1,6 +1,9 @@
 """Both training engines == each model trained alone by a plain optax loop; compiled once per sweep."""
 
 import dataclasses
+import os
+import subprocess
+import sys
 
 import jax
 import numpy as np
@@ -9,7 +12,7 @@ import pytest
 
 from specxai_jax.data import Dataset
 from specxai_jax.models import PlainCNN, init_variables, stack_variables
-from specxai_jax.train import ENGINES, TrainConfig, epoch_permutations, train_models
+from specxai_jax.train import ENGINES, TrainConfig, epoch_permutations, plan_round, train_models
 
 MODEL = PlainCNN(depth=1, width=4, dense=16, num_classes=3)
 BETAS = [0.5, 3.0, float("inf")]
@@ -144,3 +147,64 @@ def test_without_a_cap_only_the_last_epoch_is_measured_and_it_equals_training_al
         history = one_model_alone(v, seed, dataset, None)[1][:2]
         assert result.test_accuracy[i] == pytest.approx(history[-1], abs=1e-9)
     assert np.isnan(result.history[0]).all() and not np.isnan(result.history[1]).any()
+
+
+def rounds_to_train(models: int, epochs: int, slots: int) -> int:
+    """Epoch rounds :func:`plan_round` takes for models that all run ``epochs`` epochs; checks each round."""
+    left = [epochs] * models
+    in_slot, idle, rounds = {}, list(range(models)), 0
+    while any(left):
+        unfinished = [m for m in range(models) if left[m]]
+        planned = plan_round(in_slot, idle, left, slots)
+        assert len(set(planned.values())) == len(planned) == min(slots, len(unfinished))
+        assert set(planned.values()) <= set(unfinished) and set(planned) <= set(range(slots))
+        kept = {slot: m for slot, m in in_slot.items() if planned.get(slot) == m}
+        if len(unfinished) >= 2 * slots:   # first waves: nobody leaves a slot before its last epoch
+            assert kept == in_slot
+        for m in planned.values():
+            left[m] -= 1
+        in_slot = {slot: m for slot, m in planned.items() if left[m]}
+        idle = [m for m in range(models) if left[m] and m not in in_slot.values()]
+        rounds += 1
+    return rounds
+
+
+@pytest.mark.parametrize("models,epochs,slots", [(3, 3, 2), (5, 3, 2), (11, 4, 2), (7, 2, 3), (1, 4, 2),
+                                                 (4, 3, 2), (9, 5, 4)])
+def test_last_wave_leaves_no_slot_idle_before_the_last_round(models, epochs, slots):
+    # The fewest rounds possible: all epochs spread over the slots, or one model's epochs in a row.
+    assert rounds_to_train(models, epochs, slots) == max(epochs, -(-models * epochs // slots))
+
+
+TWO_DEVICES = r"""
+import jax, numpy as np
+from specxai_jax import sharding, train
+from specxai_jax.data import Dataset
+from specxai_jax.models import PlainCNN, init_variables, stack_variables
+
+assert len(jax.devices()) == 2
+moves = []
+unload = train.PerDeviceEngine.unload
+train.PerDeviceEngine.unload = lambda self, slot: moves.append(slot) or unload(self, slot)
+model = PlainCNN(depth=1, width=4, dense=8, num_classes=3)
+variables = stack_variables([init_variables(model, jax.random.key(i), b, (1, 8, 8, 1)) for i, b in enumerate([0.5, 3.0, np.inf])])
+rng = np.random.default_rng(0)
+data = Dataset("random", rng.uniform(size=(64, 8, 8, 1)).astype(np.float32), (np.arange(64) % 3).astype(np.int32),
+               rng.uniform(size=(30, 8, 8, 1)).astype(np.float32), (np.arange(30) % 3).astype(np.int32), 3)
+config = train.TrainConfig(lr=3e-3, batch_size=32, max_epochs=3, acc_cap=None)
+two = train.train_models(model.apply, variables, data, [0, 1, 2], config, progress=False, mesh=sharding.model_mesh(),
+                         engine="per_device")
+assert moves, "the last wave should move a model between devices"
+one = train.train_models(model.apply, variables, data, [0, 1, 2], config, progress=False, engine="per_device")
+assert list(two.epochs) == list(one.epochs) == [3, 3, 3], (two.epochs, one.epochs)
+assert np.array_equal(two.test_accuracy, one.test_accuracy)
+for a, b in zip(jax.tree.leaves(two.variables), jax.tree.leaves(one.variables)):
+    np.testing.assert_array_equal(np.asarray(a), np.asarray(b))
+print("SAME")
+"""
+
+
+def test_models_that_change_device_in_the_last_wave_train_as_on_one_device():
+    env = {**os.environ, "XLA_FLAGS": "--xla_force_host_platform_device_count=2", "JAX_PLATFORMS": "cpu"}
+    proc = subprocess.run([sys.executable, "-c", TWO_DEVICES], env=env, capture_output=True, text=True, timeout=600)
+    assert proc.returncode == 0 and "SAME" in proc.stdout, proc.stderr[-3000:]

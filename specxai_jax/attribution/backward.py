@@ -38,6 +38,8 @@ import jax.numpy as jnp
 import numpy as np
 from jax.extend import core
 
+from specxai_jax import fast_forms
+
 CALLS = ("jit", "closed_call", "custom_jvp_call", "custom_vjp_call", "checkpoint")
 NOT_ELEMENTWISE = frozenset({
     "transpose", "rev", "reshape", "dot_general", "conv_general_dilated", "reduce_sum", "reduce_max", "reduce_min",
@@ -86,7 +88,8 @@ def modified_gradient(rule: Rule, forward: Callable, x: jax.Array, objective: Ca
 
     Raises ValueError when ``forward`` holds no ReLU or activation unit.
     """
-    closed, shape = jax.make_jaxpr(forward, return_shape=True)(x)
+    with fast_forms.forced(False, "pool_before_activation"):   # the units in the order the model defines them
+        closed, shape = jax.make_jaxpr(forward, return_shape=True)(x)
     tree = jax.tree.structure(shape)
 
     def total(inputs):
