@@ -15,7 +15,9 @@ and per-image SciPy/NumPy EF). Modes:
 
 Prints one JSON object as the last line: per mode and side, wall seconds, model-epochs,
 model-epochs/s and (ours) XLA programs compiled, programs loaded from the persistent cache, and
-seconds spent on both; and ``authors / ours`` ratios.
+seconds spent on both; and ``authors / ours`` ratios. ``--repeat N`` runs every mode N times, the
+sides alternating, and reports each figure's median and every run's ratio (this machine's speed
+drifts by 10–15 % between minutes).
 """
 
 from __future__ import annotations
@@ -53,6 +55,8 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser.add_argument("--n-test", type=int, default=500)
     parser.add_argument("--n-explain", type=int, default=500)
     parser.add_argument("--modes", default=",".join(MODES), help=f"comma list of {', '.join(MODES)}")
+    parser.add_argument("--repeat", type=int, default=1,
+                        help="run every mode this many times, the two sides interleaved; medians reported")
     parser.add_argument("--child", choices=("ours", "authors"), help=argparse.SUPPRESS)
     parser.add_argument("--npz", type=Path, help=argparse.SUPPRESS)
     parser.add_argument("--cap", action="store_true", help=argparse.SUPPRESS)
@@ -139,6 +143,19 @@ def run_mode(mode: str, args, npz: Path, work: Path) -> dict:
             "per_work_ratio_ours_over_authors": ours["model_epochs_per_second"] / authors["model_epochs_per_second"]}
 
 
+def median_of(runs: list[dict]) -> dict:
+    """One mode's runs (:func:`run_mode` results) → the same fields, each side's figures the median over
+    the runs, ratios of the medians, and every run's wall ratio."""
+    sides = {}
+    for side in ("ours", "authors"):
+        sides[side] = {name: float(np.median([run[side][name] for run in runs])) for name in runs[0][side]}
+        sides[side]["model_epochs_per_second"] = sides[side]["model_epochs"] / sides[side]["wall_seconds"]
+    return {**sides, "wall_ratio_authors_over_ours": sides["authors"]["wall_seconds"] / sides["ours"]["wall_seconds"],
+            "per_work_ratio_ours_over_authors": (sides["ours"]["model_epochs_per_second"]
+                                                 / sides["authors"]["model_epochs_per_second"]),
+            "wall_ratio_per_run": [run["wall_ratio_authors_over_ours"] for run in runs]}
+
+
 def main(argv=None) -> None:
     args = parse_args(argv)
     if args.child == "ours":
@@ -154,21 +171,26 @@ def main(argv=None) -> None:
         raise SystemExit(f"unknown modes {sorted(unknown)}; choose from {', '.join(MODES)}")
     if "same_work_warm" in modes and "same_work" not in modes[:modes.index("same_work_warm")]:
         raise SystemExit("same_work_warm reuses the cache of same_work: list same_work before it")
-    results = {}
+    if args.repeat < 1:
+        raise SystemExit("--repeat must be at least 1")
     with tempfile.TemporaryDirectory() as tmp:
         work = Path(tmp)
         x_train, y_train, x_test, y_test = generate(size=args.size, channels=args.channels, n_train=args.n_train,
                                                     n_test=args.n_test)
         npz = work / "data.npz"
         np.savez(npz, x_train=x_train, y_train=y_train, x_test=x_test, y_test=y_test)
-        for mode in modes:
-            results[mode] = run_mode(mode, args, npz, work)
+        runs = {mode: [] for mode in modes}
+        for repeat in range(args.repeat):      # each round with its own (empty) compilation caches
+            (work / f"round{repeat}").mkdir()
+            for mode in modes:
+                runs[mode].append(run_mode(mode, args, npz, work / f"round{repeat}"))
+        results = {mode: median_of(mode_runs) for mode, mode_runs in runs.items()}
     print(json.dumps({
         "benchmark": "sweep_vs_authors",
         **environment.describe(),
         "config": {"size": args.size, "channels": args.channels, "depth": args.depth, "betas": args.betas,
                    "seeds": args.seeds, "epochs": args.epochs, "n_train": args.n_train, "n_test": args.n_test,
-                   "n_explain": args.n_explain},
+                   "n_explain": args.n_explain, "repeat": args.repeat},
         **results,
     }))
 

@@ -60,13 +60,13 @@ def test_sweep_vs_authors_smoke():
     pytest.importorskip("torch")
     proc = subprocess.run([sys.executable, "-m", "benchmarks.sweep_vs_authors", "--size", "16", "--depth", "1",
                            "--betas", "1,relu", "--epochs", "1", "--n-train", "128", "--n-test", "64",
-                           "--n-explain", "8", "--modes", "same_work,same_work_warm"],
+                           "--n-explain", "8", "--modes", "same_work,same_work_warm", "--repeat", "2"],
                           capture_output=True, text=True, timeout=900)
     assert proc.returncode == 0, proc.stderr[-2000:]
     report = last_json_line(proc.stdout)
     cold, warm = report["same_work"], report["same_work_warm"]
     for mode in (cold, warm):
         assert mode["ours"]["model_epochs"] == mode["authors"]["model_epochs"] == 2    # 2 models × 1 epoch
-        assert mode["wall_ratio_authors_over_ours"] > 0
+        assert mode["wall_ratio_authors_over_ours"] > 0 and len(mode["wall_ratio_per_run"]) == 2
     assert cold["ours"]["compile_count"] > 0 and warm["ours"]["programs_from_cache"] > 0
     assert warm["ours"]["compile_seconds"] < cold["ours"]["compile_seconds"]
