@@ -148,12 +148,18 @@ def median_of(runs: list[dict]) -> dict:
     the runs, ratios of the medians, and every run's wall ratio."""
     sides = {}
     for side in ("ours", "authors"):
-        sides[side] = {name: float(np.median([run[side][name] for run in runs])) for name in runs[0][side]}
+        sides[side] = {name: _median([run[side][name] for run in runs]) for name in runs[0][side]}
         sides[side]["model_epochs_per_second"] = sides[side]["model_epochs"] / sides[side]["wall_seconds"]
     return {**sides, "wall_ratio_authors_over_ours": sides["authors"]["wall_seconds"] / sides["ours"]["wall_seconds"],
             "per_work_ratio_ours_over_authors": (sides["ours"]["model_epochs_per_second"]
                                                  / sides["authors"]["model_epochs_per_second"]),
             "wall_ratio_per_run": [run["wall_ratio_authors_over_ours"] for run in runs]}
+
+
+def _median(values: list):
+    """The median, an int where every value and the median are whole (counts stay counts)."""
+    middle = float(np.median(values))
+    return int(middle) if all(isinstance(v, int) for v in values) and middle.is_integer() else middle
 
 
 def main(argv=None) -> None:
