@@ -74,7 +74,7 @@ def parse_betas(text: str) -> list[float]:
 def ours_child(sweep_argv: list[str]) -> None:
     """Run the sweep's main in this process, counting XLA compilations; last line: the counts as JSON.
 
-    First the start-up ``python -m experiments.sweep_beta`` goes through (glibc malloc on huge pages).
+    It first re-runs itself as ``python -m experiments.sweep_beta`` would (glibc malloc on huge pages).
     """
     from specxai_jax import launch
 

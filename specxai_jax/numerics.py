@@ -94,4 +94,3 @@ def average_ranks(values: Sequence[float]) -> np.ndarray:
     _, inverse, counts = np.unique(np.asarray(values), return_inverse=True, return_counts=True)
     ends = np.cumsum(counts)
     return ((ends - counts + 1 + ends) / 2)[inverse.ravel()]
-

@@ -101,8 +101,10 @@ def leading_block(array: jax.Array, shape: Sequence[int]) -> list[tuple[tuple[sl
     for shard in array.addressable_shards:
         if shard.replica_id:
             continue
-        ranges = [range(index.indices(size)[0], min(index.indices(size)[1], limit)) for index, size, limit
-                  in zip(shard.index, array.shape, [*shape, *array.shape[len(shape):]])]
+        ranges = []
+        for index, size, limit in zip(shard.index, array.shape, [*shape, *array.shape[len(shape):]]):
+            start, stop, _ = index.indices(size)
+            ranges.append(range(start, min(stop, limit)))
         if all(ranges):
             pieces.append((tuple(slice(r.start, r.stop) for r in ranges),
                            tuple(slice(0, len(r)) for r in ranges), shard.data))

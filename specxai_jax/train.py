@@ -271,16 +271,14 @@ def plan_round(in_slot: dict[int, int], idle: Sequence[int], epochs_left: Sequen
     slots take 5 rounds, not 6. Models new to a slot take the free slots in ascending order.
     """
     if len(in_slot) + len(idle) >= 2 * slots:
-        planned = dict(in_slot)
-        free = [slot for slot in range(slots) if slot not in planned]
-        planned.update(zip(free, idle))
-        return planned
-    running = set(in_slot.values())
-    chosen = set(sorted([*running, *idle], key=lambda m: (-epochs_left[m], m not in running, m))[:slots])
-    planned = {slot: model for slot, model in in_slot.items() if model in chosen}
-    free = [slot for slot in range(slots) if slot not in planned]
-    planned.update(zip(free, sorted(chosen - set(planned.values()))))
-    return planned
+        newcomers = list(idle[:slots - len(in_slot)])
+    else:
+        running = set(in_slot.values())
+        chosen = set(sorted([*running, *idle], key=lambda m: (-epochs_left[m], m not in running, m))[:slots])
+        in_slot = {slot: model for slot, model in in_slot.items() if model in chosen}
+        newcomers = sorted(chosen - running)
+    free = [slot for slot in range(slots) if slot not in in_slot]
+    return {**in_slot, **dict(zip(free, newcomers))}
 
 
 def train_models(apply_fn: Callable, variables: dict, dataset, seeds: Sequence[int], config: TrainConfig, *,
