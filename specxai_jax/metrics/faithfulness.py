@@ -74,12 +74,12 @@ def _pixel_relevance(attributions: jax.Array) -> jax.Array:
     return summed.reshape(summed.shape[0], -1)
 
 
-def _pixel_ranks(relevance: jax.Array, order: str) -> jax.Array:
+def _pixel_ranks(relevance: jax.Array, most_relevant_first: jax.Array) -> jax.Array:
     """Each pixel's position (B, N) in the removal order: most relevant first (morf) or least (lerf); ties by index."""
-    positions = jnp.argsort(-relevance if order == "morf" else relevance, axis=-1, stable=True)
-    ranks = jnp.zeros_like(positions).at[jnp.arange(relevance.shape[0])[:, None], positions].set(
+    direction = jnp.where(most_relevant_first, -1, 1).astype(relevance.dtype)
+    positions = jnp.argsort(direction * relevance, axis=-1, stable=True)
+    return jnp.zeros_like(positions).at[jnp.arange(relevance.shape[0])[:, None], positions].set(
         jnp.arange(relevance.shape[1]))
-    return ranks
 
 
 def _class_scores(apply, variables, x: jax.Array, target: jax.Array, softmax: bool) -> jax.Array:
@@ -111,13 +111,13 @@ def flipping_fractions(num_pixels: int, pixels_per_step: int) -> np.ndarray:
     return np.minimum(np.arange(steps + 1) * pixels_per_step, num_pixels) / num_pixels
 
 
-@functools.partial(jax.jit, static_argnames=("apply", "mode", "order", "pixels_per_step", "softmax", "steps_at_once"))
-def _flipping_curves(apply, variables, x, attributions, target, baseline, mode, order, pixels_per_step, softmax,
-                     steps_at_once):
+@functools.partial(jax.jit, static_argnames=("apply", "pixels_per_step", "softmax", "steps_at_once"))
+def _flipping_curves(apply, variables, x, attributions, target, baseline, deletion, most_relevant_first,
+                     pixels_per_step, softmax, steps_at_once):
     batch, height, width, _ = x.shape
-    ranks = _pixel_ranks(_pixel_relevance(attributions), order).reshape(batch, height, width, 1)
+    ranks = _pixel_ranks(_pixel_relevance(attributions), most_relevant_first).reshape(batch, height, width, 1)
     baseline = jnp.broadcast_to(baseline, x.shape).astype(x.dtype)
-    start, end = (x, baseline) if mode == "deletion" else (baseline, x)
+    start, end = jnp.where(deletion, x, baseline), jnp.where(deletion, baseline, x)
     counts = jnp.asarray(np.rint(flipping_fractions(height * width, pixels_per_step) * height * width), jnp.int32)
 
     def score_after(count):
@@ -148,8 +148,8 @@ def pixel_flipping_curves(model, x, attributions, target=None, *, mode: str = "d
     apply, variables = as_apply(model)
     x, attributions = _as_images(x, attributions)
     target = _resolve_target(apply, variables, x, target)
-    return _flipping_curves(apply, variables, x, attributions, target, jnp.asarray(baseline), mode, order,
-                            pixels_per_step, softmax, steps_at_once)
+    return _flipping_curves(apply, variables, x, attributions, target, jnp.asarray(baseline), mode == "deletion",
+                            order == "morf", pixels_per_step, softmax, steps_at_once)
 
 
 def curve_auc(curves: jax.Array, fractions) -> jax.Array:
@@ -235,10 +235,10 @@ def _check_noise(noise_scale: float, key) -> None:
         raise ValueError("ROAD imputation draws noise: pass key=jax.random.key(seed) (or noise_scale=0)")
 
 
-@functools.partial(jax.jit, static_argnames=("apply", "order", "tol"))
-def _road_curves(apply, variables, x, attributions, target, counts, keys, noise_scale, order, tol):
+@functools.partial(jax.jit, static_argnames=("apply", "tol"))
+def _road_curves(apply, variables, x, attributions, target, counts, keys, noise_scale, most_relevant_first, tol):
     batch, height, width, _ = x.shape
-    ranks = _pixel_ranks(_pixel_relevance(attributions), order).reshape(batch, height, width)
+    ranks = _pixel_ranks(_pixel_relevance(attributions), most_relevant_first).reshape(batch, height, width)
 
     def correct_after(count_and_key):
         count, key = count_and_key
@@ -268,7 +268,7 @@ def road_curves(model, x, attributions, target=None, *, percentages: Sequence[fl
     counts = jnp.asarray((x.shape[1] * x.shape[2] * percentages / 100).astype(np.int64), jnp.int32)
     _check_noise(noise_scale, key)
     keys = jax.random.split(jax.random.key(0) if key is None else key, len(percentages))  # unused when noise is 0
-    return _road_curves(apply, variables, x, attributions, target, counts, keys, noise_scale, order, tol)
+    return _road_curves(apply, variables, x, attributions, target, counts, keys, noise_scale, order == "morf", tol)
 
 
 # ----------------------------------------------------------------------------------------------------------
