@@ -115,15 +115,19 @@ def _bin_average_matrix(height: int, width: int) -> np.ndarray:
     return onehot / onehot.sum(axis=0, keepdims=True)
 
 
-def power_spectrum(maps: jax.Array) -> jax.Array:
-    """|FFT2(map)|², zero frequency moved to (H//2, W//2); shape (..., H, W)."""
+def _power_spectrum(maps: jax.Array) -> jax.Array:
     spectrum = jnp.fft.fftshift(jnp.fft.fft2(maps), axes=(-2, -1))
     return jnp.real(spectrum * jnp.conj(spectrum))
 
 
+def power_spectrum(maps, *, channel_axis: int | None = None) -> jax.Array:
+    """|FFT2(map)|², zero frequency moved to (H//2, W//2): (B, H, W) or (H, W), shape kept."""
+    return _power_spectrum(jnp.asarray(as_maps(maps, channel_axis)))
+
+
 def _radial_power_spectrum(maps: jax.Array) -> jax.Array:
     *lead, height, width = maps.shape
-    power = power_spectrum(maps).reshape(*lead, height * width)
+    power = _power_spectrum(maps).reshape(*lead, height * width)
     return power @ jnp.asarray(_bin_average_matrix(height, width), power.dtype)
 
 

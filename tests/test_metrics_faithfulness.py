@@ -139,6 +139,12 @@ def test_quantus_style_classes_take_channel_first_batches_and_flax_pairs(linear_
     scores = metrics.FaithfulnessCorrelation(runs=30, subset_size=9)(model=model, key=jax.random.key(1), **nchw)
     assert len(scores) == BATCH and all(isinstance(score, float) for score in scores)
     np.testing.assert_allclose(scores, 1.0, atol=1e-5)
+    # One map per image (B, 1, H, W), shared by both channels: still the exact attribution of each pixel.
+    infidelity = metrics.Infidelity(samples=16, baseline=0.0)(model=model, key=jax.random.key(2),
+                                                              **{**nchw, "a_batch": exact.sum(-1)[:, None]})
+    np.testing.assert_allclose(infidelity, 0.0, atol=1e-8)
+    with pytest.raises(TypeError, match="softmax"):
+        metrics.Deletion()(model=model, softmax=False, **nchw)
     with pytest.raises(TypeError, match="model_fn"):
         metrics.Deletion()(model=object(), **nchw)
 

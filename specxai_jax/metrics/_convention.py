@@ -11,7 +11,8 @@ from __future__ import annotations
 import numpy as np
 
 # Keywords that quantus.evaluate and Quantus's own metrics pass, which these metrics do not need.
-QUANTUS_KEYWORDS = frozenset({"s_batch", "model_predict_kwargs", "softmax", "device", "batch_size", "custom_batch"})
+# (Quantus's ``softmax`` and ``model_predict_kwargs`` would change a score: refused, not ignored.)
+QUANTUS_KEYWORDS = frozenset({"s_batch", "device", "batch_size", "custom_batch"})
 
 
 def to_numpy(array) -> np.ndarray | None:

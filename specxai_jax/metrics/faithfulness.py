@@ -358,7 +358,8 @@ def infidelity(model, x, attributions, target=None, *, key=None, perturbations=N
                samples_at_once: int | None = None) -> jax.Array:
     """E_I[(Iᵀ·attributions − (f(x) − f(x − I)))²] per image (Yeh et al. 2019), (B,); lower is more faithful.
 
-    ``baseline`` None: Gaussian perturbations I ~ N(0, noise_scale²) per value, (B, S, H, W, C) given as
+    Attributions (B, H, W) or (B, H, W, 1) are shared by the channels of a pixel. ``baseline`` None: Gaussian
+    perturbations I ~ N(0, noise_scale²) per value, (B, S, H, W, C) given as
     ``perturbations`` or drawn with ``key`` (``samples`` per image). ``baseline`` given (for attributions that
     multiply by x − baseline, e.g. IntGrad, w ⊙ x): ``perturbations`` are masks M (B, S, H, W[, C]) in [0, 1],
     or drawn per pixel with P(1) = 1/2; the input moves to x − M ⊙ (x − baseline) and the explained change is
@@ -368,8 +369,8 @@ def infidelity(model, x, attributions, target=None, *, key=None, perturbations=N
     """
     apply, variables = as_apply(model)
     x, attributions = _as_images(x, attributions)
-    if attributions.ndim == 4 and attributions.shape != x.shape:
-        raise ValueError(f"attributions must be (B, H, W) or {x.shape}; got {attributions.shape}")
+    if attributions.ndim == 4 and attributions.shape[-1] not in (1, x.shape[-1]):
+        raise ValueError(f"attributions must be (B, H, W), (B, H, W, 1) or {x.shape}; got {attributions.shape}")
     if perturbations is None:
         if key is None:
             raise ValueError("infidelity draws random perturbations: pass key=jax.random.key(seed) or perturbations=")
