@@ -122,6 +122,8 @@ def test_imputation_restores_linear_ramps_and_adds_noise_of_the_stated_scale():
     (lambda m, x, a: metrics.faithfulness_correlation(m, x, a, key=jax.random.key(0), subset_size=65), "subset_size"),
     (lambda m, x, a: metrics.infidelity(m, x, a, samples=-1, key=jax.random.key(0)), "samples must be"),
     (lambda m, x, a: metrics.pixel_flipping_curves(m, x[0], a), r"images must be \(B, H, W, C\)"),
+    (lambda m, x, a: metrics.pixel_flipping_curves(m, x, a, [0, 1]), "target must be one class or one per image"),
+    (lambda m, x, a: metrics.faithfulness_correlation(m, x, a, subsets=np.full((4, 3, 2), 64)), r"in \[0, H·W = 64\)"),
 ])
 def test_bad_input_gives_one_clear_error(linear_case, call, message):
     model, x, _, _, exact = linear_case

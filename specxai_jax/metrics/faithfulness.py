@@ -9,7 +9,9 @@ defaults to the predicted class of the clean images. Every random draw takes an 
 
 Each metric is a plain function and a class called the Quantus way (``metric(model=, x_batch=, y_batch=,
 a_batch=, channel_first=None, key=None)``, one score per image; :mod:`specxai_jax.metrics._convention`).
-Differences from Quantus 0.6 are stated per metric; with one-channel images they all vanish.
+Differences from Quantus 0.6 are stated per metric; with one-channel images they all vanish. Quantus's
+default baseline "black" is each image's minimum; here it is 0.0 (pass ``x.min(axis=(1, 2, 3), keepdims=True)``
+for Quantus's).
 """
 
 from __future__ import annotations
@@ -90,9 +92,13 @@ def _class_scores(apply, variables, x: jax.Array, target: jax.Array, softmax: bo
 
 
 def _resolve_target(apply, variables, x: jax.Array, target) -> jax.Array:
+    """Target classes (B,): the given ones (one class for all, or one per image), else the predicted classes."""
     if target is None:
         return jnp.argmax(apply(variables, x), axis=-1)
-    return jnp.broadcast_to(jnp.asarray(target, jnp.int32), (x.shape[0],))
+    target = jnp.asarray(target, jnp.int32)
+    if target.shape not in ((), (x.shape[0],)):
+        raise ValueError(f"target must be one class or one per image ({x.shape[0]},); got shape {target.shape}")
+    return jnp.broadcast_to(target, (x.shape[0],))
 
 
 def _as_images(x, attributions) -> tuple[jax.Array, jax.Array]:
@@ -307,7 +313,7 @@ def faithfulness_correlation(model, x, attributions, target=None, *, key=None, s
     """Pearson correlation over random pixel subsets S of Σ_S attribution and the score drop when S is set to
     ``baseline`` (Bhatt et al. 2020), per image (B,); higher is more faithful, NaN for a constant side.
 
-    ``subsets`` (B, R, S) flat pixel indices, or drawn with ``key`` (``runs`` × ``subset_size``,
+    ``subsets`` (B, R, S) distinct flat (row-major) pixel indices per run, or drawn with ``key`` (``runs`` × ``subset_size``,
     :func:`random_subsets`). Score: the target logit (``softmax=True``: probability). Matches Quantus 0.6
     ``FaithfulnessCorrelation(perturb_baseline=b)`` given its subsets, for one-channel images (it draws
     subsets of C·H·W channel values; this removes whole pixels).
@@ -325,6 +331,9 @@ def faithfulness_correlation(model, x, attributions, target=None, *, key=None, s
     subsets = jnp.asarray(subsets, jnp.int32)
     if subsets.ndim != 3 or subsets.shape[0] != x.shape[0]:
         raise ValueError(f"subsets must be (B, R, S) pixel indices with B = {x.shape[0]}; got shape {subsets.shape}")
+    if int(subsets.min()) < 0 or int(subsets.max()) >= num_pixels:
+        raise ValueError(f"subsets hold flat pixel indices in [0, H·W = {num_pixels}); got {int(subsets.min())} … "
+                         f"{int(subsets.max())}")
     target = _resolve_target(apply, variables, x, target)
     return _faithfulness_correlation(apply, variables, x, attributions, target, subsets, jnp.asarray(baseline),
                                      softmax, runs_at_once)
