@@ -101,17 +101,29 @@ def test_ef_runs_inside_quantus_evaluate_beside_sparseness_and_complexity_on_cap
     mirror = torch_mirror(init_variables(model, jax.random.key(3), np.inf, (1, SIZE, SIZE, 3))["params"], torch)
     x = np.random.default_rng(4).uniform(size=(BATCH, 3, SIZE, SIZE)).astype(np.float32)
     y = mirror(torch.tensor(x)).argmax(1).numpy()
-    maps = captum_attr.Saliency(mirror).attribute(torch.tensor(x, requires_grad=True), target=torch.tensor(y), abs=False).numpy()
+    maps = captum_attr.Saliency(mirror).attribute(torch.tensor(x, requires_grad=True), target=torch.tensor(y),
+                                                  abs=False).numpy()
+
+    def input_x_gradient(model, inputs, targets, **kwargs):   # an explanation function in Quantus's convention
+        return captum_attr.InputXGradient(model).attribute(torch.tensor(inputs, requires_grad=True),
+                                                          target=torch.tensor(targets)).detach().numpy()
+
     results = quantus.evaluate(
         metrics={"EF": metrics.ExpectedFrequency(), "EF raw authors": metrics.ExpectedFrequency(rank=False,
                                                                                                 convention="authors"),
                  "Sparseness": quantus.Sparseness(disable_warnings=True),
                  "Complexity": quantus.Complexity(disable_warnings=True)},
-        xai_methods={"Saliency": maps}, model=mirror, x_batch=x, y_batch=y)["Saliency"]
-    np.testing.assert_allclose(results["EF"], spectral.expected_frequency(maps.sum(1)), rtol=1e-6)
-    np.testing.assert_allclose(results["EF raw authors"],
+        xai_methods={"Saliency": maps, "InputXGradient": input_x_gradient}, explain_func_kwargs={},
+        model=mirror, x_batch=x, y_batch=y)
+    saliency = results["Saliency"]
+    np.testing.assert_allclose(saliency["EF"], spectral.expected_frequency(maps, channel_axis=1), rtol=1e-6)
+    np.testing.assert_allclose(saliency["EF raw authors"],
                                spectral.expected_frequency(maps.sum(1), rank=False, convention="authors"), rtol=1e-6)
-    assert all(len(results[name]) == BATCH and np.isfinite(results[name]).all() for name in ("Sparseness", "Complexity"))
+    np.testing.assert_allclose(results["InputXGradient"]["EF"],
+                               spectral.expected_frequency(input_x_gradient(mirror, x, y), channel_axis=1), rtol=1e-6)
+    for method in results.values():
+        assert all(len(method[name]) == BATCH and np.isfinite(method[name]).all()
+                   for name in ("Sparseness", "Complexity"))
 
 
 def torch_mirror(params, torch):

@@ -111,10 +111,15 @@ def _as_images(x, attributions) -> tuple[jax.Array, jax.Array]:
 # Pixel flipping: deletion and insertion curves
 
 
+def _flipped_counts(num_pixels: int, pixels_per_step: int) -> np.ndarray:
+    """Pixels flipped at each point of a curve, 0 … N, shape (⌈N / step⌉ + 1,)."""
+    steps = -(-num_pixels // pixels_per_step)
+    return np.minimum(np.arange(steps + 1) * pixels_per_step, num_pixels)
+
+
 def flipping_fractions(num_pixels: int, pixels_per_step: int) -> np.ndarray:
     """Fractions of pixels flipped at each point of a curve, 0 … 1, shape (⌈N / step⌉ + 1,)."""
-    steps = -(-num_pixels // pixels_per_step)
-    return np.minimum(np.arange(steps + 1) * pixels_per_step, num_pixels) / num_pixels
+    return _flipped_counts(num_pixels, pixels_per_step) / num_pixels
 
 
 @functools.partial(jax.jit, static_argnames=("apply", "pixels_per_step", "softmax", "steps_at_once"))
@@ -124,7 +129,7 @@ def _flipping_curves(apply, variables, x, attributions, target, baseline, deleti
     ranks = _pixel_ranks(_pixel_relevance(attributions), most_relevant_first).reshape(batch, height, width, 1)
     baseline = jnp.broadcast_to(baseline, x.shape).astype(x.dtype)
     start, end = jnp.where(deletion, x, baseline), jnp.where(deletion, baseline, x)
-    counts = jnp.asarray(np.rint(flipping_fractions(height * width, pixels_per_step) * height * width), jnp.int32)
+    counts = jnp.asarray(_flipped_counts(height * width, pixels_per_step), jnp.int32)
 
     def score_after(count):
         return _class_scores(apply, variables, jnp.where(ranks < count, end, start), target, softmax)
