@@ -47,12 +47,12 @@ def test_classes_read_every_layout_of_quantus_calls_alike():
     a_nchw = rng.normal(size=(BATCH, 3, 12, 12))
     expected = [[np.asarray(spectral.expected_frequency(a_nchw.sum(1), rank=rank, convention=convention))
                  for convention in spectral.CONVENTIONS] for rank in (True, False)]
-    layouts = [dict(x_batch=x_nchw, a_batch=a_nchw),
-               dict(x_batch=x_nchw.transpose(0, 2, 3, 1), a_batch=a_nchw.transpose(0, 2, 3, 1)),
-               dict(x_batch=x_nchw, a_batch=a_nchw.sum(1, keepdims=True)),
-               dict(x_batch=x_nchw, a_batch=a_nchw.sum(1)),
-               dict(a_batch=a_nchw.sum(1)),
-               dict(a_batch=a_nchw, channel_first=True)]
+    layouts = [{"x_batch": x_nchw, "a_batch": a_nchw},
+               {"x_batch": x_nchw.transpose(0, 2, 3, 1), "a_batch": a_nchw.transpose(0, 2, 3, 1)},
+               {"x_batch": x_nchw, "a_batch": a_nchw.sum(1, keepdims=True)},
+               {"x_batch": x_nchw, "a_batch": a_nchw.sum(1)},
+               {"a_batch": a_nchw.sum(1)},
+               {"a_batch": a_nchw, "channel_first": True}]
     for layout in layouts:
         for i, rank in enumerate((True, False)):
             for j, convention in enumerate(spectral.CONVENTIONS):

@@ -133,11 +133,12 @@ def test_bad_input_gives_one_clear_error(linear_case, call, message):
 
 def test_quantus_style_classes_take_channel_first_batches_and_flax_pairs(linear_case):
     model, x, _, target, exact = linear_case
-    nchw = dict(x_batch=x.transpose(0, 3, 1, 2), y_batch=target, a_batch=exact.transpose(0, 3, 1, 2))
+    nchw = {"x_batch": x.transpose(0, 3, 1, 2), "y_batch": target, "a_batch": exact.transpose(0, 3, 1, 2)}
     direct = metrics.pixel_flipping_auc(model, x, exact, target, pixels_per_step=4, softmax=False)
     np.testing.assert_allclose(metrics.Deletion(pixels_per_step=4, softmax=False)(model=model, **nchw),
                                np.asarray(direct), rtol=1e-6)
-    assert metrics.Insertion().score_direction == "higher" and metrics.Deletion(order="lerf").score_direction == "higher"
+    assert metrics.Insertion().score_direction == "higher"
+    assert metrics.Deletion(order="lerf").score_direction == "higher"
     scores = metrics.FaithfulnessCorrelation(runs=30, subset_size=9)(model=model, key=jax.random.key(1), **nchw)
     assert len(scores) == BATCH and all(isinstance(score, float) for score in scores)
     np.testing.assert_allclose(scores, 1.0, atol=1e-5)

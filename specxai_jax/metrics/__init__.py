@@ -7,8 +7,8 @@ correlation, infidelity, on a JAX model. Every class has ``score_direction`` ("l
 
 from specxai_jax.metrics.complexity import (ExpectedFrequency, HighFrequencyMass, RadialSpectrum,
                                             expected_frequency_scores, high_frequency_mass, radial_spectra)
-from specxai_jax.metrics.faithfulness import (ROAD, Deletion, FaithfulnessCorrelation, Infidelity, Insertion,
-                                              curve_auc, faithfulness_correlation, flipping_fractions, infidelity,
+from specxai_jax.metrics.faithfulness import (ROAD, Deletion, FaithfulnessCorrelation, Infidelity, Insertion, curve_auc,
+                                              faithfulness_correlation, flipping_fractions, infidelity,
                                               noisy_linear_imputation, pixel_flipping_auc, pixel_flipping_curves,
                                               random_subsets, road_curves)
 

@@ -31,7 +31,8 @@ def infer_channel_first(batch_shape: tuple[int, ...]) -> bool:
     channels_first = batch_shape[1] < min(batch_shape[2], batch_shape[3])
     channels_last = batch_shape[3] < min(batch_shape[1], batch_shape[2])
     if channels_first == channels_last:
-        raise ValueError(f"cannot tell whether batch {batch_shape} is channel-first or channel-last: pass channel_first=")
+        raise ValueError(f"cannot tell whether batch {batch_shape} is channel-first or channel-last: "
+                         "pass channel_first=")
     return channels_first
 
 

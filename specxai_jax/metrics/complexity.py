@@ -26,7 +26,8 @@ def _radial_spectra(maps: jax.Array, rank: bool, normalize: bool) -> jax.Array:
     return spectral.normalized_spectrum(radial) if normalize else radial
 
 
-def radial_spectra(a_batch, *, rank: bool = True, normalize: bool = True, channel_axis: int | None = None) -> np.ndarray:
+def radial_spectra(a_batch, *, rank: bool = True, normalize: bool = True,
+                   channel_axis: int | None = None) -> np.ndarray:
     """Radial power spectrum per map, (B, H, W) → (B, K); ``normalize`` divides each by its total (p_k)."""
     maps = jnp.asarray(spectral.as_maps(a_batch, channel_axis))
     return np.asarray(_radial_spectra(maps, rank, normalize))
@@ -44,7 +45,8 @@ def _check_cutoff(cutoff: float) -> None:
         raise ValueError(f"cutoff is a frequency on the [0, 1) scale of EF; got {cutoff}")
 
 
-def high_frequency_mass(a_batch, *, cutoff: float = 0.5, rank: bool = True, channel_axis: int | None = None) -> np.ndarray:
+def high_frequency_mass(a_batch, *, cutoff: float = 0.5, rank: bool = True,
+                        channel_axis: int | None = None) -> np.ndarray:
     """Σ p_k over the bins with ω_k > ``cutoff`` (ω on the [0, 1] scale of EF), (B, H, W) → (B,), in [0, 1]."""
     _check_cutoff(cutoff)
     probs = radial_spectra(a_batch, rank=rank, normalize=True, channel_axis=channel_axis)

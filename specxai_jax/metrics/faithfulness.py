@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import dataclasses
 import functools
-from typing import Callable, Sequence
+from collections.abc import Callable, Sequence
 
 import flax.linen as nn
 import jax
@@ -47,7 +47,7 @@ class _WithoutVariables:
 
 
 def as_apply(model) -> tuple[Callable, object]:
-    """``(apply(variables, x) → logits, variables)`` from a ``model_fn(x)`` or a ``(module_or_apply, variables)`` pair."""
+    """``(apply(variables, x) → logits, variables)`` of ``model_fn(x)`` or of ``(module_or_apply, variables)``."""
     if isinstance(model, tuple) and len(model) == 2:
         return as_model(model[0]).apply, model[1]
     if type(model).__module__.startswith("torch") or isinstance(model, nn.Module) or not callable(model):
@@ -62,7 +62,8 @@ def _check_images(x: jax.Array, attributions: jax.Array) -> None:
     if attributions.shape[0] != x.shape[0]:
         raise ValueError(f"batch sizes differ: images have {x.shape[0]}, attributions {attributions.shape[0]}")
     if attributions.shape[1:3] != x.shape[1:3] or attributions.ndim not in (3, 4):
-        raise ValueError(f"attributions must be (B, H, W) or shaped like the images {x.shape}; got {attributions.shape}")
+        raise ValueError(f"attributions must be (B, H, W) or shaped like the images {x.shape}; "
+                         f"got {attributions.shape}")
 
 
 def _check_choice(name: str, value: str, choices: Sequence[str]) -> None:
@@ -225,7 +226,7 @@ def _impute(x: jax.Array, removed: jax.Array, noise: jax.Array, tol: float) -> j
 
 
 def noisy_linear_imputation(x, removed, *, noise_scale: float = 0.01, key=None, tol: float = 1e-6) -> jax.Array:
-    """Images (B, H, W, C) whose ``removed`` pixels (B, H, W) are imputed from their neighbours plus N(0, noise_scale²).
+    """Images (B, H, W, C) with their ``removed`` pixels (B, H, W) imputed from neighbours, plus N(0, noise_scale²).
 
     Rong et al. 2022 (ROAD); the same equations and neighbour weights as Quantus 0.6
     ``noisy_linear_imputation`` (solved to relative residual ``tol``). ``key`` draws the noise (needed when
@@ -295,7 +296,7 @@ def random_subsets(key, batch: int, num_pixels: int, runs: int, subset_size: int
 
 @functools.partial(jax.jit, static_argnames=("apply", "softmax", "runs_at_once"))
 def _faithfulness_correlation(apply, variables, x, attributions, target, subsets, baseline, softmax, runs_at_once):
-    batch, height, width, channels = x.shape
+    batch, height, width, _channels = x.shape
     relevance = _pixel_relevance(attributions)
     baseline = jnp.broadcast_to(baseline, x.shape).astype(x.dtype)
     clean = _class_scores(apply, variables, x, target, softmax)
@@ -318,10 +319,10 @@ def faithfulness_correlation(model, x, attributions, target=None, *, key=None, s
     """Pearson correlation over random pixel subsets S of Σ_S attribution and the score drop when S is set to
     ``baseline`` (Bhatt et al. 2020), per image (B,); higher is more faithful, NaN for a constant side.
 
-    ``subsets`` (B, R, S) distinct flat (row-major) pixel indices per run, or drawn with ``key`` (``runs`` × ``subset_size``,
-    :func:`random_subsets`). Score: the target logit (``softmax=True``: probability). Matches Quantus 0.6
-    ``FaithfulnessCorrelation(perturb_baseline=b)`` given its subsets, for one-channel images (it draws
-    subsets of C·H·W channel values; this removes whole pixels).
+    ``subsets``: (B, R, S) distinct flat (row-major) pixel indices per run, or drawn with ``key``
+    (``runs`` × ``subset_size``, :func:`random_subsets`). Score: the target logit (``softmax=True``: probability).
+    Matches Quantus 0.6 ``FaithfulnessCorrelation(perturb_baseline=b)`` given its subsets, for one-channel
+    images (it draws subsets of C·H·W channel values; this removes whole pixels).
     """
     apply, variables = as_apply(model)
     x, attributions = _as_images(x, attributions)
