@@ -137,8 +137,8 @@ def test_quantus_style_classes_take_channel_first_batches_and_flax_pairs(linear_
     direct = metrics.pixel_flipping_auc(model, x, exact, target, pixels_per_step=4, softmax=False)
     np.testing.assert_allclose(metrics.Deletion(pixels_per_step=4, softmax=False)(model=model, **nchw),
                                np.asarray(direct), rtol=1e-6)
-    assert metrics.Insertion().score_direction == "higher"
-    assert metrics.Deletion(order="lerf").score_direction == "higher"
+    assert [metrics.Deletion(order=order).score_direction for order in ("morf", "lerf")] == ["lower", "higher"]
+    assert [metrics.Insertion(order=order).score_direction for order in ("morf", "lerf")] == ["higher", "lower"]
     scores = metrics.FaithfulnessCorrelation(runs=30, subset_size=9)(model=model, key=jax.random.key(1), **nchw)
     assert len(scores) == BATCH and all(isinstance(score, float) for score in scores)
     np.testing.assert_allclose(scores, 1.0, atol=1e-5)

@@ -432,7 +432,11 @@ class Deletion(_FaithfulnessMetric):
         _check_choice("order", order, ORDERS)
         super().__init__()
         self.order, self.baseline, self.pixels_per_step, self.softmax = order, baseline, pixels_per_step, softmax
-        self.score_direction = "lower" if order == "morf" else "higher"
+
+    @property
+    def score_direction(self) -> str:
+        """Deletion MoRF and insertion LeRF: "lower" is better; deletion LeRF and insertion MoRF: "higher"."""
+        return "lower" if (self.mode == "deletion") == (self.order == "morf") else "higher"
 
     def evaluate(self, model, x, attributions, target, key):
         return pixel_flipping_auc(model, x, attributions, target, mode=self.mode, order=self.order,
@@ -443,10 +447,6 @@ class Insertion(Deletion):
     """Insertion AUC per image (:func:`pixel_flipping_auc`); MoRF: higher is better, LeRF: lower."""
 
     mode = "insertion"
-
-    def __init__(self, **options):
-        super().__init__(**options)
-        self.score_direction = "higher" if self.order == "morf" else "lower"
 
 
 class ROAD(_FaithfulnessMetric):
