@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 import ntk
-from ntk import nt_compat
+from specxai_jax.ntk import nt_compat
 
 nt = ntk.neural_tangents
 

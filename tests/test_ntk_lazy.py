@@ -4,7 +4,6 @@ import os
 import subprocess
 import sys
 
-
 HIDE = "raise ModuleNotFoundError(\"No module named 'neural_tangents'\", name='neural_tangents')\n"
 
 
@@ -21,7 +20,7 @@ def run(code_or_module: list[str], tmp_path, *, hide: bool):
 
 
 def test_importing_ntk_loads_nothing(tmp_path):
-    code = ("import sys, ntk, ntk.analytic, ntk.empirical, ntk.spectrum\n"
+    code = ("import sys, ntk, specxai_jax.ntk.analytic, specxai_jax.ntk.empirical, specxai_jax.ntk.spectrum\n"
             "assert 'neural_tangents' not in sys.modules and 'tensorflow' not in sys.modules\n"
             "print(ntk.neural_tangents.__version__, 'tensorflow' in sys.modules)\n")
     done = run(["-c", code], tmp_path, hide=False)

@@ -1,6 +1,5 @@
 """Spectral metrics against closed forms, known spectra and independent NumPy/SciPy implementations."""
 
-import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
