@@ -22,9 +22,10 @@ import numpy as np
 from jax.sharding import PartitionSpec
 
 from benchmarks import authors, environment
-from specxai_jax import sharding, validation
+from specxai_jax.cli import validation
 from specxai_jax.models import PlainCNN, init_variables, stack_variables
 from specxai_jax.pipeline import make_batch_statistics, saliency_maps
+from specxai_jax.training import sharding
 
 BETA = 3.0
 

@@ -76,14 +76,14 @@ def ours_child(sweep_argv: list[str]) -> None:
 
     It first re-runs itself as ``python -m experiments.sweep_beta`` would (glibc malloc on huge pages).
     """
-    from specxai_jax import launch
+    from specxai_jax.cli import launch
 
     launch.rerun_with_huge_pages()
     import jax
 
     events = []
     jax.monitoring.register_event_duration_secs_listener(lambda event, seconds, **_: events.append((event, seconds)))
-    from experiments import sweep_beta
+    from specxai_jax.cli import sweep_beta
 
     code = sweep_beta.main(sweep_argv)
     programs = [seconds for event, seconds in events if event == COMPILE_EVENT]

@@ -1,9 +1,4 @@
-"""Runnable experiments: ``python -m experiments.sweep_beta`` and the paper's other figures and tables.
-
-Started as a command, the process first re-runs itself with glibc's malloc on huge pages
-(:mod:`specxai_jax.launch`); imported, this package does nothing.
-"""
-
-from specxai_jax import launch
-
-launch.start_command(__name__)
+"""The project's commands, runnable from a checkout: ``python -m experiments.sweep_beta`` (the main job),
+``explanation_gap``, ``reproduce`` and ``report``. Each is a thin call into :mod:`specxai_jax.cli`, whose
+console scripts (``specxai-sweep`` …) run the same code after a plain ``pip install``. This folder is not
+installed."""

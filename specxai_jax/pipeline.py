@@ -4,7 +4,7 @@ Models are stacked along a leading axis M; images stream through in fixed-size b
 running sums, one EF value per image and a few example maps come back to the host, so memory is
 bounded by the batch.
 The noise of image i is drawn from ``fold_in(key, i)``, so the numbers do not depend on the batch
-size or on how models and images are split over devices (``mesh``, see :mod:`specxai_jax.sharding`).
+size or on how models and images are split over devices (``mesh``, see :mod:`specxai_jax.training.sharding`).
 """
 
 from __future__ import annotations
@@ -17,8 +17,10 @@ import jax.numpy as jnp
 import numpy as np
 from jax.sharding import Mesh, PartitionSpec
 
-from specxai_jax import fast_forms, sharding, spectral
+from specxai_jax import spectral
 from specxai_jax.attribution.core import image_noise, noisy_gradient, predicted_class, select_score
+from specxai_jax.ops import fast_forms
+from specxai_jax.training import sharding
 
 
 @dataclasses.dataclass
@@ -110,9 +112,9 @@ def summarize_saliency(apply_fn: Callable, variables: dict, images: np.ndarray, 
     """EF statistics of M stacked models over ``images`` (N, H, W, C), streamed in batches.
 
     Every batch is padded to the same size; ``progress(n)`` is called with the number of maps
-    dispatched since its last call. ``mesh`` (see :func:`specxai_jax.sharding.model_mesh`) splits
+    dispatched since its last call. ``mesh`` (see :func:`specxai_jax.training.sharding.model_mesh`) splits
     models and images over devices. ``one_model_at_a_time`` (default: the CPU fast form
-    "one_model_at_a_time" of :mod:`specxai_jax.fast_forms`, as M models in one program run on CPU no
+    "one_model_at_a_time" of :mod:`specxai_jax.ops.fast_forms`, as M models in one program run on CPU no
     faster than one after another) runs a single-model program, compiled once whatever
     M is, for each model in turn, with the images split over every device of ``mesh``. Batches are
     dispatched without waiting for results; they come back to the host at the end.

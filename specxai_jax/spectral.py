@@ -14,15 +14,9 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from specxai_jax.errors import MapLayoutError, RankGradientError
+
 CONVENTIONS = ("unit", "authors")
-
-
-class MapLayoutError(ValueError):
-    """Maps that are not one (H, W) map or a batch (B, H, W) once their channels are summed."""
-
-
-class RankGradientError(ValueError):
-    """A derivative asked of rank-normalized maps: ranks are piecewise constant and have none."""
 
 
 def as_maps(maps, channel_axis: int | None = None):

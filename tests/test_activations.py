@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 from scipy import integrate, stats
 
-from specxai_jax import activations
+from specxai_jax.ops import activations
 
 
 def relu_convolved(x: float, density) -> float:

@@ -18,8 +18,8 @@ import matplotlib.pyplot as plt
 import numpy as np
 import pytest
 
-from specxai_jax import atomic
-from specxai_jax.activations import parse_beta
+from specxai_jax.ops.activations import parse_beta
+from specxai_jax.storage import atomic
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -91,7 +91,7 @@ def test_sigkill_never_leaves_a_partial_file(tmp_path):
     target = tmp_path / "big.bin"
     script = textwrap.dedent(f"""
         import sys
-        from specxai_jax import atomic
+        from specxai_jax.storage import atomic
         contents = [b"a" * (4 << 20), b"b" * (4 << 20)]
         atomic.write_bytes({str(target)!r}, contents[0])
         print("ready", flush=True)

@@ -15,10 +15,9 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from specxai_jax import checkpoints
-from specxai_jax.checkpoints import CorruptCheckpoint
-from specxai_jax.numerics import SpecxaiWarning
-from specxai_jax.store import ResultStore, config_key
+from specxai_jax.errors import CorruptCheckpoint, SpecxaiWarning
+from specxai_jax.storage import checkpoints
+from specxai_jax.storage.store import ResultStore, config_key
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -135,7 +134,7 @@ def test_sigkill_during_saves_leaves_a_loadable_checkpoint_or_none(tmp_path):
     path = tmp_path / "checkpoint"
     script = textwrap.dedent(f"""
         import numpy as np
-        from specxai_jax import checkpoints
+        from specxai_jax.storage import checkpoints
         big = {{"params": {{"w": np.full((512, 1024), 1.0, np.float32)}}}}
         for i in range(1000):
             big["params"]["w"][:] = i

@@ -5,10 +5,10 @@ import importlib
 
 import pytest
 
-from specxai_jax import validation
+from specxai_jax.cli import validation
 
-ENTRY_POINTS = ("experiments.sweep_beta", "experiments.explanation_gap", "experiments.reproduce",
-                "experiments.report", "ntk.verify_lemma1", "ntk.compare_trained")
+ENTRY_POINTS = ("specxai_jax.cli.sweep_beta", "specxai_jax.cli.explanation_gap", "specxai_jax.cli.reproduce",
+                "specxai_jax.cli.report", "specxai_jax.cli.verify_lemma1", "specxai_jax.cli.compare_trained")
 
 
 def parser_of(module: str) -> argparse.ArgumentParser:
@@ -33,14 +33,14 @@ def test_every_entry_point_has_one_line_errors_and_shows_its_defaults(module):
 def test_the_same_setting_has_the_same_flag_everywhere():
     data = {"--dataset", "--data-dir", "--split"}
     runs = {"--out", "--fresh", "--no-progress"}
-    sweep, gap, reproduce = (flags(parser_of(f"experiments.{name}"))
+    sweep, gap, reproduce = (flags(parser_of(f"specxai_jax.cli.{name}"))
                              for name in ("sweep_beta", "explanation_gap", "reproduce"))
     for found in (sweep, gap, reproduce):
         assert data | runs <= found
     assert {"--n-explain", "--lr", "--acc-cap", "--no-cap", "--max-epochs", "--max-train", "--max-test",
             "--img-size", "--depth"} <= sweep & gap
-    assert "--quick" in gap & reproduce & flags(parser_of("ntk.verify_lemma1"))
-    assert "--n-images" not in parser_of("experiments.explanation_gap").format_help()  # kept as a hidden alias
+    assert "--quick" in gap & reproduce & flags(parser_of("specxai_jax.cli.verify_lemma1"))
+    assert "--n-images" not in parser_of("specxai_jax.cli.explanation_gap").format_help()  # kept as a hidden alias
 
 
 def test_help_formatter_names_a_default_once_and_never_a_missing_one():
@@ -58,7 +58,7 @@ def test_help_formatter_names_a_default_once_and_never_a_missing_one():
 
 @pytest.mark.parametrize("argv, n_explain", [(["--n-explain", "7"], 7), (["--n-images", "9"], 9)])
 def test_explanation_gap_takes_n_explain_and_its_old_spelling(argv, n_explain, tmp_path):
-    from experiments import explanation_gap
+    from specxai_jax.cli import explanation_gap
 
     config = explanation_gap.parse_args([*argv, "--out", str(tmp_path)])[0]
     assert config.n_explain == n_explain

@@ -8,8 +8,8 @@ import numpy as np
 import pytest
 from jax import lax
 
-from specxai_jax import convolution, fast_forms
 from specxai_jax.models import PlainCNN, init_variables
+from specxai_jax.ops import convolution, fast_forms
 
 
 def xla_conv(images, kernel, padding):

@@ -2,8 +2,8 @@
 
 import pytest
 
-from experiments import explanation_gap, reproduce, sweep_beta
 from specxai_jax import gap, sweep
+from specxai_jax.cli import explanation_gap, reproduce, sweep_beta
 
 
 class Loaded(Exception):

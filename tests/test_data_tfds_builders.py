@@ -199,9 +199,9 @@ def read_results(out) -> list[dict]:
         return list(csv.DictReader(stream))
 
 
-@pytest.mark.filterwarnings("ignore::specxai_jax.numerics.SpecxaiWarning")  # tiny nets: dead maps
+@pytest.mark.filterwarnings("ignore::specxai_jax.stats.SpecxaiWarning")  # tiny nets: dead maps
 def test_sweep_on_a_tfds_prepared_fashion_mnist(fashion_dir, tmp_path):
-    from experiments import sweep_beta
+    from specxai_jax.cli import sweep_beta
 
     data_dir, _ = fashion_dir
     out = tmp_path / "sweep"
@@ -219,9 +219,9 @@ def test_sweep_on_a_tfds_prepared_fashion_mnist(fashion_dir, tmp_path):
 
 
 @pytest.mark.slow  # the fashion_mnist sweep above runs a prepared TFDS dir end to end by default
-@pytest.mark.filterwarnings("ignore::specxai_jax.numerics.SpecxaiWarning")  # tiny nets: dead maps
+@pytest.mark.filterwarnings("ignore::specxai_jax.stats.SpecxaiWarning")  # tiny nets: dead maps
 def test_cifar10_preset_on_a_tfds_prepared_dir(cifar_dir, tmp_path):
-    from experiments import sweep_beta
+    from specxai_jax.cli import sweep_beta
 
     data_dir, _ = cifar_dir
     out = tmp_path / "sweep"
@@ -249,7 +249,7 @@ def test_offline_with_nothing_prepared_is_one_line(name, source, tmp_path, monke
         load_dataset(f"tfds:{name}", data_dir=str(tmp_path))
     message = str(info.value)
     assert "\n" not in message and f"not in the data dir {tmp_path}" in message
-    assert f"python -m specxai_jax.data.prepare {name} --data-dir {tmp_path}" in message
+    assert f"specxai-prepare {name} --data-dir {tmp_path}" in message
     assert f"{source}" in message and str(tmp_path / "downloads" / "manual") in message
     assert "imagenette2-320" not in message  # only the archive of the chosen config
 
@@ -266,12 +266,12 @@ def test_wrapped_download_error_is_unwrapped(tmp_path, monkeypatch):
     monkeypatch.setattr(tfds.download.DownloadManager, "download_and_extract", fail)
     with pytest.raises(DataError, match="ConnectionResetError: connection reset by peer") as info:
         load_dataset("tfds:cifar10", data_dir=str(tmp_path))
-    assert "\n" not in str(info.value) and "specxai_jax.data.prepare cifar10" in str(info.value)
+    assert "\n" not in str(info.value) and "specxai-prepare cifar10" in str(info.value)
 
 
 @pytest.mark.filterwarnings("ignore:.*never occur in the train split")
 def test_prepare_command_runs_the_real_builder(tmp_path, monkeypatch, capsys):
-    from specxai_jax.data import prepare
+    from specxai_jax.cli import prepare
 
     files, truth = cifar10_sources(tmp_path)
     monkeypatch.setattr(socket, "getaddrinfo", lambda *args, **kwargs: [])  # "online"; downloads are served locally

@@ -13,9 +13,9 @@ import pytest
 from flax import nnx
 
 from specxai_jax import spectral
+from specxai_jax.attribution import METHODS, explain, make_explainer
 from specxai_jax.attribution.core import as_model
 from specxai_jax.attribution.gradcam import find_layer
-from specxai_jax.explain import METHODS, explain, make_explainer
 from specxai_jax.models import PlainCNN, init_variables
 from specxai_jax.models.hf_vit import ViTForImageClassification
 from specxai_jax.models.registry import build_model

@@ -12,10 +12,9 @@ import numpy as np
 import pytest
 from jax import lax
 
-from specxai_jax.attribution import backward
+from specxai_jax.attribution import backward, explain
 from specxai_jax.attribution.core import select_score
 from specxai_jax.attribution.integrated import path_quadrature
-from specxai_jax.explain import explain
 from specxai_jax.models import init_variables
 from specxai_jax.models.registry import build_model
 

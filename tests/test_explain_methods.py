@@ -19,7 +19,7 @@ torch = pytest.importorskip("torch")
 captum_attr = pytest.importorskip("captum.attr")
 from captum.attr._utils.lrp_rules import EpsilonRule  # noqa: E402
 
-from specxai_jax.explain import explain  # noqa: E402
+from specxai_jax.attribution import explain  # noqa: E402
 from specxai_jax.models import init_variables  # noqa: E402
 from specxai_jax.models.registry import build_model  # noqa: E402
 

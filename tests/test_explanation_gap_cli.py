@@ -10,11 +10,11 @@ import json
 import numpy as np
 import pytest
 
-from experiments import explanation_gap
-from specxai_jax import gap, validation
+from specxai_jax import gap
+from specxai_jax.attribution import METHODS
+from specxai_jax.cli import explanation_gap, validation
 from specxai_jax.configs import GAP_QUICK, GapConfig
-from specxai_jax.explain import METHODS
-from specxai_jax.store import KEY_PATTERN
+from specxai_jax.storage.store import KEY_PATTERN
 
 
 def test_flags_map_onto_config_fields(tmp_path):

@@ -14,10 +14,10 @@ import pytest
 from specxai_jax import gap
 from specxai_jax.configs import GapConfig
 from specxai_jax.data import load_dataset
+from specxai_jax.errors import SpecxaiWarning
 from specxai_jax.models import init_variables
 from specxai_jax.models.registry import build_model, parse_model_spec
-from specxai_jax.numerics import SpecxaiWarning
-from specxai_jax.store import KEY_PATTERN, ResultStore, config_key
+from specxai_jax.storage.store import KEY_PATTERN, ResultStore, config_key
 
 BASE = GapConfig(models=("cnn-relu",), img_size=8, max_train=64, max_test=16, max_epochs=1)
 

@@ -11,9 +11,10 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from specxai_jax import fast_forms, train
+from specxai_jax.errors import UsageError
 from specxai_jax.models import PlainCNN, init_variables, layers
-from specxai_jax.validation import UsageError
+from specxai_jax.ops import fast_forms
+from specxai_jax.training import train
 
 ON_CPU = jax.default_backend() == "cpu"
 
@@ -133,7 +134,7 @@ def test_pooling_before_a_monotone_activation_gives_the_same_logits_and_gradient
 
 def test_methods_that_rewrite_units_see_the_activation_before_the_pooling():
     """DeepLift's rule depends on where each unit sits: the same attributions either way."""
-    from specxai_jax.explain import explain
+    from specxai_jax.attribution import explain
 
     model = PlainCNN(depth=2, width=4, dense=8, num_classes=3, activation="softplus")
     x = jax.random.uniform(jax.random.key(1), (3, 8, 8, 1))

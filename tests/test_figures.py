@@ -9,8 +9,8 @@ import matplotlib.image
 import numpy as np
 import pytest
 
-from specxai_jax.plots import reproduction as repro_plots
 from specxai_jax import plots
+from specxai_jax.plots import reproduction as repro_plots
 
 BETAS = (2.0, 5.0, 20.0, math.inf)
 ROWS = [{"beta": b, "seed": 0, "test_accuracy": 0.6 + 0.05 * i, "epochs": 3 + i, "ef": 0.01 * (i + 1), "reached_cap": True,

@@ -12,9 +12,10 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from specxai_jax import gap, gap_report
+from specxai_jax import gap
+from specxai_jax.attribution import METHODS, smooth_grad
 from specxai_jax.configs import GapConfig
-from specxai_jax.explain import METHODS, smooth_grad
+from specxai_jax.gap import report as gap_report
 from specxai_jax.plots import gap as gap_plots
 
 W1 = jnp.asarray(np.random.default_rng(0).standard_normal((4, 6)), jnp.float32)

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from specxai_jax import launch
+from specxai_jax.cli import launch
 
 MADVISE = "always [madvise] never"
 
@@ -29,11 +29,12 @@ PROBE = "import os; print('TUNABLES', os.environ.get('GLIBC_TUNABLES'))"
 
 @pytest.fixture()
 def probe_package(tmp_path: Path) -> Path:
-    """A package like experiments/: its __init__ calls start_command, its command prints the environment."""
+    """A command like experiments/sweep_beta.py: started, it re-runs itself first; it prints the environment."""
     package = tmp_path / "probe_commands"
     package.mkdir()
-    (package / "__init__.py").write_text("from specxai_jax import launch\nlaunch.start_command(__name__)\n")
-    (package / "show.py").write_text(PROBE + "\n")
+    (package / "__init__.py").write_text("")
+    (package / "show.py").write_text("if __name__ == '__main__':\n    from specxai_jax.cli import launch\n"
+                                     "    launch.rerun_with_huge_pages()\n" + PROBE + "\n")
     return tmp_path
 
 

@@ -17,9 +17,9 @@ from jax import lax
 from specxai_jax import models
 from specxai_jax.attribution.core import as_model
 from specxai_jax.attribution.gradcam import find_layer
-from specxai_jax.checkpoints import load_variables, save_variables
 from specxai_jax.models import PlainCNN, init_variables
 from specxai_jax.models.registry import FAMILIES, ModelSpec, build_model, parse_model_spec
+from specxai_jax.storage.checkpoints import load_variables, save_variables
 
 
 def small(family, activation="relu"):
@@ -46,13 +46,13 @@ def test_every_family_gives_logits_and_a_gradcam_layer(family):
 @pytest.mark.parametrize("path", sorted(Path(models.__file__).parent.glob("*.py")), ids=lambda path: path.stem)
 def test_models_do_not_import_the_explanation_layer(path):
     source = path.read_text()
-    assert "attribution" not in source and "specxai_jax.explain" not in source
+    assert "attribution" not in source and "specxai_jax.attribution" not in source
 
 
 def test_importing_every_model_loads_no_explanation_code():
     names = [f"specxai_jax.models.{path.stem}" for path in Path(models.__file__).parent.glob("*.py")]
     code = (f"import importlib, sys; [importlib.import_module(n) for n in {names!r}]; "
-            "print(sorted(m for m in sys.modules if m.startswith(('specxai_jax.attribution', 'specxai_jax.explain'))))")
+            "print(sorted(m for m in sys.modules if m.startswith(('specxai_jax.attribution', 'specxai_jax.attribution'))))")
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert result.stdout.strip() == "[]"
 

@@ -8,8 +8,8 @@ import numpy as np
 import pytest
 from scipy import integrate, special, stats
 
-from ntk import analytic
-from specxai_jax import activations
+from specxai_jax.ntk import analytic
+from specxai_jax.ops import activations
 
 stax = analytic.stax
 COSINES = np.linspace(-1.0, 1.0, 9)

@@ -9,8 +9,10 @@ import sys
 import numpy as np
 import pytest
 
-from ntk import compare_trained, verify_lemma1
-from specxai_jax import validation
+from specxai_jax.cli import compare_trained as compare_cli
+from specxai_jax.cli import validation
+from specxai_jax.cli import verify_lemma1 as verify_cli
+from specxai_jax.ntk import verify_lemma1
 
 
 @pytest.fixture(scope="module")
@@ -58,7 +60,7 @@ def test_failing_check_gives_nonzero_exit(monkeypatch, tmp_path):
 
     monkeypatch.setattr(verify_lemma1, "run", failing_run)
     monkeypatch.setattr(verify_lemma1, "eigendecay_figure", lambda report, path: None)
-    assert verify_lemma1.main(["--quick", "--out", str(tmp_path)]) == 1
+    assert verify_cli.main(["--quick", "--out", str(tmp_path)]) == 1
     assert json.loads((tmp_path / "lemma1.json").read_text())["passed"] is False
 
 
@@ -79,7 +81,7 @@ def test_compare_trained_rank_correlation(tmp_path):
     rows = [("softplus", b, s, 0.1 + 0.01 * i + 0.001 * s) for i, b in enumerate(betas) for s in range(2)]
     rows += [("gauss", b, 0, 0.3 - 0.01 * i) for i, b in enumerate([0.5, 5.0, 50.0])]  # falling: ρ = −1
     write_sweep(tmp_path / "results.csv", rows)
-    assert compare_trained.main(["--run", str(tmp_path)]) == 0
+    assert compare_cli.main(["--run", str(tmp_path)]) == 0
     report = json.loads((tmp_path / "ntk_vs_ef.json").read_text())
     assert report["spearman_tail_share_vs_ef"]["softplus"]["rho"] == pytest.approx(1.0)
     assert report["spearman_tail_share_vs_ef"]["gauss"]["rho"] == pytest.approx(-1.0)
@@ -102,7 +104,7 @@ def cli(main, args, capsys):
     (["--betas", "2"], "at least two"),
 ])
 def test_verify_lemma1_rejects_bad_betas_in_one_line(args, message, tmp_path, capsys):
-    code, stderr = cli(verify_lemma1.main, [*args, "--out", str(tmp_path)], capsys)
+    code, stderr = cli(verify_cli.main, [*args, "--out", str(tmp_path)], capsys)
     assert code == 2 and message in stderr
     assert stderr.count("\n") == 1 and stderr.startswith("error:")
     assert not list(tmp_path.iterdir())
@@ -117,7 +119,7 @@ def test_compare_trained_rejects_a_run_without_results_in_one_line(tmp_path):
 
 def test_compare_trained_rejects_a_csv_without_the_sweep_columns(tmp_path, capsys):
     (tmp_path / "results.csv").write_text("model,ef\ncnn,0.1\n")
-    code, stderr = cli(compare_trained.main, ["--run", str(tmp_path)], capsys)
+    code, stderr = cli(compare_cli.main, ["--run", str(tmp_path)], capsys)
     assert code == 2 and "lacks the column(s) activation, beta" in stderr
 
 
@@ -128,7 +130,7 @@ def test_compare_trained_rejects_a_csv_without_the_sweep_columns(tmp_path, capsy
 ], ids=["binary", "unknown activation", "only diverged"])
 def test_compare_trained_rejects_unreadable_results_in_one_line(content, message, tmp_path, capsys):
     (tmp_path / "results.csv").write_bytes(content)
-    code, stderr = cli(compare_trained.main, ["--run", str(tmp_path)], capsys)
+    code, stderr = cli(compare_cli.main, ["--run", str(tmp_path)], capsys)
     assert code == 2 and message in stderr.splitlines()[-1]
     assert stderr.splitlines()[-1].startswith("error:") and "Traceback" not in stderr
     assert not (tmp_path / "ntk_vs_ef.json").exists()
@@ -137,7 +139,7 @@ def test_compare_trained_rejects_unreadable_results_in_one_line(content, message
 def test_compare_trained_leaves_out_diverged_rows(tmp_path, capsys):
     write_sweep(tmp_path / "results.csv", [("softplus", 1.0, 0, 0.1), ("softplus", 1.0, 1, "nan"),
                                            ("softplus", 3.0, 0, 0.2)])
-    assert compare_trained.main(["--run", str(tmp_path)]) == 0
+    assert compare_cli.main(["--run", str(tmp_path)]) == 0
     assert "left out" in capsys.readouterr().err
     rows = json.loads((tmp_path / "ntk_vs_ef.json").read_text())["rows"]
     assert [(r["n_seeds"], r["ef_mean"]) for r in rows] == [(1, 0.1), (1, 0.2)]

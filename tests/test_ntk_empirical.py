@@ -8,9 +8,9 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from ntk import analytic, empirical
 from specxai_jax.models import PlainCNN, init_variables
 from specxai_jax.models.mlp import MLP
+from specxai_jax.ntk import analytic, empirical
 
 pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning")
 

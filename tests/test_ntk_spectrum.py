@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 from scipy import special
 
-from ntk import analytic, spectrum
+from specxai_jax.ntk import analytic, spectrum
 
 
 @pytest.mark.parametrize("dim", [3, 4, 6])

@@ -6,8 +6,9 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from specxai_jax import numerics, spectral
-from specxai_jax.numerics import DEAD_MAP_EF, SpecxaiWarning, check_finite, dead_map_counts, warn_dead_maps
+from specxai_jax import spectral, stats
+from specxai_jax.errors import SpecxaiWarning
+from specxai_jax.stats import DEAD_MAP_EF, check_finite, dead_map_counts, warn_dead_maps
 
 
 def test_check_finite_reports_once_and_replaces_only_when_asked():
@@ -54,8 +55,8 @@ def test_spearman_and_average_ranks_match_scipy():
         x = rng.integers(0, 5, size=12).astype(float)          # many ties
         x[rng.integers(0, 12)] = np.inf                         # β = relu ranks highest
         y = rng.normal(size=12).round(1)
-        np.testing.assert_allclose(numerics.average_ranks(x), rankdata(x, method="average"))
-        assert numerics.spearman(x, y) == pytest.approx(spearmanr(x, y).statistic, abs=1e-12)
-    assert numerics.spearman([1, 2, 3, 10], [0.3, 0.2, 0.1, 0.0]) == pytest.approx(-1.0)
-    assert np.isnan(numerics.spearman([1, 2, 3], [5, 5, 5]))            # constant: no ρ
-    assert np.isnan(numerics.spearman([1, 2, np.nan], [1, 2, 3]))
+        np.testing.assert_allclose(stats.average_ranks(x), rankdata(x, method="average"))
+        assert stats.spearman(x, y) == pytest.approx(spearmanr(x, y).statistic, abs=1e-12)
+    assert stats.spearman([1, 2, 3, 10], [0.3, 0.2, 0.1, 0.0]) == pytest.approx(-1.0)
+    assert np.isnan(stats.spearman([1, 2, 3], [5, 5, 5]))            # constant: no ρ
+    assert np.isnan(stats.spearman([1, 2, np.nan], [1, 2, 3]))

@@ -6,8 +6,8 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from specxai_jax import fast_forms, pooling
 from specxai_jax.models import PlainCNN, init_variables
+from specxai_jax.ops import fast_forms, pooling
 
 
 def window_max_pool(x, window):

@@ -21,13 +21,16 @@ import pytest
 torch = pytest.importorskip("torch")
 transformers = pytest.importorskip("transformers")
 
-from experiments import reproduce  # noqa: E402
-from specxai_jax import gap, validation  # noqa: E402
+from specxai_jax import gap  # noqa: E402
+from specxai_jax.attribution import METHODS, explain  # noqa: E402
+from specxai_jax.cli import (
+    reproduce,  # noqa: E402
+    validation,
+)
 from specxai_jax.configs import GapConfig  # noqa: E402
-from specxai_jax.explain import METHODS, explain  # noqa: E402
 from specxai_jax.models import from_pretrained  # noqa: E402
 from specxai_jax.models.hf_activations import hf_activation  # noqa: E402
-from specxai_jax.models.pretrained import IMAGENET_MEAN, IMAGENET_STD, CheckpointError  # noqa: E402
+from specxai_jax.models.pretrained import IMAGENET_MEAN, IMAGENET_STD, PretrainedCheckpointError  # noqa: E402
 
 RTOL = 1e-4
 CONFIGS = {
@@ -197,23 +200,23 @@ def test_every_defined_method_runs(name, tmp_path):
 
 
 def test_checkpoint_errors_are_one_line(tmp_path, monkeypatch):
-    with pytest.raises(CheckpointError, match="not a checkpoint directory"):
+    with pytest.raises(PretrainedCheckpointError, match="not a checkpoint directory"):
         from_pretrained(tmp_path / "absent" / "deeper")
-    with pytest.raises(CheckpointError, match="no config.json"):
+    with pytest.raises(PretrainedCheckpointError, match="no config.json"):
         from_pretrained(tmp_path)
     make_checkpoint("vit-tanh-nobias", tmp_path)
     config = json.loads((tmp_path / "config.json").read_text())
     (tmp_path / "config.json").write_text(json.dumps({**config, "num_hidden_layers": 2}))
-    with pytest.raises(CheckpointError, match="does not match its config.json: missing"):
+    with pytest.raises(PretrainedCheckpointError, match="does not match its config.json: missing"):
         from_pretrained(tmp_path)
     (tmp_path / "config.json").write_text(json.dumps({**config, "architectures": ["BertModel"]}))
-    with pytest.raises(CheckpointError, match="architecture 'BertModel' is not supported"):
+    with pytest.raises(PretrainedCheckpointError, match="architecture 'BertModel' is not supported"):
         from_pretrained(tmp_path)
     (tmp_path / "config.json").write_text(json.dumps({**config, "hidden_act": "mish"}))
-    with pytest.raises(CheckpointError, match="hidden_act 'mish' is not supported"):
+    with pytest.raises(PretrainedCheckpointError, match="hidden_act 'mish' is not supported"):
         from_pretrained(tmp_path)
     (tmp_path / "config.json").write_text(json.dumps({**config, "hidden_size": 24}))
-    with pytest.raises(CheckpointError, match="shapes do not match"):
+    with pytest.raises(PretrainedCheckpointError, match="shapes do not match"):
         from_pretrained(tmp_path)
 
 
@@ -221,7 +224,7 @@ def test_hub_name_offline_says_so_in_one_line(tmp_path, monkeypatch):
     constants = pytest.importorskip("huggingface_hub.constants")
     monkeypatch.setattr(constants, "HF_HUB_OFFLINE", True)  # read per request: no network even where there is one
     monkeypatch.setattr(constants, "HF_HUB_CACHE", str(tmp_path))  # and no cached copy
-    with pytest.raises(CheckpointError, match="cannot download microsoft/resnet-50") as error:
+    with pytest.raises(PretrainedCheckpointError, match="cannot download microsoft/resnet-50") as error:
         from_pretrained("microsoft/resnet-50")
     assert "\n" not in str(error.value)
 

@@ -3,7 +3,7 @@
 import shutil
 import subprocess
 
-from specxai_jax import provenance
+from specxai_jax.storage import provenance
 
 
 def test_commit_of_this_checkout_or_none(tmp_path, monkeypatch):

@@ -1,4 +1,4 @@
-"""experiments.report: one self-contained HTML page and a markdown report of several run directories."""
+"""specxai_jax.cli.report: one self-contained HTML page and a markdown report of several run directories."""
 
 from __future__ import annotations
 
@@ -13,10 +13,13 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import pytest  # noqa: E402
 
-from experiments import report as report_cli  # noqa: E402
-from specxai_jax.reproduction import report  # noqa: E402
-from specxai_jax.reproduction import paper_values  # noqa: E402
-from specxai_jax import atomic, validation  # noqa: E402
+from specxai_jax.cli import report as report_cli
+from specxai_jax.cli import validation  # noqa: E402
+from specxai_jax.reproduction import (
+    paper_values,  # noqa: E402
+    report,  # noqa: E402
+)
+from specxai_jax.storage import atomic  # noqa: E402
 
 
 def figure(path: Path, colour: str) -> None:
@@ -27,7 +30,7 @@ def figure(path: Path, colour: str) -> None:
 
 
 def target_run(directory: Path) -> Path:
-    """A tab4 target directory as experiments.reproduce writes it (with made-up numbers)."""
+    """A tab4 target directory as specxai_jax.cli.reproduce writes it (with made-up numbers)."""
     directory.mkdir(parents=True)
     figure(directory / "fig_maps.png", "red")
     atomic.write_csv(directory / "comparison.csv", [{"model": "vit-relu", "method": "vanilla_grad", "ef": 0.123456789,

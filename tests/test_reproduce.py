@@ -1,4 +1,4 @@
-"""Reproduction targets (specxai_jax.reproduction.targets, CLI experiments.reproduce): every target runs with
+"""Reproduction targets (specxai_jax.reproduction.targets, CLI specxai_jax.cli.reproduce): every target runs with
 --quick and leaves a figure with data and the CSV behind it; its runs are configs, recorded as commands that
 rebuild them."""
 
@@ -16,12 +16,13 @@ import matplotlib.image
 import numpy as np
 import pytest
 
-from experiments import explanation_gap, reproduce, sweep_beta
-from specxai_jax import atomic, configs, validation
+from specxai_jax import configs
 from specxai_jax import sweep as beta_sweep
+from specxai_jax.attribution import METHODS
+from specxai_jax.cli import explanation_gap, reproduce, sweep_beta, validation
 from specxai_jax.configs import PRESETS, GapConfig, SweepConfig
 from specxai_jax.reproduction import paper_values, targets
-from specxai_jax.explain import METHODS
+from specxai_jax.storage import atomic
 
 QUICK_BETAS = 4  # β of configs.QUICK_SWEEP
 QUICK_SEEDS = 2  # configs.REPRODUCE_SEEDS["quick"]

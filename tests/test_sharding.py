@@ -14,10 +14,11 @@ import numpy as np
 import pytest
 from scipy.stats import rankdata
 
-from specxai_jax import fast_forms, sharding
-from specxai_jax.explain import vanilla_grad
+from specxai_jax.attribution import vanilla_grad
 from specxai_jax.models import PlainCNN, init_variables, stack_variables
+from specxai_jax.ops import fast_forms
 from specxai_jax.pipeline import summarize_saliency
+from specxai_jax.training import sharding
 
 
 def tiny_models(betas, size=12, channels=2):
@@ -102,7 +103,7 @@ def test_model_mesh_shapes_and_errors():
 LEADING_BLOCK = r"""
 import jax, numpy as np
 from jax.sharding import PartitionSpec
-from specxai_jax import sharding
+from specxai_jax.training import sharding
 
 assert len(jax.devices()) == 4
 values = np.arange(4 * 8 * 3, dtype=np.float32).reshape(4, 8, 3)
@@ -128,11 +129,12 @@ def test_leading_block_of_a_sharded_array_comes_from_each_device_alone():
 CHILD = r"""
 import json
 import jax, numpy as np
-from specxai_jax import fast_forms, sharding
+from specxai_jax.ops import fast_forms
+from specxai_jax.training import sharding
 from specxai_jax.data import Dataset
 from specxai_jax.models import PlainCNN, init_variables, stack_variables
 from specxai_jax.pipeline import make_batch_statistics, summarize_saliency
-from specxai_jax.train import TrainConfig, train_models
+from specxai_jax.training.train import TrainConfig, train_models
 
 assert len(jax.devices()) == 8
 model = PlainCNN(depth=1, width=4, dense=8)

@@ -11,8 +11,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from specxai_jax.numerics import SpecxaiWarning
-from specxai_jax.store import ResultStore, canonical_settings, config_key, skip_message
+from specxai_jax.errors import SpecxaiWarning
+from specxai_jax.storage.store import ResultStore, canonical_settings, config_key, skip_message
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -85,7 +85,7 @@ def test_inf_has_one_spelling_and_nan_is_refused():
 
 
 def test_key_is_the_same_in_another_process():
-    code = f"from specxai_jax.store import config_key; print(config_key({SETTINGS!r}))"
+    code = f"from specxai_jax.storage.store import config_key; print(config_key({SETTINGS!r}))"
     keys = {
         subprocess.run([sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True, check=True,
                        env={**os.environ, "PYTHONPATH": str(REPO), "PYTHONHASHSEED": seed}).stdout.strip()

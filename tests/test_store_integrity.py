@@ -11,9 +11,11 @@ import warnings
 import numpy as np
 import pytest
 
-from specxai_jax import atomic, sweep, validation
-from specxai_jax.numerics import SpecxaiWarning
-from specxai_jax.store import ResultStore, StoreBusy, config_key
+from specxai_jax import sweep
+from specxai_jax.cli import validation
+from specxai_jax.errors import SpecxaiWarning
+from specxai_jax.storage import atomic
+from specxai_jax.storage.store import ResultStore, StoreBusy, config_key
 
 KEY_A, KEY_B = config_key({"beta": 1.0, "seed": 0}), config_key({"beta": math.inf, "seed": 0})
 METADATA = {"beta": 1.0, "seed": 0, "test_accuracy": 0.5, "epochs": 1, "reached_cap": False, "train_seconds": 1.0,
@@ -185,7 +187,7 @@ def test_a_second_process_cannot_take_the_lock(tmp_path):
     store = ResultStore(tmp_path)
     import subprocess
     import sys
-    code = ("import sys; from specxai_jax.store import ResultStore, StoreBusy\n"
+    code = ("import sys; from specxai_jax.storage.store import ResultStore, StoreBusy\n"
             "try:\n    ResultStore(sys.argv[1]).lock().__enter__()\nexcept StoreBusy as e:\n    print(e); sys.exit(3)")
     with store.lock():
         done = subprocess.run([sys.executable, "-c", code, str(tmp_path)], capture_output=True, text=True)
@@ -211,7 +213,7 @@ def test_full_disk_anywhere_in_the_chain_is_one_line(capsys):
 
 
 def test_full_disk_during_a_checkpoint_save_is_one_line_and_leaves_nothing(tmp_path, monkeypatch, capsys):
-    from specxai_jax import checkpoints
+    from specxai_jax.storage import checkpoints
 
     class FullDisk:  # what orbax/tensorstore raise when the disk fills (seen on a 600 kB tmpfs)
         def __enter__(self):

@@ -9,8 +9,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from experiments import sweep_beta
-from specxai_jax import validation
+from specxai_jax.cli import sweep_beta, validation
 
 TINY = ["--betas", "1,relu", "--seeds", "0", "--depth", "2", "--max-epochs", "1", "--n-explain", "8",
         "--batch-size", "16", "--no-progress"]

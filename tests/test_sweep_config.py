@@ -9,10 +9,10 @@ import types
 
 import pytest
 
-from experiments import sweep_beta
 from specxai_jax import sweep
+from specxai_jax.cli import sweep_beta
 from specxai_jax.configs import PRESETS, SweepConfig
-from specxai_jax.store import config_key
+from specxai_jax.storage.store import config_key
 
 DATASET = types.SimpleNamespace(fingerprint="f" * 16)  # only its content fingerprint enters the key
 

@@ -13,12 +13,13 @@ import jax
 import numpy as np
 import pytest
 
-from experiments import sweep_beta
-from specxai_jax import spectral, sweep, sweep_report, validation
+from specxai_jax import spectral, sweep
+from specxai_jax.cli import sweep_beta, validation
 from specxai_jax.configs import SweepConfig
 from specxai_jax.data import load_dataset
 from specxai_jax.models import init_variables
-from specxai_jax.store import ResultStore, config_key
+from specxai_jax.storage.store import ResultStore, config_key
+from specxai_jax.sweep import report as sweep_report
 
 TINY = ["--img-size", "8", "--max-train", "128", "--max-test", "64", "--n-explain", "8", "--max-epochs", "1",
         "--betas", "1,relu", "--seeds", "0", "--depth", "2", "--batch-size", "32", "--no-progress"]

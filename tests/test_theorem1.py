@@ -1,4 +1,4 @@
-"""specxai_jax.theorem1 against closed forms: jump spectra, known power laws, autodiff gradients; data options."""
+"""specxai_jax.kernel_maps against closed forms: jump spectra, known power laws, autodiff gradients; data options."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from specxai_jax import spectral, theorem1
+from specxai_jax import kernel_maps, spectral
 from specxai_jax.data import DataError, load_dataset
 
 SIZE = 4096
@@ -27,10 +27,10 @@ def crossing_signals(count: int = 8):
 def fitted_tail(kernel: str, band=(0.01, 0.1)) -> float:
     with jax.enable_x64(True):
         delta = crossing_signals()
-        maps = theorem1.as_maps(theorem1.gradient_maps(kernel, delta, jnp.zeros_like(delta), 0.5), 1)
+        maps = kernel_maps.as_maps(kernel_maps.gradient_maps(kernel, delta, jnp.zeros_like(delta), 0.5), 1)
         radial = spectral.radial_power_spectrum(maps)
-        lo, hi = theorem1.band_bins(radial.shape[-1], SIZE, band)
-        fit = theorem1.tail_exponent(radial[:, lo:hi], jnp.arange(lo, hi) / SIZE, jax.random.PRNGKey(0), n_boot=50)
+        lo, hi = kernel_maps.band_bins(radial.shape[-1], SIZE, band)
+        fit = kernel_maps.tail_exponent(radial[:, lo:hi], jnp.arange(lo, hi) / SIZE, jax.random.PRNGKey(0), n_boot=50)
         return float(fit["exponent"])
 
 
@@ -52,10 +52,10 @@ def test_gaussian_map_of_an_analytic_signal_falls_faster_than_any_power():
 def test_power_law_fields_have_the_requested_spectrum(dim, alpha):
     size = 256 if dim == 1 else 64
     with jax.enable_x64(True):
-        fields = theorem1.power_law_fields(jax.random.PRNGKey(1), 16, size, dim, alpha, jnp.float64)
-        radial = spectral.radial_power_spectrum(theorem1.as_maps(fields, dim))
-        lo, hi = theorem1.band_bins(radial.shape[-1], size, (0.05, 0.4))
-        fit = theorem1.tail_exponent(radial[:, lo:hi], jnp.arange(lo, hi) / size, jax.random.PRNGKey(0), n_boot=50)
+        fields = kernel_maps.power_law_fields(jax.random.PRNGKey(1), 16, size, dim, alpha, jnp.float64)
+        radial = spectral.radial_power_spectrum(kernel_maps.as_maps(fields, dim))
+        lo, hi = kernel_maps.band_bins(radial.shape[-1], size, (0.05, 0.4))
+        fit = kernel_maps.tail_exponent(radial[:, lo:hi], jnp.arange(lo, hi) / size, jax.random.PRNGKey(0), n_boot=50)
         np.testing.assert_allclose(np.asarray(fields.std(axis=tuple(range(1, dim + 1)))), 1.0, rtol=1e-6)
     assert float(fit["exponent"]) == pytest.approx(-alpha, abs=0.15)
     assert 0 < float(fit["se"]) < 0.15
@@ -63,7 +63,7 @@ def test_power_law_fields_have_the_requested_spectrum(dim, alpha):
 
 def test_fit_power_law_recovers_an_exact_power_law():
     freqs = jnp.linspace(0.01, 0.3, 40)
-    assert float(theorem1.fit_power_law(freqs, 7.0 * freqs**-3.5)) == pytest.approx(-3.5, abs=1e-4)
+    assert float(kernel_maps.fit_power_law(freqs, 7.0 * freqs**-3.5)) == pytest.approx(-3.5, abs=1e-4)
 
 
 KERNEL_VALUES = {
@@ -73,11 +73,11 @@ KERNEL_VALUES = {
 }
 
 
-@pytest.mark.parametrize("kernel", theorem1.KERNELS)
+@pytest.mark.parametrize("kernel", kernel_maps.KERNELS)
 def test_kernel_derivative_is_the_derivative_of_the_kernel(kernel):
     u = jnp.array([-2.0, -0.7, -0.1, 0.05, 0.4, 1.5])
     expected = jax.vmap(jax.grad(lambda v: KERNEL_VALUES[kernel](v, 0.8)))(u)
-    np.testing.assert_allclose(theorem1.kernel_derivative(kernel, u, 0.8), expected, rtol=1e-5)
+    np.testing.assert_allclose(kernel_maps.kernel_derivative(kernel, u, 0.8), expected, rtol=1e-5)
 
 
 @pytest.mark.parametrize("case,expected", [
@@ -87,7 +87,7 @@ def test_kernel_derivative_is_the_derivative_of_the_kernel(kernel):
     (("laplace", 2.0, 1), (-1.5, "rough")), (("laplace", 0.0, 2), (0.0, "input")),
 ])
 def test_predicted_exponents_follow_the_derivation(case, expected):
-    assert theorem1.predicted_exponent(*case) == expected
+    assert kernel_maps.predicted_exponent(*case) == expected
 
 
 def machine_data():
@@ -103,7 +103,7 @@ def machine_data():
 def test_input_gradients_match_autodiff(kind, value):
     x, x_train, weights = machine_data()
     expected = jnp.stack([jax.grad(lambda v, w=w: (w * value(v, x_train)).sum())(row) for row, w in zip(x, weights)])
-    got = theorem1.input_gradients(kind, x, x_train, weights, bandwidth=2.5)
+    got = kernel_maps.input_gradients(kind, x, x_train, weights, bandwidth=2.5)
     np.testing.assert_allclose(got, expected, rtol=1e-4, atol=1e-6)
 
 
@@ -118,7 +118,7 @@ def test_dot_product_gradients_match_autodiff_of_the_tabulated_function():
         return (w * jnp.exp(2 * cosine)).sum()
 
     expected = jnp.stack([jax.grad(f)(row, w) for row, w in zip(x, weights)])
-    got = theorem1.input_gradients("dot", x, x_train, weights, table=table)
+    got = kernel_maps.input_gradients("dot", x, x_train, weights, table=table)
     np.testing.assert_allclose(got, expected, rtol=2e-3, atol=1e-5)
 
 
@@ -126,7 +126,7 @@ def test_ridge_regression_predicts_its_training_labels():
     rng = np.random.default_rng(0)
     x = jnp.asarray(rng.normal(size=(40, 16)), jnp.float32)
     y = jnp.asarray(rng.integers(0, 3, 40))
-    gradients, predicted = theorem1.explain_ridge("laplace", x, y, x, 3, bandwidth=4.0, ridge=1e-6)
+    gradients, predicted = kernel_maps.explain_ridge("laplace", x, y, x, 3, bandwidth=4.0, ridge=1e-6)
     assert gradients.shape == (40, 16) and bool(jnp.all(predicted == y))
 
 

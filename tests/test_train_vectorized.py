@@ -12,7 +12,7 @@ import pytest
 
 from specxai_jax.data import Dataset
 from specxai_jax.models import PlainCNN, init_variables, stack_variables
-from specxai_jax.train import ENGINES, TrainConfig, epoch_permutations, plan_round, train_models
+from specxai_jax.training.train import ENGINES, TrainConfig, epoch_permutations, plan_round, train_models
 
 MODEL = PlainCNN(depth=1, width=4, dense=16, num_classes=3)
 BETAS = [0.5, 3.0, float("inf")]
@@ -178,7 +178,8 @@ def test_last_wave_leaves_no_slot_idle_before_the_last_round(models, epochs, slo
 
 TWO_DEVICES = r"""
 import jax, numpy as np
-from specxai_jax import sharding, train
+from specxai_jax.training import sharding
+from specxai_jax.training import train
 from specxai_jax.data import Dataset
 from specxai_jax.models import PlainCNN, init_variables, stack_variables
 

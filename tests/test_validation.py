@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from specxai_jax import validation
+from specxai_jax.cli import validation
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -71,8 +71,8 @@ def test_writable_dir(tmp_path):
 
 SCRIPT = textwrap.dedent("""
     import sys, time
-    from specxai_jax import validation
-    from specxai_jax.data.errors import DataError
+    from specxai_jax.cli import validation
+    from specxai_jax.errors import DataError
 
     def main(argv=None):
         parser = validation.OneLineArgumentParser(prog="tiny")

@@ -7,12 +7,12 @@ equation, so forward values are unchanged); every other equation is bound as tra
 - **ReLU**: ``max(x, 0)`` with a constant zero — ``jnp.maximum(x, 0)``, ``jax.nn.relu``, ``flax.linen.relu``;
 - **activation**: a function call (``jax.jit`` or ``jax.custom_jvp``) that maps one array elementwise,
   possibly with scalar extras such as β — ``jax.nn.relu``/``softplus``/``silu``/``relu6``…, the project's
-  SoftPlus (a ``custom_jvp``) and every :mod:`specxai_jax.activations` function its models call
+  SoftPlus (a ``custom_jvp``) and every :mod:`specxai_jax.ops.activations` function its models call
   through ``jax.jit`` (:mod:`specxai_jax.models.layers`);
 - **max pooling**: ``reduce_window_max`` (``flax.linen.max_pool``, ``lax.reduce_window``), ``reduce_max``
   over axes between the batch (first) and channel (last) axis (a global or reshaped-window max pooling;
   softmax's max over the class axis is none), and a function call taking one (B, H, W, C) array to a
-  smaller (B, h, w, C) whose body takes a max or an argmax (:func:`specxai_jax.pooling.max_pool` under
+  smaller (B, h, w, C) whose body takes a max or an argmax (:func:`specxai_jax.ops.pooling.max_pool` under
   ``jax.jit``, as the project's models call it).
 
 Equations whose results reach the output only through ``stop_gradient`` carry no gradient and are
@@ -38,7 +38,7 @@ import jax.numpy as jnp
 import numpy as np
 from jax.extend import core
 
-from specxai_jax import fast_forms
+from specxai_jax.ops import fast_forms
 
 CALLS = ("jit", "closed_call", "custom_jvp_call", "custom_vjp_call", "checkpoint")
 NOT_ELEMENTWISE = frozenset({

@@ -4,8 +4,15 @@ from __future__ import annotations
 
 import jax
 
-from specxai_jax.attribution.core import (ApplyFn, check_score, default_index, image_noise, noisy_gradient,
-                                          require_key, resolve_target)
+from specxai_jax.attribution.core import (
+    ApplyFn,
+    check_score,
+    default_index,
+    image_noise,
+    noisy_gradient,
+    require_key,
+    resolve_target,
+)
 
 
 def smooth_grad(apply_fn: ApplyFn, variables, x: jax.Array, target: jax.Array | None = None, *,

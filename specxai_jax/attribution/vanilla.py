@@ -4,8 +4,16 @@ from __future__ import annotations
 
 import jax
 
-from specxai_jax.attribution.core import (ApplyFn, check_score, default_index, image_noise, noisy_gradient,
-                                          require_key, resolve_target, score_gradient)
+from specxai_jax.attribution.core import (
+    ApplyFn,
+    check_score,
+    default_index,
+    image_noise,
+    noisy_gradient,
+    require_key,
+    resolve_target,
+    score_gradient,
+)
 
 
 def vanilla_grad(apply_fn: ApplyFn, variables, x: jax.Array, target: jax.Array | None = None, *,

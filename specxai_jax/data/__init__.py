@@ -5,8 +5,8 @@ every problem raises :class:`DataError` (a ``ValueError``) whose message is one 
 """
 
 from specxai_jax.data.dataset import Dataset
-from specxai_jax.data.errors import DataError
 from specxai_jax.data.load import load_dataset
 from specxai_jax.data.spec import DatasetSpec, parse_spec
+from specxai_jax.errors import DataError
 
 __all__ = ["Dataset", "DataError", "DatasetSpec", "load_dataset", "parse_spec"]

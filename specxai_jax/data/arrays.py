@@ -8,7 +8,7 @@ import zipfile
 import numpy as np
 
 from specxai_jax.data import validate
-from specxai_jax.data.errors import DataError
+from specxai_jax.errors import DataError
 
 KEYS = ("x_train", "y_train", "x_test", "y_test")
 

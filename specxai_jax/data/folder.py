@@ -11,7 +11,7 @@ import os
 import numpy as np
 from PIL import Image
 
-from specxai_jax.data.errors import DataError
+from specxai_jax.errors import DataError
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".webp")
 GRAYSCALE_MODES = ("1", "L", "LA", "I", "I;16", "F")

@@ -6,10 +6,10 @@ import numpy as np
 
 from specxai_jax.data import arrays, folder, synthetic, validate
 from specxai_jax.data.dataset import Dataset
-from specxai_jax.data.errors import DataError
 from specxai_jax.data.resize import most_common_size, resize_images, stack_resized
 from specxai_jax.data.spec import parse_spec
 from specxai_jax.data.subset import subset_indices
+from specxai_jax.errors import DataError
 
 MAX_IMG_SIZE = 4096
 PERMUTATION_SEED = 0
@@ -53,7 +53,7 @@ def load_dataset(spec: str, *, img_size: int | None = None, seed: int = 0, max_t
         return from_arrays(name, raw, img_size, seed, max_train, max_test)
     if parsed.scheme == "folder":
         return folder_dataset(name, parsed.target, img_size, seed, max_train, max_test)
-    from specxai_jax.data import tfds_source   # TFDS takes ~0.3 s to import; only tfds: specs need it
+    from specxai_jax.data import tfds_source  # TFDS takes ~0.3 s to import; only tfds: specs need it
 
     splits, num_classes = tfds_source.load_tfds(parsed.target, data_dir, seed, max_train, max_test, split)
     return from_image_lists(name, splits, num_classes, img_size)

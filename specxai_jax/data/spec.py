@@ -7,7 +7,7 @@ import dataclasses
 from types import MappingProxyType
 from typing import Mapping
 
-from specxai_jax.data.errors import DataError
+from specxai_jax.errors import DataError
 
 SCHEMES = ("synthetic", "tfds", "npz", "folder", "permuted")
 EXAMPLES = "synthetic, synthetic:size=64,classes=10, tfds:cifar10, npz:PATH, folder:PATH or permuted:synthetic"

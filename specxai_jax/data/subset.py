@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from specxai_jax.data.errors import DataError
+from specxai_jax.errors import DataError
 
 
 def subset_indices(count: int, limit: int | None, seed: int, stream: int) -> np.ndarray:

@@ -13,7 +13,7 @@ from __future__ import annotations
 import numpy as np
 import scipy.fft
 
-from specxai_jax.data.errors import DataError
+from specxai_jax.errors import DataError
 
 SPECTRUM_EXPONENT = 2.2  # background power ∝ 1/f^SPECTRUM_EXPONENT (natural images: about 2)
 DEFAULTS = {"size": 32, "classes": 10, "channels": 1, "n_train": 2000, "n_test": 500, "slope": SPECTRUM_EXPONENT}

@@ -16,8 +16,8 @@ from pathlib import Path
 import numpy as np
 import tensorflow_datasets as tfds
 
-from specxai_jax.data.errors import DataError
 from specxai_jax.data.subset import subset_indices
+from specxai_jax.errors import DataError
 
 TRAIN_SPLIT = "train"
 EVAL_SPLITS = ("test", "validation")
@@ -67,7 +67,7 @@ def manual_dir(builder) -> Path:
 def how_to_get(builder, name: str, reason: str) -> str:
     """One line: the dataset is not in the data dir (``reason``), and the ways to put it there."""
     root = builder.data_dir_root
-    advice = f"get it there with network access: python -m specxai_jax.data.prepare {name} --data-dir {root}"
+    advice = f"get it there with network access: specxai-prepare {name} --data-dir {root}"
     files = sorted(set(source_files(builder).values()))
     if files:
         advice += f", or copy its source file{'s' if len(files) > 1 else ''} {', '.join(files)} into {manual_dir(builder)}"

@@ -10,8 +10,7 @@ import warnings
 
 import numpy as np
 
-from specxai_jax.data.errors import DataError
-from specxai_jax.numerics import SpecxaiWarning
+from specxai_jax.errors import DataError, SpecxaiWarning
 
 MAX_CLASSES = 100_000  # more classes than any image benchmark (ImageNet-21k: 21,841); guards a typo'd label
 

@@ -10,10 +10,10 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from specxai_jax import fast_forms
 from specxai_jax.models.cnn import PlainCNN, check_image_fits
 from specxai_jax.models.pretrained import from_pretrained
 from specxai_jax.models.registry import build_model
+from specxai_jax.ops import fast_forms
 
 __all__ = ["PlainCNN", "build_model", "check_image_fits", "from_pretrained", "init_variables", "stack_variables",
            "unstack_variables"]

@@ -6,8 +6,8 @@ from __future__ import annotations
 import flax.linen as nn
 import jax.numpy as jnp
 
-from specxai_jax import activations, convolution, fast_forms
 from specxai_jax.models import layers
+from specxai_jax.ops import activations, convolution, fast_forms
 
 
 def check_image_fits(image_size: int, depth: int) -> None:
@@ -25,7 +25,7 @@ class PlainCNN(nn.Module):
     Block i: Conv3×3 (width·2ⁱ) → [BatchNorm] → [+ Conv1×1 projection of the block input] → act
     → MaxPool2. Then Dense(dense) → act → Dense(classes). Activations and poolings are the named
     calls of :mod:`specxai_jax.models.layers`, so GuidedBackprop, DeepLift and LRP see each as one
-    unit. On CPU (fast form "pool_before_activation" of :mod:`specxai_jax.fast_forms`) a monotone
+    unit. On CPU (fast form "pool_before_activation" of :mod:`specxai_jax.ops.fast_forms`) a monotone
     activation runs after the pooling, on a quarter of the values: the same logits, and the same
     gradients up to which of several equal activations takes a window's gradient (a 64 px, depth-5
     training step ~15 % faster; benchmarks/RESULTS.md). Methods that rewrite units (GuidedBackprop,

@@ -11,12 +11,12 @@ import functools
 
 import jax
 
-from specxai_jax import activations, pooling
+from specxai_jax.ops import activations, pooling
 
 
 @functools.cache
 def activation(name: str):
-    """``f(x, beta)`` of the family ``name`` (see :func:`specxai_jax.activations.get`) as one call.
+    """``f(x, beta)`` of the family ``name`` (see :func:`specxai_jax.ops.activations.get`) as one call.
 
     β enters the call only for the smoothed families (ReLU and GELU ignore it).
     """
@@ -27,4 +27,4 @@ def activation(name: str):
 
 
 max_pool = jax.jit(pooling.max_pool, static_argnames="window")
-"""window×window max pooling, stride = window (:func:`specxai_jax.pooling.max_pool`), as one call."""
+"""window×window max pooling, stride = window (:func:`specxai_jax.ops.pooling.max_pool`), as one call."""

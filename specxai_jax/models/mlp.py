@@ -7,7 +7,7 @@ import math
 import flax.linen as nn
 import jax.numpy as jnp
 
-from specxai_jax import activations
+from specxai_jax.ops import activations
 
 
 class NTKDense(nn.Module):

@@ -18,10 +18,10 @@ import jax.numpy as jnp
 import numpy as np
 from flax import traverse_util
 
+from specxai_jax.errors import PretrainedCheckpointError
 from specxai_jax.models.hf_activations import ACTIVATIONS
 from specxai_jax.models.hf_resnet import ResNetForImageClassification
 from specxai_jax.models.hf_vit import ViTForImageClassification
-from specxai_jax.validation import UsageError
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
@@ -41,9 +41,6 @@ _NEW_TO_SAVED_NAMES = (  # transformers ≥ 5 module names → the names save_pr
 _UNUSED = re.compile(r"(num_batches_tracked$|^vit\.pooler\.)")
 """Checkpoint entries the classifier does not use (BN step counters, ViT's pooler)."""
 
-
-class CheckpointError(UsageError):
-    """A checkpoint cannot be found, read or matched to its architecture (one-line message)."""
 
 
 def from_pretrained(name_or_path: str | Path) -> tuple[ResNetForImageClassification | ViTForImageClassification, dict]:
@@ -72,7 +69,7 @@ def module_from_config(config: dict, mean=IMAGENET_MEAN, std=IMAGENET_STD):
     mean, std = _per_channel(mean, channels), _per_channel(std, channels)
     activation = config.get("hidden_act", "relu" if architecture == ARCHITECTURES[0] else "gelu")
     if activation not in ACTIVATIONS:
-        raise CheckpointError(f"config.json hidden_act {activation!r} is not supported; supported: "
+        raise PretrainedCheckpointError(f"config.json hidden_act {activation!r} is not supported; supported: "
                               f"{', '.join(ACTIVATIONS)}")
     if architecture == "ResNetForImageClassification":
         return ResNetForImageClassification(
@@ -91,7 +88,7 @@ def module_from_config(config: dict, mean=IMAGENET_MEAN, std=IMAGENET_STD):
             layer_norm_eps=float(config.get("layer_norm_eps", 1e-12)), image_size=_square(config, "image_size", 224),
             patch_size=_square(config, "patch_size", 16), qkv_bias=bool(config.get("qkv_bias", True)),
             num_labels=labels, mean=mean, std=std)
-    raise CheckpointError(f"architecture {architecture!r} is not supported; from_pretrained reads "
+    raise PretrainedCheckpointError(f"architecture {architecture!r} is not supported; from_pretrained reads "
                           f"{' and '.join(ARCHITECTURES)} checkpoints")
 
 
@@ -112,7 +109,7 @@ def convert_state_dict(tensors: dict[str, np.ndarray], model, config: dict) -> d
         collection = "params"
         if leaf == "weight":
             if value.ndim not in (1, 2, 4):
-                raise CheckpointError(f"checkpoint entry {name} has shape {value.shape}; expected a conv, linear "
+                raise PretrainedCheckpointError(f"checkpoint entry {name} has shape {value.shape}; expected a conv, linear "
                                       "or norm weight")
             leaf = "scale" if value.ndim == 1 else "kernel"
             value = value.transpose(2, 3, 1, 0) if value.ndim == 4 else value.T if value.ndim == 2 else value
@@ -123,12 +120,12 @@ def convert_state_dict(tensors: dict[str, np.ndarray], model, config: dict) -> d
     missing = sorted("/".join(k) for k in expected.keys() - flat.keys())
     unexpected = sorted("/".join(k) for k in flat.keys() - expected.keys())
     if missing or unexpected:
-        raise CheckpointError(f"checkpoint does not match its config.json: missing {missing[:3]}"
+        raise PretrainedCheckpointError(f"checkpoint does not match its config.json: missing {missing[:3]}"
                               f"{'…' if len(missing) > 3 else ''}, unexpected {unexpected[:3]}"
                               f"{'…' if len(unexpected) > 3 else ''}")
     wrong = [f"{'/'.join(k)} {flat[k].shape} ≠ {shape}" for k, shape in expected.items() if flat[k].shape != shape]
     if wrong:
-        raise CheckpointError(f"checkpoint shapes do not match its config.json: {'; '.join(wrong[:3])}")
+        raise PretrainedCheckpointError(f"checkpoint shapes do not match its config.json: {'; '.join(wrong[:3])}")
     return jax.tree.map(jnp.asarray, traverse_util.unflatten_dict(flat))
 
 
@@ -144,10 +141,10 @@ def _checkpoint_directory(name_or_path: str | Path) -> Path:
     path = Path(name_or_path).expanduser()
     if path.is_dir():
         if not (path / "config.json").is_file():
-            raise CheckpointError(f"{path} has no config.json (expected a directory written by save_pretrained)")
+            raise PretrainedCheckpointError(f"{path} has no config.json (expected a directory written by save_pretrained)")
         return path
     if path.exists() or str(name_or_path).count("/") != 1 or str(name_or_path).startswith((".", "/", "~")):
-        raise CheckpointError(f"{name_or_path} is not a checkpoint directory or a hub name such as microsoft/resnet-50")
+        raise PretrainedCheckpointError(f"{name_or_path} is not a checkpoint directory or a hub name such as microsoft/resnet-50")
     return _download(str(name_or_path))
 
 
@@ -156,7 +153,7 @@ def _download(repo_id: str) -> Path:
     try:
         from huggingface_hub import errors, hf_hub_download
     except ImportError:
-        raise CheckpointError(f"downloading {repo_id} needs huggingface_hub (pip install huggingface_hub); "
+        raise PretrainedCheckpointError(f"downloading {repo_id} needs huggingface_hub (pip install huggingface_hub); "
                               "or pass a directory written by save_pretrained") from None
     absent = getattr(errors, "RemoteEntryNotFoundError", errors.EntryNotFoundError)
 
@@ -174,12 +171,12 @@ def _download(repo_id: str) -> Path:
         fetch("preprocessor_config.json")
         weights = next((path for path in map(fetch, ("model.safetensors", "pytorch_model.bin")) if path), None)
     except Exception as error:  # noqa: BLE001 - the hub client's offline/auth/not-found errors are many
-        raise CheckpointError(f"cannot download {repo_id} from the Hugging Face hub ({type(error).__name__}); "
+        raise PretrainedCheckpointError(f"cannot download {repo_id} from the Hugging Face hub ({type(error).__name__}); "
                               "without network, pass a directory written by save_pretrained") from None
     finally:
         hub_log.setLevel(level)
     if config is None or weights is None:
-        raise CheckpointError(f"hub repository {repo_id} has no config.json and model.safetensors/pytorch_model.bin")
+        raise PretrainedCheckpointError(f"hub repository {repo_id} has no config.json and model.safetensors/pytorch_model.bin")
     return config.parent
 
 
@@ -197,11 +194,11 @@ def _read_weights(directory: Path) -> dict[str, np.ndarray]:
         try:
             import torch
         except ImportError:
-            raise CheckpointError(f"{directory}/pytorch_model.bin needs PyTorch to read (pip install torch); "
+            raise PretrainedCheckpointError(f"{directory}/pytorch_model.bin needs PyTorch to read (pip install torch); "
                                   "model.safetensors does not") from None
         state = torch.load(directory / "pytorch_model.bin", map_location="cpu", weights_only=True)
         return {name: tensor.float().numpy() for name, tensor in state.items() if tensor.is_floating_point()}
-    raise CheckpointError(f"{directory} has none of {', '.join(WEIGHT_FILES)}")
+    raise PretrainedCheckpointError(f"{directory} has none of {', '.join(WEIGHT_FILES)}")
 
 
 def _normalization(directory: Path) -> tuple[tuple[float, ...], tuple[float, ...]]:
@@ -223,7 +220,7 @@ def _square(config: dict, key: str, default: int) -> int:
     value = config.get(key, default)
     sides = {int(v) for v in value} if isinstance(value, (list, tuple)) else {int(value)}
     if len(sides) != 1:
-        raise CheckpointError(f"config.json {key}={value}: only square images and patches are supported")
+        raise PretrainedCheckpointError(f"config.json {key}={value}: only square images and patches are supported")
     return sides.pop()
 
 
@@ -231,4 +228,4 @@ def _read_json(path: Path) -> dict:
     try:
         return json.loads(path.read_text())
     except (OSError, json.JSONDecodeError) as error:
-        raise CheckpointError(f"cannot read {path}: {error}") from None
+        raise PretrainedCheckpointError(f"cannot read {path}: {error}") from None

@@ -6,11 +6,11 @@ from __future__ import annotations
 import dataclasses
 import math
 
-from specxai_jax import activations
+from specxai_jax.errors import UsageError
 from specxai_jax.models.cnn import PlainCNN
 from specxai_jax.models.resnet import ResNet
 from specxai_jax.models.vit import ViT
-from specxai_jax.validation import UsageError
+from specxai_jax.ops import activations
 
 CONV_VARIANTS = {  # PlainCNN's options per conv family
     "cnn": dict(skip=False, batch_norm=False),

@@ -7,8 +7,8 @@ import functools
 import flax.linen as nn
 import jax.numpy as jnp
 
-from specxai_jax import convolution
 from specxai_jax.models import layers
+from specxai_jax.ops import convolution
 
 
 class BasicBlock(nn.Module):

@@ -16,7 +16,7 @@ from matplotlib.colors import Normalize
 from matplotlib.figure import Figure
 from matplotlib.ticker import MaxNLocator
 
-from specxai_jax import atomic
+from specxai_jax.storage import atomic
 
 RELU_COLOUR = "black"
 

@@ -15,7 +15,7 @@ METHOD_NAMES = {
     "guided_backprop": "GuidedBp", "deeplift": "DeepLift", "gradcam": "GradCAM", "guided_gradcam": "Guided GradCAM",
     "lrp": "LRP",
 }
-"""Our method names (specxai_jax.explain.METHODS) → the paper's row labels."""
+"""Our method names (specxai_jax.attribution.METHODS) → the paper's row labels."""
 
 TAB4: dict[str, dict[str, tuple[float, float] | None]] = {
     "vit-relu": {"vanilla_grad": (0.239, 0.000), "smooth_grad": (0.239, 0.000), "integrated_gradients": (0.244, 0.005),

@@ -12,9 +12,10 @@ import math
 
 import numpy as np
 
-from specxai_jax import atomic
 from specxai_jax.configs import REPRODUCE_SEEDS
 from specxai_jax.plots import reproduction as repro_plots
+from specxai_jax.reproduction import runs
+from specxai_jax.storage import atomic
 
 MODELS = {True: ("cnn-softplus:2", "cnn-softplus:20", "cnn-relu"),
           False: ("cnn-softplus:1", "cnn-softplus:5", "cnn-softplus:20", "cnn-softplus:100", "cnn-relu")}
@@ -63,12 +64,11 @@ def markdown(table: list[dict]) -> str:
 
 def run(ctx) -> dict:
     """One explanation-gap run per seed into ``seed<k>/``; plane.csv, plane.md and fig_plane.png."""
-    from specxai_jax.reproduction import targets  # targets imports this module
 
     per_seed = []
     for seed in REPRODUCE_SEEDS["quick" if ctx.quick else "full"]:
-        config = targets.gap_config(ctx, models=MODELS[ctx.quick], checkpoint_dir=str(ctx.out / "models"), seed=seed)
-        result = targets.gap_run(ctx, f"seed {seed}", f"seed{seed}", config)
+        config = runs.gap_config(ctx, models=MODELS[ctx.quick], checkpoint_dir=str(ctx.out / "models"), seed=seed)
+        result = runs.gap_run(ctx, f"seed {seed}", f"seed{seed}", config)
         per_seed.append((result.rows, result.sweep))
     table = summarize(per_seed, config.smooth_sigma)
     atomic.write_csv(ctx.out / "plane.csv", table, COLUMNS)

@@ -21,9 +21,12 @@ import re
 from pathlib import Path
 from typing import Sequence
 
-from specxai_jax import atomic, spectral, validation
-from specxai_jax.reproduction import html as repro_html, paper_values
-from specxai_jax.sweep_report import verdict
+from specxai_jax import spectral
+from specxai_jax.errors import UsageError
+from specxai_jax.reproduction import html as repro_html
+from specxai_jax.reproduction import paper_values
+from specxai_jax.storage import atomic
+from specxai_jax.sweep.report import verdict
 
 MAX_TABLE_ROWS = 40   # a longer CSV is summarized, not inlined
 CONFIG_FILES = ("target.json", "config.json", "lemma1.json")
@@ -36,7 +39,7 @@ PLAIN_TARGET = {"sweep": "fig3", "gap": "tab1", "lemma1": "fig11"}
 PLAIN_FIGURES = {"gap": ("fig_maps.png", "fig_gap_vs_sigma.png")}
 """Figure order of plain runs (explanation_gap writes them so); a sweep's report.md names its own order."""
 SWEEP_CLAIMS = "## The paper's claims on this run"
-"""The heading of a sweep's claims table in its report.md (specxai_jax.sweep_report)."""
+"""The heading of a sweep's claims table in its report.md (specxai_jax.sweep.report)."""
 IMAGE_LINE = re.compile(r"^!\[(?P<alt>[^\]]*)\]\((?P<path>[^)]+)\)$")
 
 
@@ -71,13 +74,13 @@ def included_markdown(directory: Path, path: Path, out: Path) -> list[str]:
 def run_kind(directory: Path) -> str:
     """'target', 'sweep', 'gap' or 'lemma1'; UsageError when ``directory`` is none of them."""
     if not directory.is_dir():
-        raise validation.UsageError(f"run directory {str(directory)!r} does not exist")
+        raise UsageError(f"run directory {str(directory)!r} does not exist")
     for kind, marker in (("target", "target.json"), ("sweep", "results.csv"), ("gap", "gap.csv"),
                          ("lemma1", "lemma1.json")):
         if inside(directory, marker):
             return kind
-    raise validation.UsageError(f"{str(directory)!r} is not a run directory (no target.json, results.csv, gap.csv "
-                                "or lemma1.json); run experiments.reproduce or sweep_beta into it first")
+    raise UsageError(f"{str(directory)!r} is not a run directory (no target.json, results.csv, gap.csv "
+                                "or lemma1.json); run experiments.reproduce or experiments.sweep_beta into it first")
 
 
 def number(text: str) -> str:

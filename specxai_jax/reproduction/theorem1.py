@@ -2,11 +2,11 @@
 
 (a) Lemma 3's setting: 1/f^α signals (1-D and 2-D), maps κ′_b(x_e − x_t) of the Laplace, Matérn-3/2 and
 Gaussian kernels; tail exponents of their spectra against the predictions of
-:func:`specxai_jax.theorem1.predicted_exponent`, EF per kernel, and EF's trend in b against Eqs. 27–29.
+:func:`specxai_jax.kernel_maps.predicted_exponent`, EF per kernel, and EF's trend in b against Eqs. 27–29.
 (b) Kernel ridge regressors on images (Laplace, Gaussian, infinite-width NTKs of ReLU, Gaussian-smoothed ReLU
 and SoftPlus(β)) and the EF of their closed-form input gradients, next to trained nets' EF from a β-sweep.
 (c) App. G: the same on white-noise inputs and on pixel-permuted images.
-All library logic is in :mod:`specxai_jax.theorem1`; this module only runs it and records the results.
+All library logic is in :mod:`specxai_jax.kernel_maps`; this module only runs it and records the results.
 """
 
 from __future__ import annotations
@@ -20,10 +20,12 @@ import jax.numpy as jnp
 import numpy as np
 from scipy import stats
 
-from specxai_jax import sweep_report
-from specxai_jax.plots import reproduction as repro_plots
-from specxai_jax import atomic, spectral, theorem1
+from specxai_jax import kernel_maps, spectral
 from specxai_jax.data import load_dataset
+from specxai_jax.plots import reproduction as repro_plots
+from specxai_jax.reproduction import runs
+from specxai_jax.storage import atomic
+from specxai_jax.sweep import report as sweep_report
 
 COLUMNS = ["part", "kernel", "bandwidth", "beta", "dim", "alpha", "inputs", "ef", "ef_std", "ef_raw", "n",
            "accuracy", "tail_exponent", "tail_exponent_se", "tail_exponent_drift", "predicted_exponent", "regime",
@@ -84,15 +86,15 @@ def lemma3_rows(sizes: Sizes, key: jax.Array) -> tuple[list[dict], dict]:
                                          (2, sizes.size_2d, sizes.pairs_2d, sizes.alphas_2d)):
             for alpha in alphas:
                 key, k_e, k_t, k_boot = jax.random.split(key, 4)
-                x_e = theorem1.power_law_fields(k_e, pairs, size, dim, alpha, jnp.float64)
-                x_t = theorem1.power_law_fields(k_t, pairs, size, dim, alpha, jnp.float64)
-                for kernel in theorem1.KERNELS:
-                    predicted, regime = theorem1.predicted_exponent(kernel, alpha, dim)
+                x_e = kernel_maps.power_law_fields(k_e, pairs, size, dim, alpha, jnp.float64)
+                x_t = kernel_maps.power_law_fields(k_t, pairs, size, dim, alpha, jnp.float64)
+                for kernel in kernel_maps.KERNELS:
+                    predicted, regime = kernel_maps.predicted_exponent(kernel, alpha, dim)
                     for b in sizes.bandwidths:
-                        maps = theorem1.as_maps(theorem1.gradient_maps(kernel, x_e, x_t, b), dim)
+                        maps = kernel_maps.as_maps(kernel_maps.gradient_maps(kernel, x_e, x_t, b), dim)
                         radial = spectral.radial_power_spectrum(maps)
-                        lo, hi = theorem1.band_bins(radial.shape[-1], size, BANDS[dim])
-                        fit = theorem1.tail_exponent(radial[:, lo:hi], jnp.arange(lo, hi) / size, k_boot,
+                        lo, hi = kernel_maps.band_bins(radial.shape[-1], size, BANDS[dim])
+                        fit = kernel_maps.tail_exponent(radial[:, lo:hi], jnp.arange(lo, hi) / size, k_boot,
                                                      n_boot=sizes.n_boot)
                         ef = np.asarray(spectral.expected_frequency(maps))
                         fit = {name: float(value) for name, value in fit.items()}
@@ -118,11 +120,11 @@ def bandwidth_trend(sizes: Sizes, key: jax.Array) -> dict:
     """Eqs. 27–29: the spectral moment M(b) = Σ_k ω_k S_k and the EF of 1-D Laplace maps over b (smooth inputs)."""
     with jax.enable_x64(True):
         k_e, k_t = jax.random.split(key)
-        x_e = theorem1.power_law_fields(k_e, sizes.pairs_1d, sizes.size_1d, 1, EQ27_ALPHA, jnp.float64)
-        x_t = theorem1.power_law_fields(k_t, sizes.pairs_1d, sizes.size_1d, 1, EQ27_ALPHA, jnp.float64)
+        x_e = kernel_maps.power_law_fields(k_e, sizes.pairs_1d, sizes.size_1d, 1, EQ27_ALPHA, jnp.float64)
+        x_t = kernel_maps.power_law_fields(k_t, sizes.pairs_1d, sizes.size_1d, 1, EQ27_ALPHA, jnp.float64)
         moment, ef_raw, ef_rank = [], [], []
         for b in EQ27_BANDWIDTHS:
-            maps = theorem1.as_maps(theorem1.gradient_maps("laplace", x_e, x_t, b), 1)
+            maps = kernel_maps.as_maps(kernel_maps.gradient_maps("laplace", x_e, x_t, b), 1)
             radial = spectral.radial_power_spectrum(maps)
             omega = spectral.frequency_axis(radial.shape[-1]).astype(radial.dtype)
             moment.append(float((radial @ omega).mean()))
@@ -130,7 +132,7 @@ def bandwidth_trend(sizes: Sizes, key: jax.Array) -> dict:
             ef_rank.append(float(spectral.expected_frequency(maps).mean()))
     b = jnp.asarray(EQ27_BANDWIDTHS)
     small, large = slice(0, 3), slice(-3, None)
-    slope = {end: float(theorem1.fit_power_law(b[part], jnp.asarray(moment)[part]))
+    slope = {end: float(kernel_maps.fit_power_law(b[part], jnp.asarray(moment)[part]))
              for end, part in (("small", small), ("large", large))}
     return {"bandwidth": list(EQ27_BANDWIDTHS), "moment": moment, "ef_raw": ef_raw, "ef": ef_rank, "slope": slope}
 
@@ -140,7 +142,7 @@ def bandwidth_trend(sizes: Sizes, key: jax.Array) -> dict:
 
 def ntk_tables(sizes: Sizes) -> dict[tuple[str, float], tuple]:
     """(family, β) → (grid, Θ(grid)) of the infinite-width NTK (ReLU, SoftPlus(β), ReLU * N(0, π²/3β²))."""
-    from ntk import analytic  # neural-tangents is only needed here
+    from specxai_jax.ntk import analytic  # neural-tangents is only needed here
 
     grid = np.linspace(-1.0, 1.0, 2001)
     families = [("ntk-relu", math.inf, "relu", math.inf)]
@@ -182,13 +184,13 @@ def machine_rows(sizes: Sizes, base: str, tables: dict, key: jax.Array) -> tuple
             x_test = jnp.asarray(data.x_test.reshape(len(data.x_test), -1) - mean)
             centred = x_test.reshape(-1, *data.image_shape).sum(-1)
             input_spectra.append(np.asarray(spectral.radial_power_spectrum(centred)))
-            median = float(jnp.median(theorem1.pairwise_distances(x_train[:256], x_train[:256])))
+            median = float(jnp.median(kernel_maps.pairwise_distances(x_train[:256], x_train[:256])))
             machines = [("laplace", s, math.nan, dict(bandwidth=s * median)) for s in sizes.scales]
             machines += [("gaussian", s, math.nan, dict(bandwidth=s * median)) for s in sizes.scales]
             machines += [(name, math.nan, beta, dict(table=table)) for (name, beta), table in tables.items()]
             for kernel, scale, beta, options in machines:
                 machine = "dot" if kernel.startswith("ntk") else kernel
-                gradients, predicted = theorem1.explain_ridge(machine, x_train, jnp.asarray(data.y_train), x_test,
+                gradients, predicted = kernel_maps.explain_ridge(machine, x_train, jnp.asarray(data.y_train), x_test,
                                                               data.num_classes, **options)
                 maps = gradients.reshape(-1, *data.image_shape).sum(-1)
                 per_seed.setdefault((kernel, scale, beta), []).append(
@@ -197,15 +199,15 @@ def machine_rows(sizes: Sizes, base: str, tables: dict, key: jax.Array) -> tuple
         size = 32
         key, k_in = jax.random.split(key)
         inputs_radial = np.concatenate(input_spectra)
-        lo, hi = theorem1.band_bins(inputs_radial.shape[-1], size, MACHINE_BAND)
+        lo, hi = kernel_maps.band_bins(inputs_radial.shape[-1], size, MACHINE_BAND)
         freqs = jnp.arange(lo, hi) / size
-        input_fit = theorem1.tail_exponent(jnp.asarray(inputs_radial[:, lo:hi]), freqs, k_in, n_boot=sizes.n_boot)
+        input_fit = kernel_maps.tail_exponent(jnp.asarray(inputs_radial[:, lo:hi]), freqs, k_in, n_boot=sizes.n_boot)
         predicted = float(input_fit["exponent"])
         for (kernel, scale, beta), results in per_seed.items():
             efs = np.concatenate([r[0] for r in results])
             radial = np.concatenate([r[1] for r in results])
             key, k_fit = jax.random.split(key)
-            fit = {n: float(v) for n, v in theorem1.tail_exponent(jnp.asarray(radial[:, lo:hi]), freqs, k_fit,
+            fit = {n: float(v) for n, v in kernel_maps.tail_exponent(jnp.asarray(radial[:, lo:hi]), freqs, k_fit,
                                                                   n_boot=sizes.n_boot).items()}
             seed_means = [float(r[0].mean()) for r in results]
             rows.append({"part": "kernel_machine", "kernel": kernel, "bandwidth": scale, "beta": beta, "dim": 2,
@@ -243,12 +245,11 @@ def relative_spread(values: Sequence[float]) -> float:
 def trained_rows(ctx, base: str) -> list[dict]:
     """β-sweeps of the CNN on each kind of input; one row per β: mean over the seeds whose model reached the
     accuracy cap (a model left below it, e.g. at chance on permuted pixels, says nothing about β)."""
-    from specxai_jax.reproduction import targets  # targets imports this module
 
     plain = dataclasses.replace(ctx, dataset=None)  # shares ctx's runs and checks lists
     rows = []
     for kind, spec in input_specs(base).items():
-        sweep_rows = sweep_report.converged(targets.sweep(plain, f"trained CNN, {kind} inputs", f"sweep_{kind}",
+        sweep_rows = sweep_report.converged(runs.sweep(plain, f"trained CNN, {kind} inputs", f"sweep_{kind}",
                                                           dataset=spec))
         if not ctx.no_cap:
             sweep_rows = [r for r in sweep_rows if r["reached_cap"]]
@@ -379,12 +380,12 @@ def machine_checks(ctx, rows: Sequence[dict]) -> None:
 
 
 def run(ctx) -> dict:
-    """The theorem1 target: writes theorem1.csv, beta_link.csv and the figures; records the checks."""
+    """The theorem1 target: writes kernel_maps.csv, beta_link.csv and the figures; records the checks."""
     sizes = QUICK if ctx.quick else FULL
     base = ctx.dataset or "synthetic"
     key_a, key_eq, key_b, key_rho = jax.random.split(jax.random.PRNGKey(0), 4)
     ctx.notes.append(
-        "Predictions were fixed before measuring (specxai_jax.theorem1.predicted_exponent): with smooth crossings "
+        "Predictions were fixed before measuring (specxai_jax.kernel_maps.predicted_exponent): with smooth crossings "
         "(Hölder H = (α − d)/2 > 1) the tail is ω^−min(order + d − 1, α), order 2 (Laplace), 6 (Matérn-3/2), ∞ "
         "(Gaussian); the 2-D spectra are mean power per radius, where a jump along a curve gives ω^−3. Exponents "
         f"are fitted on f ∈ {BANDS[1]} (1-D) and {BANDS[2]} (2-D) cycles/sample; tail_exponent_se is a bootstrap "
@@ -395,7 +396,7 @@ def run(ctx) -> dict:
     machine, per_image = machine_rows(sizes, base, ntk_tables(sizes), key_b)
     rows += machine
     rows += trained_rows(ctx, ctx.dataset or ("synthetic:n_train=1024,n_test=256" if ctx.quick else base))
-    atomic.write_csv(ctx.out / "theorem1.csv", rows, COLUMNS)
+    atomic.write_csv(ctx.out / "kernel_maps.csv", rows, COLUMNS)
     lemma3_checks(ctx, rows)
     bandwidth_checks(ctx, trend)
     machine_checks(ctx, rows)
@@ -412,4 +413,4 @@ def run(ctx) -> dict:
     repro_plots.theorem1_exponents(ctx.out / figures[1], [r for r in rows if r["part"] != "trained_net"])
     repro_plots.theorem1_bandwidth(ctx.out / figures[2], trend)
     repro_plots.theorem1_ef_vs_beta(ctx.out / figures[3], rows)
-    return {"figures": figures, "tables": ["theorem1.csv", "beta_link.csv", "bandwidth_trend.csv"]}
+    return {"figures": figures, "tables": ["kernel_maps.csv", "beta_link.csv", "bandwidth_trend.csv"]}

@@ -14,13 +14,12 @@ from typing import Sequence
 import jax
 import numpy as np
 
+from specxai_jax.errors import SpecxaiWarning
+
 DEAD_MAP_EF = 0.0
 """EF of an all-zero saliency map (a dead network): rank normalization makes it constant, so all its
 power sits at frequency 0."""
 
-
-class SpecxaiWarning(UserWarning):
-    """A result is defined but degenerate (dead network, non-finite value replaced, entry recomputed)."""
 
 
 def check_finite(name: str, values, *, replacement: float | None = None) -> np.ndarray:

@@ -1,7 +1,7 @@
 """A network's first convolution, on 1–3 channel images: XLA's convolution with a patch-matmul input gradient on CPU.
 
 Plain form ``lax.conv_general_dilated``; CPU fast form a patch-matmul input tangent
-(:mod:`specxai_jax.fast_forms` "patch_input_tangent"), because XLA:CPU computes the input gradient
+(:mod:`specxai_jax.ops.fast_forms` "patch_input_tangent"), because XLA:CPU computes the input gradient
 of a convolution with few input channels (the layer saliency ends in) about 3× slower than the
 transpose of patches @ kernel, while its forward pass and weight gradient are as fast or faster than
 the patch form's (the whole patch form made a 64 px, 3-channel training step 7 % slower;
@@ -23,7 +23,7 @@ import jax.numpy as jnp
 from jax import lax
 from jax.custom_derivatives import SymbolicZero
 
-from specxai_jax import fast_forms
+from specxai_jax.ops import fast_forms
 
 FEW_CHANNELS = 4   # measured with 1 and 3 input channels; at 16 XLA's convolution is faster
 NHWC = ("NHWC", "HWIO", "NHWC")

@@ -16,7 +16,8 @@ import tempfile
 from pathlib import Path
 from typing import Callable, NoReturn, Sequence
 
-from specxai_jax.activations import parse_beta
+from specxai_jax.errors import USER_ERRORS
+from specxai_jax.ops.activations import parse_beta
 
 USAGE_EXIT = 2
 INTERRUPT_EXIT = 130
@@ -25,13 +26,7 @@ BETA_RANGE = (1.1754944e-38, 3.4028235e38)  # float32's normal range: β outside
 TFDS_NAME = re.compile(r"[a-z][a-z0-9_]*(/[A-Za-z0-9_.+-]+)?(:[0-9]+\.[0-9*]+\.[0-9*]+)?")  # name[/config][:version]
 _STORAGE_ERRORS = (errno.ENOSPC, errno.EDQUOT, errno.EROFS)  # a full or read-only disk: the user's to fix
 
-# Exception classes that mean "the user's input is wrong", by module; looked up only if the module
-# is already loaded (an exception of a class can only exist once its module is imported).
-_USER_ERRORS = (("specxai_jax.data.errors", "DataError"), ("specxai_jax.checkpoints", "CorruptCheckpoint"))
 
-
-class UsageError(ValueError):
-    """A user's setting cannot be used; the message says what is wrong and how to fix it."""
 
 
 def _number(text: str, what: str) -> float:
@@ -226,14 +221,6 @@ def _storage_error(error: BaseException) -> OSError | None:
     return None
 
 
-def _user_error_types() -> tuple[type[BaseException], ...]:
-    found = [UsageError]
-    for module_name, class_name in _USER_ERRORS:
-        module = sys.modules.get(module_name)
-        if module is not None:
-            found.append(getattr(module, class_name))
-    return tuple(found)
-
 
 def cli_entry(main: Callable[[Sequence[str] | None], int | None], argv: Sequence[str] | None = None, *,
               resume_hint: str = "rerun the same command to resume") -> NoReturn:
@@ -255,7 +242,7 @@ def cli_entry(main: Callable[[Sequence[str] | None], int | None], argv: Sequence
             print(f"error: {storage.strerror or storage}{where}; free space or choose another output directory "
                   f"({resume_hint})", file=sys.stderr)
             sys.exit(USAGE_EXIT)
-        if not isinstance(error, _user_error_types()):
+        if not isinstance(error, USER_ERRORS):
             raise
         print(f"error: {_one_line(error)}", file=sys.stderr)
         sys.exit(USAGE_EXIT)

@@ -59,7 +59,7 @@ def atomic_open(path: str | os.PathLike, mode: str = "w", **open_kwargs) -> Iter
 def plain_json(value: Any) -> Any:
     """``value`` as standard JSON values: numpy/jax scalars and arrays as numbers and lists, paths as
     strings, tuples as lists; ±inf as the strings "inf" / "-inf" (``float()`` and
-    :func:`specxai_jax.activations.parse_beta` read them back), NaN as null.
+    :func:`specxai_jax.ops.activations.parse_beta` read them back), NaN as null.
     """
     if isinstance(value, np.generic):
         value = value.item()

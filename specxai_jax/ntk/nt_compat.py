@@ -21,7 +21,7 @@ import jax
 import jax.extend.core
 import jax.interpreters.ad
 
-from specxai_jax.validation import UsageError
+from specxai_jax.errors import NeuralTangentsMissing
 
 INSTALL_COMMAND = "pip install --no-deps neural-tangents==0.6.5"
 
@@ -101,9 +101,6 @@ def _jax_util_stub() -> types.ModuleType:
     module.safe_map, module.safe_zip = util.safe_map, util.safe_zip
     return module
 
-
-class NeuralTangentsMissing(UsageError, ImportError):
-    """neural-tangents is not installed; the message names the install command."""
 
 
 def _experimental_stub() -> types.ModuleType:

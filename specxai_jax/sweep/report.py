@@ -21,8 +21,9 @@ from typing import Sequence
 import jax
 import numpy as np
 
-from specxai_jax import atomic, numerics, plots, provenance
+from specxai_jax import plots, stats
 from specxai_jax.configs import SweepConfig
+from specxai_jax.storage import atomic, provenance
 
 RESULT_COLUMNS = ["activation", "beta", "seed", "test_accuracy", "epochs", "ef", "ef_std", "ef_ref", "n_images",
                   "train_seconds", "reached_cap", "dead_maps", "diverged"]
@@ -62,7 +63,7 @@ def spearman_per_seed(rows: Sequence[dict], capped_only: bool = True) -> dict[in
         capped = [r for r in converged(rows) if r["seed"] == seed and (r["reached_cap"] or not capped_only)]
         rho = None
         if len({r["beta"] for r in capped}) >= 3:
-            rho = numerics.spearman([r["beta"] for r in capped], [r["ef"] for r in capped])
+            rho = stats.spearman([r["beta"] for r in capped], [r["ef"] for r in capped])
         result[seed] = {"rho": rho, "n_capped": len(capped), "n_models": sum(r["seed"] == seed for r in rows)}
     return result
 

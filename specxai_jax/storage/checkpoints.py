@@ -26,21 +26,14 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from specxai_jax import atomic
+from specxai_jax.errors import CorruptCheckpoint
+from specxai_jax.storage import atomic
 
 MANIFEST = "manifest.json"
 METADATA = "metadata.json"
 STATE = "state"
 FORMAT_VERSION = 1
 
-
-class CorruptCheckpoint(Exception):
-    """A checkpoint directory is incomplete or its files do not match their manifest."""
-
-    def __init__(self, path: str | os.PathLike, reason: str):
-        self.path = Path(path)
-        self.reason = reason
-        super().__init__(f"corrupt checkpoint {self.path}: {reason}")
 
 
 @contextlib.contextmanager

@@ -23,9 +23,8 @@ import jax.numpy as jnp
 import numpy as np
 from scipy import special, stats
 
-from ntk import nt_compat
-from specxai_jax import activations
-
+from specxai_jax.ntk import nt_compat
+from specxai_jax.ops import activations
 
 
 def _stax():

@@ -22,20 +22,22 @@ import jax.numpy as jnp
 import numpy as np
 from tqdm.auto import tqdm
 
-from specxai_jax import atomic, fast_forms, numerics, provenance, spectral
+from specxai_jax import spectral, stats
+from specxai_jax.attribution import METHODS
 from specxai_jax.attribution.core import image_noise, noisy_gradient, resolve_target, score_gradient
 from specxai_jax.attribution.integrated import path_gradient
 from specxai_jax.configs import GapConfig
 from specxai_jax.data import load_dataset
-from specxai_jax.explain import METHODS
-from specxai_jax.gap_report import pretrained_notes, table_text
+from specxai_jax.errors import UsageError
+from specxai_jax.gap.report import pretrained_notes, table_text
 from specxai_jax.models import check_image_fits, from_pretrained, init_variables, stack_variables
 from specxai_jax.models.registry import CONV_VARIANTS, ModelSpec, build_model, parse_model_spec
+from specxai_jax.ops import fast_forms
 from specxai_jax.plots.gap import plot_examples, plot_sweep
-from specxai_jax.store import ResultStore, StoreBusy, canonical_settings, config_key, skip_message
+from specxai_jax.storage import atomic, provenance
+from specxai_jax.storage.store import ResultStore, StoreBusy, canonical_settings, config_key, skip_message
 from specxai_jax.sweep import weights_finite
-from specxai_jax.train import TrainConfig, train_models
-from specxai_jax.validation import UsageError
+from specxai_jax.training.train import TrainConfig, train_models
 
 GAP_COLUMNS = ["model", "activation", "method", "ef", "ef_std", "delta_ef", "pixel_gap", "n_images", "diverged"]
 SWEEP_COLUMNS = ["model", "method", "sigma", "ef", "delta_ef", "gap", "spearman_delta_ef_vs_gap", "diverged"]
@@ -131,7 +133,7 @@ def method_options(config: GapConfig, key: jax.Array) -> dict[str, dict]:
 
 def checkpoint_settings(spec: ModelSpec, config: GapConfig, dataset) -> dict:
     """Every setting that changes a trained model's numbers, with the dataset's content fingerprint; its
-    :func:`~specxai_jax.store.config_key` names the model's store entry."""
+    :func:`~specxai_jax.storage.store.config_key` names the model's store entry."""
     return {"model": spec.name, "data": dataset.fingerprint, "img_size": config.img_size, "depth": config.depth,
             "seed": config.seed, "format": CHECKPOINT_FORMAT, "training": dataclasses.asdict(training_config(config))}
 
@@ -356,7 +358,7 @@ def run(config: GapConfig, out: Path, *, progress: bool = True, fresh: bool = Fa
                     diverged.append(spec.name)
                     (model_rows, model_sweep), examples[spec.name] = diverged_rows(spec, len(images), config.sigmas), {}
                 points = [(row["delta_ef"], row["gap"]) for row in model_sweep if row["method"] == "smooth_grad"]
-                rho = numerics.spearman(*zip(*points)) if finite and len(points) > 2 else float("nan")
+                rho = stats.spearman(*zip(*points)) if finite and len(points) > 2 else float("nan")
                 rows += [{**row, "diverged": not finite} for row in model_rows]
                 sweep += [{**row, "spearman_delta_ef_vs_gap": rho, "diverged": not finite} for row in model_sweep]
     except StoreBusy as error:

@@ -29,7 +29,8 @@ import optax
 from jax.sharding import Mesh, PartitionSpec
 from tqdm.auto import tqdm
 
-from specxai_jax import fast_forms, sharding
+from specxai_jax.ops import fast_forms
+from specxai_jax.training import sharding
 
 ENGINES = ("per_device", "vectorized")
 
@@ -60,7 +61,7 @@ class TrainResult:
 
 
 def default_engine() -> str:
-    """``per_device`` on CPU, ``vectorized`` on accelerators (:mod:`specxai_jax.fast_forms` "per_device_training")."""
+    """``per_device`` on CPU, ``vectorized`` on accelerators (:mod:`specxai_jax.ops.fast_forms` "per_device_training")."""
     return "per_device" if fast_forms.enabled("per_device_training") else "vectorized"
 
 
@@ -288,7 +289,7 @@ def train_models(apply_fn: Callable, variables: dict, dataset, seeds: Sequence[i
 
     ``dataset`` has x_train (N, H, W, C), y_train (N,), x_test, y_test. ``on_finished(i, variables_i,
     accuracy, epochs)`` is called as soon as model i stops (cap reached or last epoch), e.g. to
-    checkpoint it. ``mesh`` (see :func:`specxai_jax.sharding.model_mesh`): the devices the models are
+    checkpoint it. ``mesh`` (see :func:`specxai_jax.training.sharding.model_mesh`): the devices the models are
     spread over. ``engine``: ``per_device`` or ``vectorized`` (see the module docstring; default by backend).
     """
     engine = engine or default_engine()

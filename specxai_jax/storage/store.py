@@ -2,7 +2,7 @@
 
 Layout under ``root``::
 
-    models/<key>/checkpoint/            trained variables + metadata (specxai_jax.checkpoints)
+    models/<key>/checkpoint/            trained variables + metadata (specxai_jax.storage.checkpoints)
     models/<key>/result.json            the model's metrics record + its sha256
     models/<key>/result.npz             optional arrays of the record (spectra, example maps)
 
@@ -34,8 +34,8 @@ from typing import Any
 
 import numpy as np
 
-from specxai_jax import atomic, checkpoints
-from specxai_jax.numerics import SpecxaiWarning
+from specxai_jax.errors import SpecxaiWarning, StoreBusy
+from specxai_jax.storage import atomic, checkpoints
 
 KEY_LENGTH = 16  # hex characters of sha256 kept: 64 bits, collision-free for any real sweep
 KEY_PATTERN = re.compile(f"[0-9a-f]{{{KEY_LENGTH}}}")
@@ -43,9 +43,6 @@ ENTRY_FILE = re.compile(rf"checkpoint|result(-[0-9a-f]{{{KEY_LENGTH}}})?\.(json|
 LOCK = ".lock"
 STORE_KEY = "store_key"  # metadata field naming the entry a checkpoint was saved into
 
-
-class StoreBusy(Exception):
-    """The store cannot be used now: another process holds its lock, or ``models`` is not a directory."""
 
 
 def canonical_settings(value: Any) -> Any:

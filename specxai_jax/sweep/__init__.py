@@ -1,11 +1,11 @@
 """The β-sweep: train conv nets of activation smoothness β for a grid of β and seeds, explain them, measure EF.
 
 ``run(config, out)`` reproduces the paper's Figs. 2, 3 and 5 for one :class:`~specxai_jax.configs.SweepConfig`.
-Every model (β × seed) trains through one compiled step (:func:`specxai_jax.train.train_models`: one model
+Every model (β × seed) trains through one compiled step (:func:`specxai_jax.training.train.train_models`: one model
 per CPU device, or all of them vmapped on accelerators); each stops at its own accuracy cap.
 Finished models and their explanations are stored under ``out/models/`` keyed by every setting that
 changes their numbers, so an interrupted or repeated sweep skips what is done (``fresh=True`` recomputes).
-Outputs (:mod:`specxai_jax.sweep_report`): results.csv, spectra.csv, config.json, four figures, report.md.
+Outputs (:mod:`specxai_jax.sweep.report`): results.csv, spectra.csv, config.json, four figures, report.md.
 """
 
 from __future__ import annotations
@@ -21,15 +21,18 @@ import jax
 import numpy as np
 from tqdm.auto import tqdm
 
-from specxai_jax import activations, numerics, plots, sweep_report, validation
+from specxai_jax import plots, stats
 from specxai_jax.configs import SweepConfig
 from specxai_jax.data import load_dataset
+from specxai_jax.errors import UsageError
 from specxai_jax.models import check_image_fits, init_variables, stack_variables
 from specxai_jax.models.registry import build_model
+from specxai_jax.ops import activations
 from specxai_jax.pipeline import summarize_saliency
-from specxai_jax.sharding import model_mesh
-from specxai_jax.store import ResultStore, StoreBusy, config_key, skip_message
-from specxai_jax.train import TrainConfig, train_models
+from specxai_jax.storage.store import ResultStore, StoreBusy, config_key, skip_message
+from specxai_jax.sweep import report as sweep_report
+from specxai_jax.training.sharding import model_mesh
+from specxai_jax.training.train import TrainConfig, train_models
 
 STORE_FORMAT = 2  # bump when a code change alters stored numbers, so old entries are not reused
 N_EXAMPLES = 6    # saliency maps kept per model for fig_saliency.png
@@ -127,12 +130,12 @@ def device_mesh(count: int | None):
     try:
         return model_mesh(count) if count > 1 else None
     except ValueError as error:
-        raise validation.UsageError(f"--devices {count}: {error}") from None
+        raise UsageError(f"--devices {count}: {error}") from None
 
 
 def weights_finite(variables: dict) -> bool:
     """True if a network's trained variables are all finite (its constants, such as β = inf, are not checked)."""
-    return numerics.all_finite({name: tree for name, tree in variables.items() if name != "constants"})
+    return stats.all_finite({name: tree for name, tree in variables.items() if name != "constants"})
 
 
 def check_model_size(config: SweepConfig) -> None:
@@ -143,7 +146,7 @@ def check_model_size(config: SweepConfig) -> None:
     shapes = jax.eval_shape(lambda: init_variables(model, jax.random.key(0), 1.0, shape))
     size = sum(math.prod(leaf.shape) for leaf in jax.tree.leaves(shapes))
     if size > MAX_PARAMETERS:
-        raise validation.UsageError(f"the model would have {size:,} parameters (more than {MAX_PARAMETERS:,}) at "
+        raise UsageError(f"the model would have {size:,} parameters (more than {MAX_PARAMETERS:,}) at "
                                     f"--img-size {config.img_size} and --depth {config.depth}; "
                                     "use smaller images, more depth or a narrower --dense")
 
@@ -152,7 +155,7 @@ def check_trainable(config: SweepConfig, dataset) -> None:
     """UsageError, before anything is trained, for a training set smaller than one batch."""
     count, batch = dataset.x_train.shape[0], config.batch_size
     if count < batch:
-        raise validation.UsageError(f"{dataset.name} has {count} training images, fewer than one batch of "
+        raise UsageError(f"{dataset.name} has {count} training images, fewer than one batch of "
                                     f"--batch-size {batch}; use --batch-size {count} or less, or more images")
 
 
@@ -221,12 +224,12 @@ def _explain_missing(model, jobs: list[ModelJob], trained: dict, images: np.ndar
                                  n_examples=N_EXAMPLES, progress=bar.update, mesh=mesh)
     bar.close()
     labels = [f"{config.activation} {plots.beta_label(job.beta)} seed {job.seed}" for job in todo]
-    dead = numerics.warn_dead_maps(summary.dead_maps, summary.n_images, labels)
+    dead = stats.warn_dead_maps(summary.dead_maps, summary.n_images, labels)
     for index, job in enumerate(todo):
         arrays = {"spectrum": summary.mean_spectrum[index], "examples": summary.examples[index]}
         ef = (summary.ef_mean[index], summary.ef_std[index], summary.ef_authors[index])
         diverged = (trained[job.key][1]["diverged"] or not np.isfinite(ef).all()
-                    or not numerics.all_finite(arrays))
+                    or not stats.all_finite(arrays))
         if diverged:  # a diverged network's maps have no meaningful spectrum
             ef, arrays["spectrum"] = (math.nan,) * 3, np.full_like(arrays["spectrum"], np.nan)
         record = {"ef": ef[0], "ef_std": ef[1], "ef_ref": ef[2], "n_images": summary.n_images,
@@ -254,12 +257,12 @@ def run(config: SweepConfig, out: Path, *, fresh: bool = False, progress: bool =
 
     Returns one row per model (β-major, then seed): the results.csv columns plus ``spectrum`` (K,) and
     ``examples`` (N_EXAMPLES, H, W). ``devices``: local devices the models are spread over (all by default).
-    Raises :class:`~specxai_jax.validation.UsageError` for settings that cannot run, before any training.
+    Raises :class:`~specxai_jax.errors.UsageError` for settings that cannot run, before any training.
     """
     try:
         config = resolve(config)
     except ValueError as error:
-        raise validation.UsageError(str(error)) from None
+        raise UsageError(str(error)) from None
     out = Path(out)
     mesh = device_mesh(devices)
     check_model_size(config)
@@ -294,5 +297,5 @@ def run(config: SweepConfig, out: Path, *, fresh: bool = False, progress: bool =
             sweep_report.write_outputs(out, rows, config, images[:N_EXAMPLES],
                                        labels=[f"class {c}" for c in dataset.y_test[:N_EXAMPLES]])
     except StoreBusy as error:
-        raise validation.UsageError(str(error)) from None
+        raise UsageError(str(error)) from None
     return rows

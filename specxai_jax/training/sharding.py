@@ -21,7 +21,7 @@ import jax.numpy as jnp
 import numpy as np
 from jax.sharding import Mesh, NamedSharding, PartitionSpec
 
-from specxai_jax import fast_forms
+from specxai_jax.ops import fast_forms
 
 MODELS, BATCH = "models", "batch"
 
@@ -70,7 +70,7 @@ def per_model(fn: Callable, in_axes: Sequence[int | None]) -> Callable:
     """Like ``jax.vmap(fn, in_axes)`` over the model axis (0 or None per argument), outputs stacked.
 
     Plain form ``jax.vmap``; CPU fast form the models unrolled into separate calls inside one program
-    (:mod:`specxai_jax.fast_forms` "unrolled_models", chosen when called), because XLA:CPU runs the
+    (:mod:`specxai_jax.ops.fast_forms` "unrolled_models", chosen when called), because XLA:CPU runs the
     grouped convolutions that vmap makes of per-model weights about 2× slower than M plain ones
     (benchmarks/RESULTS.md).
     """

@@ -1,7 +1,7 @@
 """Process-wide JAX settings, applied by the entry points (importing the library never changes them).
 
 - :func:`use_cpu_devices`: expose the host CPU as several XLA devices, so models train side by side,
-  one per device (:class:`specxai_jax.train.PerDeviceEngine`), and images are split over them.
+  one per device (:class:`specxai_jax.training.train.PerDeviceEngine`), and images are split over them.
 - :func:`use_compile_cache`: JAX's persistent compilation cache, so a rerun, ``--fresh`` or the next
   command of a reproduction loads its programs instead of compiling them again.
 """

@@ -24,7 +24,7 @@ from typing import Iterator
 
 import jax
 
-from specxai_jax.validation import UsageError
+from specxai_jax.errors import UsageError
 
 FORMS = {
     "patch_input_tangent": "convolution.conv_general_dilated: a few-channel conv's input tangent as patches @ kernel",

@@ -1,4 +1,4 @@
-"""``python -m specxai_jax.data.prepare NAME [NAME ...] [--data-dir DIR]``: download and prepare TFDS datasets.
+"""``specxai-prepare NAME [NAME ...] [--data-dir DIR]``: download and prepare TFDS datasets.
 
 Run it once where there is network access (e.g. ``fashion_mnist cifar10 imagenette/160px-v2``); then pass the
 same ``--data-dir`` to the experiments, which read the prepared data offline. Data is prepared as
@@ -10,12 +10,12 @@ from __future__ import annotations
 import sys
 from typing import Sequence
 
-from specxai_jax import validation
+from specxai_jax.cli import validation
 from specxai_jax.data import tfds_source
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = validation.OneLineArgumentParser(prog="python -m specxai_jax.data.prepare",
+    parser = validation.OneLineArgumentParser(prog="specxai-prepare",
                                               description="Download and prepare TFDS datasets (needs network).")
     parser.add_argument("names", nargs="+", help="TFDS names, e.g. fashion_mnist cifar10 imagenette/160px-v2")
     parser.add_argument("--data-dir", help="where TFDS keeps prepared datasets (TFDS's default if unset)")

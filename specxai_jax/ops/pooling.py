@@ -5,7 +5,7 @@ from __future__ import annotations
 import jax
 import jax.numpy as jnp
 
-from specxai_jax import fast_forms
+from specxai_jax.ops import fast_forms
 
 
 def max_pool(x: jax.Array, window: int = 2) -> jax.Array:
@@ -14,7 +14,7 @@ def max_pool(x: jax.Array, window: int = 2) -> jax.Array:
     The values and gradients of ``flax.linen.max_pool(x, (w, w), strides=(w, w))`` and PyTorch's
     MaxPool2d: a window's gradient goes to its first maximal entry (row-major), also when entries tie
     (flat image regions). Plain form ``lax.reduce_window``; CPU fast form reshape + one argmax per
-    window (:mod:`specxai_jax.fast_forms` "argmax_pooling"), because the plain form's gradient is
+    window (:mod:`specxai_jax.ops.fast_forms` "argmax_pooling"), because the plain form's gradient is
     XLA's select-and-scatter, which XLA:CPU runs as a slow loop, while the fast form fuses with the
     convolutions (saliency 1.4–2.5× faster, benchmarks/RESULTS.md).
     """

@@ -8,7 +8,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from ntk import nt_compat
+from specxai_jax.ntk import nt_compat
 
 # neural_tangents.NtkImplementation.STRUCTURED_DERIVATIVES: cheapest for dense and conv layers, and never
 # materializes the Jacobian.

@@ -6,9 +6,9 @@ spends a fifth of its CPU time in the kernel's page-fault handler. glibc's tunab
 ``glibc.malloc.hugetlb=1`` (glibc ≥ 2.35) asks for transparent huge pages on those mappings, where the
 kernel grants them on request ("madvise" mode): about 30× fewer faults, the sweep ~12 % faster, the
 same numbers (benchmarks/RESULTS.md). glibc reads its tunables only when a process starts, so a command
-started as ``python -m <package>.<command>`` runs itself again, once, with the tunable added: this
-module is stdlib only, and the entry-point packages call :func:`start_command` before importing
-anything else. Nothing happens where the tunable is already set (set ``glibc.malloc.hugetlb=0`` to opt
+started as a command (a console script, ``python -m experiments.…`` or ``python -m ntk.…``) runs
+itself again, once, with the tunable added: this module is stdlib only, and :mod:`specxai_jax.cli.entry`
+calls :func:`rerun_with_huge_pages` before importing anything else; importing the library never does. Nothing happens where the tunable is already set (set ``glibc.malloc.hugetlb=0`` to opt
 out), where the kernel already uses huge pages everywhere or never, or off Linux/glibc.
 """
 
@@ -38,18 +38,6 @@ def huge_page_environment(environ: Mapping[str, str], thp_mode: str, libc: str) 
     return {**environ, "GLIBC_TUNABLES": tunables}
 
 
-def started_as(package: str) -> bool:
-    """Whether this process is ``python … -m <package>.<command>`` and is still locating that command,
-    i.e. nothing of the command has run yet (Python sets ``sys.argv[0]`` to "-m" until then)."""
-    argv = sys.orig_argv
-    return (sys.argv[:1] == ["-m"] and "-m" in argv[:-1]
-            and argv[argv.index("-m") + 1].startswith(f"{package}."))
-
-
-def start_command(package: str) -> None:
-    """:func:`rerun_with_huge_pages` where this process :func:`started_as` ``package``."""
-    if started_as(package):
-        rerun_with_huge_pages()
 
 
 def rerun_with_huge_pages() -> None:

@@ -7,7 +7,7 @@ spectrum, whichever decays slower (see :func:`predicted_exponent`).
 
 Whole kernel machines: kernel ridge regression f(x) = Σ_i a_i k(x, x_i) on flattened images, and its input
 gradient ∇ₓf in closed form for the Laplace and Gaussian kernels and for dot-product kernels Θ(cos(x, x_i))
-given as a table (e.g. infinite-width NTKs from ``ntk.analytic``).
+given as a table (e.g. infinite-width NTKs from ``specxai_jax.ntk.analytic``).
 
 All functions are pure JAX and work in the caller's precision (call them under ``jax.enable_x64(True)`` to
 resolve steep tails: a power ratio of 1e-20 is below float32's resolution).

@@ -1,0 +1,1 @@
+"""Training many models through one compiled step (:mod:`.train`), spread over devices (:mod:`.sharding`)."""
