@@ -61,12 +61,14 @@ def summarize(per_seed: list[tuple[list[dict], list[dict]]], smooth_sigma: float
 def markdown(table: list[dict]) -> str:
     lines = ["# Complexity–faithfulness plane", "",
              "EF (unit scale) and ΔEF = |EF − EF(VanillaGrad)| per (model, method), mean ± std over n seeds; "
-             "G = E‖∇f − ∇f̂‖² where the surrogate is explicit.", "",
+             "G = E‖∇f − ∇f̂‖² where the surrogate is explicit; (below cap): the model missed the accuracy cap in some "
+             "seed and is left out of the β axis.", "",
              "| model | method | σ | EF | ΔEF | G | n |", "|---|---|---|---|---|---|---|"]
     for r in table:
         sigma = "" if math.isnan(r["sigma"]) else f"{r['sigma']:g}"
         gap = "–" if math.isnan(r["gap"]) else f"{r['gap']:.3g} ± {r['gap_std']:.2g}"
-        lines.append(f"| {r['model']} | {r['method']} | {sigma} | {r['ef']:.4f} ± {r['ef_std']:.4f} | "
+        model = r["model"] + (" (below cap)" if r.get("below_cap") else "")
+        lines.append(f"| {model} | {r['method']} | {sigma} | {r['ef']:.4f} ± {r['ef_std']:.4f} | "
                      f"{r['delta_ef']:.4f} ± {r['delta_ef_std']:.4f} | {gap} | {r['n']} |")
     return "\n".join(lines) + "\n"
 
@@ -79,6 +81,8 @@ def trend_verdict(steps: np.ndarray) -> tuple[bool | None, float, float]:
     smallest mean (NaN bounds with one seed).
     """
     steps = np.atleast_2d(np.asarray(steps, float))
+    if steps.size == 0:
+        return None, math.nan, math.nan
     n = steps.shape[0]
     mean = steps.mean(axis=0)
     half = (stats.t.ppf(0.975, n - 1) * steps.std(axis=0, ddof=1) / math.sqrt(n)) if n > 1 else np.full_like(mean, np.nan)
@@ -144,6 +148,8 @@ def run(ctx) -> dict:
     for model in models:
         sigmas = sorted({r["sigma"] for r in table if r["model"] == model and r["method"] == "smooth_grad"
                          and math.isfinite(r["gap"])})
+        if not sigmas:
+            continue
         reference = seed_values(per_seed, model, "vanilla_grad", "ef")
         smooth_ef = np.stack([seed_values(per_seed, model, "smooth_grad", "ef", s) for s in sigmas], axis=1)
         lowers, low, high = trend_verdict(reference[:, None] - smooth_ef)
@@ -151,7 +157,7 @@ def run(ctx) -> dict:
                   "; ".join(f"σ={s:g}: EF {e:.4f}" for s, e in zip(sigmas, smooth_ef.mean(axis=0)))
                   + f"; VanillaGrad {reference.mean():.4f}; smallest mean drop, 95 % interval [{low:.4f}, {high:.4f}]",
                   interval=(low, high))
-        for name, label in (("delta_ef", "ΔEF"), ("gap", "G")):
+        for name, label in (("delta_ef", "ΔEF"), ("gap", "G")) if len(sigmas) > 1 else ():
             values = np.stack([seed_values(per_seed, model, "smooth_grad", name, s) for s in sigmas], axis=1)
             grows, low, high = trend_verdict(np.diff(values, axis=1))
             ctx.check(f"{model}: post-hoc axis: SmoothGrad's {label} grows with σ (all seeds)", grows,
