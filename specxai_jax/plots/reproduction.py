@@ -224,9 +224,9 @@ def theorem1_ef_vs_beta(path, rows: Sequence[Mapping]) -> None:
                     chosen = [r for r in chosen if r["kernel"] == family]
                 if not chosen:
                     continue
-                x, _ = plots.beta_positions([float(r["beta"]) for r in chosen])
-                mean = np.array([r["ef"] for r in chosen])
-                half = np.array([1.96 * (r["ef_std"] / math.sqrt(r["n"]) if r["n"] > 1 else 0.0) for r in chosen])
+                x, mean, half = plots.break_before_relu(
+                    [float(r["beta"]) for r in chosen], [r["ef"] for r in chosen],
+                    [1.96 * (r["ef_std"] / math.sqrt(r["n"]) if r["n"] > 1 else 0.0) for r in chosen])
                 ax.errorbar(x, mean, yerr=np.nan_to_num(half), fmt="o", ls=ls, color=colour, ms=3, capsize=2,
                             label=f"{family.split('-', 1)[1]}, {kind}")
         plots.beta_axis(ax, all_betas)
