@@ -13,6 +13,7 @@ import matplotlib
 import numpy as np
 from matplotlib.figure import Figure
 from matplotlib.ticker import MaxNLocator
+from scipy import stats
 
 from specxai_jax.storage import atomic
 
@@ -89,6 +90,15 @@ def beta_colours(betas: Sequence[float]) -> list:
     return [RELU_COLOUR if math.isinf(b) else cmap((math.log10(b) - low) / (high - low)) for b in betas]
 
 
+def mean_interval(values: Sequence[float]) -> tuple[float, float]:
+    """Mean and half-width of its 95 % Student-t interval (0 for a single value)."""
+    values = np.asarray(values, float)
+    if values.size < 2:
+        return float(values.mean()), 0.0
+    half = stats.t.ppf(0.975, values.size - 1) * values.std(ddof=1) / math.sqrt(values.size)
+    return float(values.mean()), float(half)
+
+
 def ef_vs_beta(path, rows: Sequence[Mapping], *, ylabel: str = "Expected Frequency (unit scale)") -> None:
     """Fig. 3: EF of each model against β. Several seeds: each seed's models as small markers (hollow: missed the
     cap) and the mean over seeds with its 95 % Student-t interval (black); one seed: its models with the std over
@@ -96,8 +106,6 @@ def ef_vs_beta(path, rows: Sequence[Mapping], *, ylabel: str = "Expected Frequen
 
     ``rows``: dicts with ``beta``, ``seed``, ``ef``, ``ef_std``, ``reached_cap`` (bool).
     """
-    from specxai_jax.plots.reproduction import mean_interval
-
     betas = sorted({float(r["beta"]) for r in rows})
     seeds = sorted({r["seed"] for r in rows})
     fig, ax = figure(figsize=(3.4, 2.8))
@@ -198,8 +206,6 @@ def saliency_rgba(maps: np.ndarray, cmap: str = "coolwarm") -> np.ndarray:
 
 def rank_rgba(maps: np.ndarray, cmap: str = "viridis") -> np.ndarray:
     """Maps (E, H, W) rank-normalized per map (average ranks / H·W, the maps EF is computed on) as colours."""
-    from scipy import stats
-
     maps = np.asarray(maps, float)
     flat = maps.reshape(len(maps), -1)
     ranks = stats.rankdata(flat, axis=1) / flat.shape[1]

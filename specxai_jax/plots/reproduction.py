@@ -15,6 +15,7 @@ from matplotlib.lines import Line2D
 from scipy import stats
 
 from specxai_jax import plots
+from specxai_jax.plots import mean_interval
 
 
 def _draw_spectra(ax, spectra: Mapping[float, np.ndarray], title: str) -> None:
@@ -75,15 +76,6 @@ def ef_lines(path, series: Mapping[str, Sequence[Mapping]], *, ylabel: str = "Ex
     ax.grid(True, alpha=0.3)
     ax.legend(fontsize=7)
     plots.save_with_vector(fig, path)
-
-
-def mean_interval(values: Sequence[float]) -> tuple[float, float]:
-    """Mean and half-width of its 95 % Student-t interval (0 for a single value)."""
-    values = np.asarray(values, float)
-    if values.size < 2:
-        return float(values.mean()), 0.0
-    half = stats.t.ppf(0.975, values.size - 1) * values.std(ddof=1) / math.sqrt(values.size)
-    return float(values.mean()), float(half)
 
 
 def accuracy_and_epochs(path, series: Mapping[str, Sequence[Mapping]], *, title: str = "") -> None:
