@@ -16,7 +16,6 @@ from __future__ import annotations
 import math
 
 import numpy as np
-
 from scipy import stats
 
 from specxai_jax.plots import reproduction as repro_plots
