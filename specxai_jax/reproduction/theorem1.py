@@ -505,6 +505,12 @@ def machine_checks(ctx, rows: Sequence[dict], per_image: dict) -> None:
               + f"; the inputs' own tail {machines[0]['asymptotic_exponent']:.2f}",
               interval=(min(low for low, _ in intervals), max(high for _, high in intervals)))
     ctx.notes.append(
+        "Finding (L1 Laplace vs Gaussian regressors): the Gaussian regressor's EF depends on the ridge (ill-conditioned "
+        "Gram matrix at wide bandwidths: large cancelling weights flatten its map's tail). " + "; ".join(
+            f"{s:g}×median: L1 Laplace {ef[('laplace_l1', s, default)]['ef']:.5f}, Gaussian at ridge {ridge:g} "
+            f"{ef[('gaussian', s, ridge)]['ef']:.5f} (tail {ef[('gaussian', s, ridge)]['tail_exponent']:.2f})"
+            for s in scales for ridge in RIDGES if ("gaussian", s, ridge) in ef))
+    ctx.notes.append(
         "Scope (Euclidean-distance kernels): ∇exp(−‖x − xᵢ‖/b) ∝ (x − xᵢ) has no per-pixel crossing, so "
         "'Laplace EF > Gaussian EF' is not a prediction for it. Rank EF, Laplace vs Gaussian, per ridge: " + "; ".join(
             f"ridge {ridge:g}, {s:g}×median: {ef[('laplace', s, ridge)]['ef']:.4f} vs {ef[('gaussian', s, ridge)]['ef']:.4f}"
