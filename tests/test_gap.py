@@ -164,3 +164,19 @@ def test_diverged_model_is_flagged_not_given_a_number(tmp_path, monkeypatch, cap
     table = (tmp_path / "table.md").read_text()
     assert table.count("**diverged**") == len(METHODS) and "cnn-relu: diverged" in table
     assert (result.img_size, result.gradcam_layers, result.num_classes) == (8, {}, 10)
+
+
+def test_library_errors_name_arguments_and_the_command_line_shows_flags(capsys):
+    from specxai_jax.cli import validation
+
+    config = dataclasses.replace(GapConfig(), models=("vit-gelu",), img_size=18)
+    with pytest.raises(ValueError) as raised:
+        gap.validate(config)
+    assert "`img_size` a multiple of 4" in str(raised.value) and "--" not in str(raised.value)
+
+    def main(argv):
+        gap.validate(config)
+
+    with pytest.raises(SystemExit):
+        validation.cli_entry(main, [])
+    assert "needs --img-size a multiple of 4, got 18" in capsys.readouterr().err

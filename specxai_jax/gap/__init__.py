@@ -90,19 +90,19 @@ class PretrainedSpec:
 def validate(config: GapConfig) -> None:
     """Raise UsageError (a ValueError) for settings that cannot work, before anything is loaded."""
     if config.samples < 2:
-        raise UsageError(f"--samples must be at least 2 (G averages two independent halves), got {config.samples}")
+        raise UsageError(f"`samples` must be at least 2 (G averages two independent halves), got {config.samples}")
     if not config.sigmas or min(config.sigmas) <= 0:
-        raise UsageError(f"--sigmas needs positive noise levels, got {list(config.sigmas)}")
+        raise UsageError(f"`sigmas` needs positive noise levels, got {list(config.sigmas)}")
     if config.pretrained:
         return  # the models are the checkpoints; their image size is resolved when they load
     if not config.models:
-        raise UsageError("--models is empty: name at least one model (or --pretrained checkpoints)")
+        raise UsageError("`models` is empty: name at least one model (or `pretrained` checkpoints)")
     specs = model_specs(config)
     names = [spec.name for spec in specs]
     if len(set(names)) < len(names):
-        raise UsageError(f"--models lists {sorted({n for n in names if names.count(n) > 1})} more than once")
+        raise UsageError(f"`models` lists {sorted({n for n in names if names.count(n) > 1})} more than once")
     if config.img_size is None:
-        raise UsageError("--img-size is needed to train models (only --pretrained runs take the checkpoints' size)")
+        raise UsageError("`img_size` is needed to train models (only `pretrained` runs take the checkpoints' size)")
     for spec in specs:
         if spec.family in CONV_VARIANTS:
             try:
@@ -110,7 +110,7 @@ def validate(config: GapConfig) -> None:
             except ValueError as error:
                 raise UsageError(str(error)) from None
         if spec.family == "vit" and config.img_size % VIT_PATCH:
-            raise UsageError(f"{spec.name} needs --img-size a multiple of {VIT_PATCH}, got {config.img_size}")
+            raise UsageError(f"{spec.name} needs `img_size` a multiple of {VIT_PATCH}, got {config.img_size}")
 
 
 def model_specs(config: GapConfig) -> list[ModelSpec]:
@@ -199,7 +199,7 @@ def load_pretrained(config: GapConfig) -> tuple[list[tuple[PretrainedSpec, objec
                                       grid), model, variables))
     sizes = {model.image_size for _, model, _ in loaded if hasattr(model, "image_size")}
     if len(sizes) > 1 or (sizes and config.img_size not in (None, *sizes)):
-        raise UsageError(f"the ViT checkpoints take {sorted(sizes)} px images, not --img-size {config.img_size}; "
+        raise UsageError(f"the ViT checkpoints take {sorted(sizes)} px images, not `img_size` {config.img_size}; "
                          "explain them in separate runs")
     return loaded, sizes.pop() if sizes else config.img_size or PRETRAINED_IMG_SIZE
 
@@ -341,7 +341,7 @@ def run(config: GapConfig, out: Path, *, progress: bool = True, fresh: bool = Fa
     batch = training_config(config).batch_size
     if not pretrained and dataset.x_train.shape[0] < batch:
         raise UsageError(f"{dataset.name} has {dataset.x_train.shape[0]} training images, fewer than one "
-                         f"training batch of {batch}; use more images (--max-train)")
+                         f"training batch of {batch}; use more images (`max_train`)")
     images = np.asarray(dataset.x_test[: config.n_explain])
     store = ResultStore(config.checkpoint_dir) if config.checkpoint_dir and not pretrained else None
     jobs = pretrained or [(spec, None, None) for spec in model_specs(config)]

@@ -214,4 +214,4 @@ def gap_run(ctx: Context, label: str, directory: str, config: GapConfig) -> gap.
 
 def refuse_sweep_options(ctx: Context, target: str, what: str) -> None:
     if ctx.sweep_options:
-        raise UsageError(f"{target} {what}, which takes no --input-noise or --no-cap")
+        raise UsageError(f"{target} {what}, which takes no `input_noise` or `no_cap`")

@@ -170,7 +170,7 @@ def fig11(ctx: Context) -> dict:
     from specxai_jax.ntk import verify_lemma1  # neural-tangents is only needed here
 
     if ctx.dataset or ctx.sweep_options:
-        raise UsageError("fig11 is an NTK computation and takes no --dataset, --input-noise or --no-cap")
+        raise UsageError("fig11 is an NTK computation and takes no `dataset`, `input_noise` or `no_cap`")
     settings = verify_lemma1.Settings.quick() if ctx.quick else verify_lemma1.Settings()
     report = verify_lemma1.verify(settings, ctx.out)
     ctx.runs.append({"label": "Lemma 1", "dir": ".", "settings": dataclasses.asdict(settings),
@@ -216,7 +216,7 @@ def gap_table(ctx: Context, target: str) -> dict:
     """Tabs. 1, 2, 4: the explanation-gap run on the target's models; ours beside the paper's."""
     refuse_sweep_options(ctx, target, "runs the explanation-gap experiment")
     if ctx.pretrained and target != "tab2":
-        raise UsageError(f"--pretrained applies to tab2 only, not {target}")
+        raise UsageError(f"`pretrained` applies to tab2 only, not {target}")
     config = table_config(ctx, target)
     result = gap_run(ctx, target, ".", config)
     rows = result.rows

@@ -131,7 +131,7 @@ def device_mesh(count: int | None):
     try:
         return model_mesh(count) if count > 1 else None
     except ValueError as error:
-        raise UsageError(f"--devices {count}: {error}") from None
+        raise UsageError(f"`devices` {count}: {error}") from None
 
 
 def check_model_size(config: SweepConfig) -> None:
@@ -143,8 +143,8 @@ def check_model_size(config: SweepConfig) -> None:
     size = sum(math.prod(leaf.shape) for leaf in jax.tree.leaves(shapes))
     if size > MAX_PARAMETERS:
         raise UsageError(f"the model would have {size:,} parameters (more than {MAX_PARAMETERS:,}) at "
-                                    f"--img-size {config.img_size} and --depth {config.depth}; "
-                                    "use smaller images, more depth or a narrower --dense")
+                                    f"`img_size` {config.img_size} and `depth` {config.depth}; "
+                                    "use smaller images, more depth or a narrower `dense`")
 
 
 def check_trainable(config: SweepConfig, dataset) -> None:
@@ -152,7 +152,7 @@ def check_trainable(config: SweepConfig, dataset) -> None:
     count, batch = dataset.x_train.shape[0], config.batch_size
     if count < batch:
         raise UsageError(f"{dataset.name} has {count} training images, fewer than one batch of "
-                                    f"--batch-size {batch}; use --batch-size {count} or less, or more images")
+                                    f"`batch_size` {batch}; use `batch_size` {count} or less, or more images")
 
 
 def _train_missing(model, jobs: list[ModelJob], dataset, config: SweepConfig, store: ResultStore, progress: bool,
