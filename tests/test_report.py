@@ -15,9 +15,9 @@ import pytest  # noqa: E402
 
 from specxai_jax import results
 from specxai_jax.cli import report as report_cli
-from specxai_jax.gap import report as gap_report
 from specxai_jax.cli import validation  # noqa: E402
 from specxai_jax.errors import UsageError
+from specxai_jax.gap import report as gap_report
 from specxai_jax.reproduction import (
     paper_values,  # noqa: E402
     report,  # noqa: E402

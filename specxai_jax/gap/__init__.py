@@ -24,23 +24,29 @@ import jax.numpy as jnp
 import numpy as np
 from tqdm.auto import tqdm
 
-from specxai_jax import spectral, stats
+from specxai_jax import results, spectral, stats
 from specxai_jax.attribution import METHODS
 from specxai_jax.attribution.core import image_noise, noisy_gradient, resolve_target, score_gradient
 from specxai_jax.attribution.integrated import path_gradient
 from specxai_jax.configs import GapConfig
 from specxai_jax.data import load_dataset
 from specxai_jax.errors import UsageError
-from specxai_jax import results
 from specxai_jax.gap import report as gap_report
 from specxai_jax.gap.report import pretrained_notes, table_text
 from specxai_jax.models import check_image_fits, from_pretrained, init_variables, stack_variables
 from specxai_jax.models.registry import CONV_VARIANTS, ModelSpec, build_model, parse_model_spec
 from specxai_jax.ops import fast_forms
 from specxai_jax.plots.gap import plot_examples, plot_sweep
-from specxai_jax.storage import atomic, provenance
 from specxai_jax.results import Check, GapRow, SigmaRow
-from specxai_jax.storage.store import ResultStore, StoreBusy, canonical_settings, config_key, model_settings, skip_message
+from specxai_jax.storage import atomic, provenance
+from specxai_jax.storage.store import (
+    ResultStore,
+    StoreBusy,
+    canonical_settings,
+    config_key,
+    model_settings,
+    skip_message,
+)
 from specxai_jax.training.train import TrainConfig, train_models
 
 GAP_COLUMNS = results.columns(GapRow)

@@ -35,7 +35,7 @@ def ordering_check(model: str, rows: Sequence[Mapping]) -> Check:
     if _diverged(rows) or "gradcam" not in delta:
         reason = "diverged (non-finite weights or maps)" if _diverged(rows) else "GradCAM not computed"
         return Check(claim, None, reason, inconclusive=reason)
-    largest = max(delta, key=delta.get)
+    largest = max(delta, key=lambda method: delta[method])
     return Check(claim, largest == "gradcam", f"largest: {largest} ({delta[largest]:.4f}); "
                                              f"GradCAM {delta['gradcam']:.4f}")
 

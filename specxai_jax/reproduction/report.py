@@ -157,7 +157,7 @@ def run_checks(directory: Path, kind: str, record: dict | None) -> list[Check]:
     from checks.json (none when it has none), Lemma 1's from lemma1.json. UsageError for a malformed record."""
     try:
         if kind == "target":
-            return [Check.from_json(check) for check in record.get("checks", [])]
+            return [Check.from_json(check) for check in (record or {}).get("checks", [])]
         if kind in ("sweep", "gap"):
             path = inside(directory, CHECKS_FILE)
             return read_checks(path) if path else []

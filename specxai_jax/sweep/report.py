@@ -22,8 +22,7 @@ from typing import Sequence
 import jax
 import numpy as np
 
-from specxai_jax import plots, stats
-from specxai_jax import results
+from specxai_jax import plots, results, stats
 from specxai_jax.configs import SweepConfig
 from specxai_jax.results import Check, ModelResult, verdict
 from specxai_jax.storage import atomic, provenance
