@@ -6,8 +6,8 @@ builds a :class:`~specxai_jax.configs.SweepConfig` per β-sweep (a preset or the
 ``dataclasses.replace``) and a :class:`~specxai_jax.configs.GapConfig` per explanation-gap run, runs them with
 :func:`specxai_jax.sweep.run` and :func:`specxai_jax.gap.run` (or the Lemma 1 check), and draws one combined
 figure. Multi-setting targets run one sweep per setting into ``out/<setting>/`` (each resumes by itself). Every
-target writes its figure(s), the CSV behind them and ``target.json``: each run's settings and the equivalent
-command line, the paper's claim and our checks of it. ``quick``: a reduced version on synthetic data in minutes
+target writes its figure(s), the CSV behind them, ``checks.json`` (its computed checks, typed) and ``target.json``:
+each run's settings and the equivalent command line, the paper's claim and our checks of it. ``quick``: a reduced version on synthetic data in minutes
 on a CPU; otherwise the paper's settings.
 """
 
