@@ -55,7 +55,7 @@ def test_quick_plane_runs_one_gap_config_per_seed(tmp_path, monkeypatch):
     def run(config, out, **options):
         seen.append((config, out))
         rows, sweep = seed_rows(0.5 + 0.1 * config.seed, 0.2, 1.0)
-        return GapResult(rows, sweep, img_size=16, gradcam_layers={}, num_classes=10, accuracy={})
+        return GapResult(rows, sweep, img_size=16, gradcam_layers={}, num_classes=10, accuracy={}, checks=[])
 
     monkeypatch.setattr("specxai_jax.gap.run", run)
     record = targets.reproduce("plane", tmp_path, quick=True, progress=False, data_dir="/data")
@@ -75,7 +75,7 @@ def test_quick_plane_runs_the_given_seeds(tmp_path, monkeypatch):
 
     def run(config, out, **options):
         seen.append(config.seed)
-        return GapResult(*seed_rows(0.5, 0.2, 1.0), img_size=16, gradcam_layers={}, num_classes=10, accuracy={})
+        return GapResult(*seed_rows(0.5, 0.2, 1.0), img_size=16, gradcam_layers={}, num_classes=10, accuracy={}, checks=[])
 
     monkeypatch.setattr("specxai_jax.gap.run", run)
     record = targets.reproduce("plane", tmp_path, quick=True, progress=False, seeds=(2, 3))
@@ -101,7 +101,7 @@ def plane_record(tmp_path, monkeypatch, accuracy: dict) -> dict:
         rows, sweep = seed_rows(0.5 + shift, 0.2, 1.0)
         rows += [{**rows[0], "model": "cnn-softplus:2", "ef": 0.3 + shift}]
         sweep += [{**sweep[0], "sigma": 0.2, "delta_ef": 0.5, "gap": 3.0}]
-        return GapResult(rows, sweep, img_size=16, gradcam_layers={}, num_classes=10, accuracy=accuracy)
+        return GapResult(rows, sweep, img_size=16, gradcam_layers={}, num_classes=10, accuracy=accuracy, checks=[])
 
     monkeypatch.setattr("specxai_jax.gap.run", run)
     return targets.reproduce("plane", tmp_path, quick=True, progress=False)

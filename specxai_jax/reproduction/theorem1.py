@@ -311,7 +311,7 @@ def trained_rows(ctx, base: str) -> list[dict]:
         target = plain if kind == "autocorrelated" else dataclasses.replace(plain, checks=[])
         sweep_rows = sweep_report.converged(runs.sweep(target, f"trained CNN, {kind} inputs", f"sweep_{kind}",
                                                        dataset=spec))
-        ctx.notes += [f"App. G ({kind} inputs, effect size, not a check): {c['claim']}: {c['measured']}"
+        ctx.notes += [f"App. G ({kind} inputs, effect size, not a check): {c.claim}: {c.measured}"
                       for c in (target.checks if target is not plain else [])]
         if not ctx.no_cap:
             sweep_rows = [r for r in sweep_rows if r["reached_cap"]]
