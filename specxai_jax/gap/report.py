@@ -82,7 +82,7 @@ def table_text(rows: Sequence[Mapping], accuracy: Mapping[str, float], sweep: Se
     cell = {(row["model"], row["method"]): row for row in rows}
     n_images = max(row["n_images"] for row in rows)
     lines = ["EF convention: unit frequency scale ω ∈ [0, 1] (the authors' code prints EF/K ×10⁴), shown ×10²; "
-             f"ΔEF = |EF − EF(VanillaGrad)|. Mean over {n_images} images (std per cell in gap.csv).", "",
+             f"ΔEF = |EF − EF(VanillaGrad)|. Explained: the predicted class's log-softmax (score log_prob). Mean over {n_images} images (std per cell in gap.csv).", "",
              "| method | " + " | ".join(f"{m} EF | {m} ΔEF" for m in models) + " |",
              "|---|" + "---|---|" * len(models)]
     for method in methods:

@@ -244,7 +244,7 @@ def _collect(jobs: list[ModelJob], config: SweepConfig, trained: dict, results: 
     for job in jobs:
         metadata, (record, arrays) = trained[job.key][1], results[job.key]
         ef = {name: _number(record[name], nan_ok=True) for name in ("ef", "ef_std", "ef_ref")}  # null: NaN
-        rows.append({"activation": config.activation, "beta": job.beta, "seed": job.seed,
+        rows.append({"activation": config.activation, "beta": job.beta, "seed": job.seed, "key": job.key,
                      "test_accuracy": _number(metadata["test_accuracy"], nan_ok=True), "epochs": metadata["epochs"],
                      "reached_cap": metadata["reached_cap"], "train_seconds": metadata["train_seconds"],
                      **record, **ef, "spectrum": arrays["spectrum"], "examples": arrays["examples"]})

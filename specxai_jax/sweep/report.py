@@ -26,7 +26,8 @@ from specxai_jax.configs import SweepConfig
 from specxai_jax.storage import atomic, provenance
 
 RESULT_COLUMNS = ["activation", "beta", "seed", "test_accuracy", "epochs", "ef", "ef_std", "ef_ref", "n_images",
-                  "train_seconds", "reached_cap", "dead_maps", "diverged"]
+                  "train_seconds", "reached_cap", "dead_maps", "diverged", "score", "key"]
+SCORE = "log_prob"       # what the sweep's VanillaGrad explains: the predicted class's log-softmax (not the logit)
 SPECTRUM_COLUMNS = ["activation", "beta", "k", "frequency", "power", "n_models"]
 TAIL_FROM = 0.5          # "tail" of a normalized spectrum: its mass at ω ≥ TAIL_FROM
 MIN_SPEARMAN = 0.9       # EF should rise with β: ρ(β, EF) at least this, per seed
@@ -112,8 +113,9 @@ def environment() -> dict:
 
 
 def result_rows(rows: Sequence[dict]) -> list[dict]:
-    """results.csv rows (β as a number, 'inf' for ReLU)."""
-    return [{name: row[name] for name in RESULT_COLUMNS} for row in rows]
+    """results.csv rows (β as a number, 'inf' for ReLU; ``score``: what was explained; ``key``: the model's
+    store key, :func:`specxai_jax.sweep.load_model`)."""
+    return [{name: row[name] for name in RESULT_COLUMNS} for row in ({"score": SCORE, **r} for r in rows)]
 
 
 def spectrum_rows(rows: Sequence[dict], activation: str) -> list[dict]:
@@ -167,7 +169,7 @@ def _write_all(out: Path, rows: Sequence[dict], config: SweepConfig, images: np.
                         {r["beta"]: r["examples"] for r in converged(rows) if r["seed"] == first_seed},
                         _display_images(images), labels)
     atomic.write_text(out / "report.md", report_markdown(rows, config))
-    atomic.write_json(out / "config.json", {**dataclasses.asdict(config), "environment": environment()})
+    atomic.write_json(out / "config.json", {**dataclasses.asdict(config), "score": SCORE, "environment": environment()})
 
 
 def verdict(holds: bool | None) -> str:
