@@ -1,4 +1,4 @@
-"""Outputs of a β-sweep: results.csv, spectra.csv, config.json, four figures and report.md.
+"""Outputs of a β-sweep: results.csv, history.csv (per epoch per model), spectra.csv, config.json, four figures and report.md.
 
 Also the sweep's own checks of the paper's claims: EF rises with β among models that reached the
 cap (Spearman ρ per seed), and ReLU's spectrum has the heaviest high-frequency tail. Diverged models
@@ -28,6 +28,7 @@ from specxai_jax.storage import atomic, provenance
 RESULT_COLUMNS = ["activation", "beta", "seed", "test_accuracy", "epochs", "ef", "ef_std", "ef_ref", "n_images",
                   "train_seconds", "reached_cap", "dead_maps", "diverged", "score", "key"]
 SCORE = "log_prob"       # what the sweep's VanillaGrad explains: the predicted class's log-softmax (not the logit)
+HISTORY_COLUMNS = ["activation", "beta", "seed", "key", "epoch", "test_accuracy", "learning_rate", "seconds"]
 SPECTRUM_COLUMNS = ["activation", "beta", "k", "frequency", "power", "n_models"]
 TAIL_FROM = 0.5          # "tail" of a normalized spectrum: its mass at ω ≥ TAIL_FROM
 MIN_SPEARMAN = 0.9       # EF should rise with β: ρ(β, EF) at least this, per seed
@@ -35,7 +36,7 @@ PACKAGES = ("jax", "jaxlib", "flax", "optax", "numpy", "specxai-jax")
 FIGURES = {"fig_ef_vs_beta.png": "EF vs β (Fig. 3)", "fig_spectra.png": "radial spectra (Fig. 2)",
            "fig_accuracy.png": "accuracy and epochs vs β (Fig. 5)", "fig_saliency.png": "saliency maps per β"}
 VECTOR_FIGURES = tuple(str(Path(name).with_suffix(f".{plots.VECTOR_FORMAT}")) for name in FIGURES)
-OUTPUTS = ("results.csv", "spectra.csv", *FIGURES, *VECTOR_FIGURES, "report.md", "config.json")  # config.json last: the set is done
+OUTPUTS = ("results.csv", "history.csv", "spectra.csv", *FIGURES, *VECTOR_FIGURES, "report.md", "config.json")  # config.json last: the set is done
 
 
 def converged(rows: Sequence[dict]) -> list[dict]:
@@ -118,6 +119,13 @@ def result_rows(rows: Sequence[dict]) -> list[dict]:
     return [{name: row[name] for name in RESULT_COLUMNS} for row in ({"score": SCORE, **r} for r in rows)]
 
 
+def history_rows(rows: Sequence[dict]) -> list[dict]:
+    """history.csv rows: one per epoch per model (test accuracy NaN where it was not measured)."""
+    return [{**{name: row[name] for name in ("activation", "beta", "seed", "key")}, **epoch,
+             "test_accuracy": math.nan if epoch["test_accuracy"] is None else epoch["test_accuracy"]}
+            for row in rows for epoch in row.get("history", [])]
+
+
 def spectrum_rows(rows: Sequence[dict], activation: str) -> list[dict]:
     """spectra.csv rows: the mean normalized radial spectrum per β, one row per frequency bin."""
     out = []
@@ -159,6 +167,7 @@ def _write_all(out: Path, rows: Sequence[dict], config: SweepConfig, images: np.
                labels: Sequence[str] | None = None) -> None:
     """Every output file into the directory ``out``."""
     atomic.write_csv(out / "results.csv", result_rows(rows), RESULT_COLUMNS)
+    atomic.write_csv(out / "history.csv", history_rows(rows), HISTORY_COLUMNS)
     atomic.write_csv(out / "spectra.csv", spectrum_rows(rows, config.activation), SPECTRUM_COLUMNS)
     plots.ef_vs_beta(out / "fig_ef_vs_beta.png", converged(rows))
     below_cap = {r["beta"] for r in rows if not r["reached_cap"]} if config.acc_cap is not None else set()
