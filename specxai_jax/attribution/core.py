@@ -50,7 +50,8 @@ def as_model(model_or_fn) -> Model:
     equinox = sys.modules.get("equinox")   # imported by the caller if it made an equinox module
     if equinox is not None and isinstance(model_or_fn, equinox.Module):
         raise UsageError("pass an equinox module as a function: params, static = eqx.partition(model, "
-                         "eqx.is_array); f = lambda p, x: jax.vmap(eqx.combine(p, static))(x); explain(..., f, params, x)")
+                         "eqx.is_array); f = lambda p, x: jax.vmap(eqx.combine(p, static))(x); "
+                         "explain(..., f, params, x)")
     if callable(model_or_fn):
         return Model(model_or_fn)
     raise TypeError(f"expected a Flax linen or NNX module or a function f(params, x) -> logits, "

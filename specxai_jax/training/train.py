@@ -296,13 +296,14 @@ def plan_round(in_slot: dict[int, int], idle: Sequence[int], epochs_left: Sequen
 
 def train_models(apply_fn: Callable, variables: dict, dataset, seeds: Sequence[int], config: TrainConfig, *,
                  on_finished: Callable[[int, dict, float, int], None] | None = None,
-                 on_epoch: Callable[[int, EpochRecord], None] | None = None, progress: bool = True, mesh: Mesh | None = None, engine: str | None = None) -> TrainResult:
+                 on_epoch: Callable[[int, EpochRecord], None] | None = None,
+                 progress: bool = True, mesh: Mesh | None = None, engine: str | None = None) -> TrainResult:
     """Train M models (variables with leading axis M, one seed each) on ``dataset``.
 
     ``dataset`` has x_train (N, H, W, C), y_train (N,), x_test, y_test. ``on_finished(i, variables_i,
     accuracy, epochs)`` is called as soon as model i stops (cap reached or last epoch), e.g. to
-    checkpoint it; ``on_epoch(i, record)`` after each of model i's epochs (before ``on_finished``). ``mesh`` (see :func:`specxai_jax.training.sharding.model_mesh`): the devices the models are
-    spread over. ``engine``: ``per_device`` or ``vectorized`` (see the module docstring; default by backend).
+    checkpoint it; ``on_epoch(i, record)`` after each of model i's epochs (before ``on_finished``).
+    ``mesh`` (see :func:`specxai_jax.training.sharding.model_mesh`): the devices the models are spread over. ``engine``: ``per_device`` or ``vectorized`` (see the module docstring; default by backend).
     """
     engine = engine or default_engine()
     if engine not in ENGINES:
