@@ -54,7 +54,7 @@ def test_history_has_one_row_per_epoch_per_model(swept):
     steps = 128 // CONFIG.batch_size
     schedule = optax.exponential_decay(CONFIG.lr, steps, CONFIG.lr_decay, staircase=True)
     for row in rows:
-        mine = [h for h in history if (h["beta"], h["seed"], h["key"]) == (row["beta"], row["seed"], row["key"])]
+        mine = [h for h in history if (h["beta"], h["seed"], h["store_key"]) == (row["beta"], row["seed"], row["store_key"])]
         assert [int(h["epoch"]) for h in mine] == list(range(1, int(row["epochs"]) + 1))
         assert {h["activation"] for h in mine} == {CONFIG.activation}
         np.testing.assert_allclose([float(h["learning_rate"]) for h in mine],

@@ -4,7 +4,7 @@
     logits = model.apply(variables, images)                  # images (B, H, W, C) as the sweep saw them
 
 The model is found through its row of ``out/results.csv`` (its store key) and read, verified, from
-``out/models/<key>/checkpoint``; the architecture comes from ``out/config.json``.
+``out/models/<store_key>/checkpoint``; the architecture comes from ``out/config.json``.
 """
 
 from __future__ import annotations
@@ -25,8 +25,8 @@ def _rows(out: Path) -> list[dict]:
         raise UsageError(f"{out} has no results.csv: pass the --out folder of a finished sweep")
     with open(path, newline="") as stream:
         rows = list(csv.DictReader(stream))
-    if rows and "key" not in rows[0]:
-        raise UsageError(f"{path} has no key column (written by an older version); run the same sweep again "
+    if rows and "store_key" not in rows[0]:
+        raise UsageError(f"{path} has no store_key column (written by an older version); run the same sweep again "
                          "into this folder: it reuses every trained model and adds the column")
     return rows
 
@@ -53,7 +53,7 @@ def load_model(out, *, beta: float, seed: int, activation: str | None = None):
         models = ", ".join(f"{row['activation']} β={row['beta']} seed {row['seed']}" for row in rows) or "none"
         raise UsageError(f"{out} has no model {activation or ''} β={beta:g} seed {seed}; its models: {models}")
     config = atomic.from_json((out / "config.json").read_text())
-    variables, _ = checkpoints.load_variables(ResultStore(out).checkpoint_path(matches[0]["key"]))
+    variables, _ = checkpoints.load_variables(ResultStore(out).checkpoint_path(matches[0]["store_key"]))
     model = build_model(config["model"], num_classes=variables["params"]["head"]["kernel"].shape[-1],
                         activation=config["activation"], depth=config["depth"], width=config["width"],
                         dense=config["dense"])
