@@ -96,6 +96,7 @@ def test_report_says_when_the_controls_disagree():
     assert "The controls disagree with the capped ρ" in report
     assert "## Models at matched training length (10 epochs, no cap)" in report
     assert "EF (raw)" in report and "EF (rank)" in report
+    assert all(line.count("|") == 4 for line in report.splitlines() if line.startswith("| EF rises"))
 
 
 def test_report_says_when_the_controls_agree():
@@ -142,3 +143,19 @@ def test_pipeline_raw_ef_matches_numpy():
         expected = numpy_raw_ef(summary.examples[index]).mean()
         assert summary.ef_raw_mean[index] == pytest.approx(expected, rel=1e-4)
     assert not np.allclose(summary.ef_raw_mean, summary.ef_mean)  # rank EF is another number
+
+
+def test_rank_ef_of_a_laplace_map_is_independent_of_its_width_and_raw_ef_is_not():
+    """κ′_b(Δ) = −sign(Δ) e^{−|Δ|/b} / b is monotone on each side of Δ = 0, so its ranks, and its rank EF,
+    do not depend on b; its raw EF does."""
+    from scipy.ndimage import gaussian_filter
+
+    from specxai_jax.spectral import expected_frequency
+
+    delta = gaussian_filter(np.random.default_rng(3).normal(size=(4, 32, 32)), sigma=(0, 2, 2))
+    delta /= delta.std()
+    maps = {b: -np.sign(delta) * np.exp(-np.abs(delta) / b) / b for b in (0.3, 1.0, 3.0, 10.0)}
+    rank = {b: np.asarray(expected_frequency(m.astype(np.float32))) for b, m in maps.items()}
+    raw = {b: np.asarray(expected_frequency(m.astype(np.float32), rank=False)) for b, m in maps.items()}
+    assert all(np.array_equal(rank[0.3], value) for value in rank.values())
+    assert np.all(np.abs(raw[0.3] - raw[10.0]) > 1e-3)

@@ -116,7 +116,7 @@ class ConfoundControl:
         out = [_check(f"EF rises with β among {self.among}, seeds pooled (Spearman ρ(β, EF), "
                       f"{LEVEL:.0%} bootstrap interval above 0)", self.capped,
                       "" if self.epochs_range is None else f"; epochs {self.epochs_range[0]}–{self.epochs_range[1]}"),
-               _check(f"EF rises with β given epochs among {self.among} (Spearman partial ρ(β, EF | epochs), "
+               _check(f"EF rises with β given epochs among {self.among} (Spearman partial ρ of β and EF given epochs, "
                       f"{LEVEL:.0%} bootstrap interval above 0)", self.partial, "")]
         if self.matched is not None:
             out.insert(1, _check(f"EF rises with β at matched training length ({self.matched_epochs} epochs, no "

@@ -3,7 +3,10 @@ four figures and report.md.
 
 Also the sweep's own checks of the paper's claims (:class:`~specxai_jax.results.Check` records, written to
 checks.json and shown in report.md): EF rises with β among models that reached the
-cap (Spearman ρ per seed), and ReLU's spectrum has the heaviest high-frequency tail. Diverged models
+cap (Spearman ρ per seed), and ReLU's spectrum has the heaviest high-frequency tail; then the controls of
+the first claim for training length (:mod:`specxai_jax.sweep.confound`: ρ with bootstrap intervals among
+capped models, at matched epochs, and given epochs). EF is of rank-normalized maps everywhere but the
+``ef_raw`` column and the report's "EF (raw)" column. Diverged models
 (``diverged`` True, EF NaN) are listed in results.csv but left out of the spectra, checks and figures.
 """
 
@@ -30,6 +33,7 @@ from specxai_jax.storage import atomic, provenance
 from specxai_jax.sweep import confound
 
 RESULT_COLUMNS = results.columns(ModelResult)
+EF_LABEL = "EF of rank-normalized maps (unit scale)"
 SCORE = "log_prob"       # what the sweep's VanillaGrad explains: the predicted class's log-softmax (not the logit)
 HISTORY_COLUMNS = ["activation", "beta", "seed", "store_key", "epoch", "test_accuracy", "learning_rate", "seconds"]
 SPECTRUM_COLUMNS = ["activation", "beta", "k", "frequency", "power", "n_models"]
@@ -188,7 +192,7 @@ def _write_all(out: Path, rows: Sequence[dict], config: SweepConfig, images: np.
         atomic.write_csv(out / MATCHED_FILE, result_rows(matched_rows), RESULT_COLUMNS)
     atomic.write_csv(out / "history.csv", history_rows(rows), HISTORY_COLUMNS)
     atomic.write_csv(out / "spectra.csv", spectrum_rows(rows, config.activation), SPECTRUM_COLUMNS)
-    plots.ef_vs_beta(out / "fig_ef_vs_beta.png", converged(rows))
+    plots.ef_vs_beta(out / "fig_ef_vs_beta.png", converged(rows), ylabel=EF_LABEL)
     below_cap = {r["beta"] for r in rows if not r["reached_cap"]} if config.acc_cap is not None else set()
     plots.radial_spectra(out / "fig_spectra.png", mean_spectra(rows), below_cap=below_cap)
     plots.accuracy_vs_beta(out / "fig_accuracy.png", rows, config.acc_cap)
@@ -241,7 +245,7 @@ def report_markdown(rows: Sequence[dict], config: SweepConfig, computed: Sequenc
     disagreement = control.disagreement()
     lines += [disagreement if disagreement is not None else
               "The controls agree with the capped ρ (same verdict).", ""]
-    lines += ["", "## Models", "", *_model_table(rows)]
+    lines += ["## Models", "", *_model_table(rows)]
     if matched_rows is not None:
         lines += ["", f"## Models at matched training length ({config.matched_epochs} epochs, no cap)", "",
                   *_model_table(matched_rows)]
