@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import base64
 import json
+import subprocess
+import sys
 import time
 from pathlib import Path
 
@@ -15,6 +17,8 @@ from specxai_jax.cli import report as report_cli
 from specxai_jax.errors import UsageError
 from specxai_jax.models import check_image_fits
 from specxai_jax.storage import atomic
+
+REPO = Path(__file__).resolve().parents[1]
 
 
 def run(main, argv, capsys) -> str:
@@ -80,9 +84,13 @@ def test_prepare_refuses_bad_names(tmp_path, capsys, name, monkeypatch):
     assert not (tmp_path / "X").exists()
 
 
-def test_prepare_prints_its_error_line_alone(capsys):
-    """An unusable data dir: TFDS's absl warning used to come before the one error line."""
-    run(prepare.main, ["mnist", "--data-dir", "/proc/specxai-none"], capsys)
+def test_prepare_prints_its_error_line_alone(tmp_path):
+    """An unusable data dir: TFDS's absl warning used to come before the one error line (a subprocess, as
+    pytest would capture the log record)."""
+    done = subprocess.run([sys.executable, "-m", "specxai_jax.cli.prepare", "mnist", "--data-dir", "/proc/specxai-none"],
+                          capture_output=True, text=True, timeout=120, cwd=REPO)
+    assert done.returncode == validation.USAGE_EXIT, done.stderr
+    assert done.stderr.startswith("error: ") and done.stderr.count("\n") == 1, done.stderr
 
 
 def test_a_directory_where_a_file_belongs_is_one_line(tmp_path, capsys):
