@@ -77,7 +77,7 @@ def build_parser(base: GapConfig = GapConfig()) -> validation.OneLineArgumentPar
     add("--sigmas", nargs="+", type=validation.positive_float_list, help="σ grid for G vs ΔEF, comma-separated")
     add("--samples", type=validation.positive_int, help="SmoothGrad noise samples (≥ 2: G uses two halves)")
     add("--ig-steps", type=validation.positive_int, help="IntGrad quadrature nodes")
-    add("--seed", type=validation.nonnegative_int, help="initialisation, data order and SmoothGrad noise")
+    add("--seed", type=validation.int_in_range(0, validation.MAX_SEED), help="initialisation, data order and SmoothGrad noise")
     add("--no-progress", action="store_true", help="hide the progress bar")
     return parser
 

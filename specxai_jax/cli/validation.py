@@ -110,6 +110,8 @@ def beta_list(text: str) -> list[float]:
             beta = parse_beta(item)
         except ValueError as error:
             raise argparse.ArgumentTypeError(str(error)) from None
+        if math.isinf(beta) and item.strip().lower() not in ("relu", "inf", "+inf", "infinity"):
+            raise argparse.ArgumentTypeError(f"β {item!r} overflows to infinity; write relu for β = inf")
         if math.isfinite(beta) and not BETA_RANGE[0] <= beta <= BETA_RANGE[1]:
             raise argparse.ArgumentTypeError(f"β {item!r} is outside float32's range [{BETA_RANGE[0]:.2g}, "
                                              f"{BETA_RANGE[1]:.2g}] (it would become 0 or inf); use relu for β = inf")
@@ -215,6 +217,12 @@ class OneLineArgumentParser(argparse.ArgumentParser):
     def __init__(self, *args, **kwargs):
         kwargs.setdefault("formatter_class", DefaultsHelpFormatter)
         super().__init__(*args, **kwargs)
+
+    def parse_known_args(self, args=None, namespace=None):
+        for arg in sys.argv[1:] if args is None else args:
+            if isinstance(arg, str) and arg.startswith("--") and arg.partition("=")[2] == "--":
+                self.error(f"{arg.partition('=')[0]}: '--' is not a value")  # argparse would drop it silently
+        return super().parse_known_args(args, namespace)
 
     def error(self, message: str) -> NoReturn:
         if "expected one argument" in message:  # e.g. --betas -inf: argparse takes "-inf" for a flag
