@@ -248,19 +248,23 @@ def check_fits(models_per_device: int, per_model: int, data_bytes: int, free: in
     if need <= free:
         return
     fitting = (free - data_bytes) // per_model
-    hint = (f"train at most {fitting} models per device (--models-per-device {fitting}, or fewer --betas/--seeds "
-            "per run)" if fitting >= 1 else "use smaller images (--img-size), fewer images (--max-train) or "
-                                                "a smaller --batch-size")
+    hint = (f"at most {fitting} models fit per device: run fewer --betas/--seeds at a time (finished models stay "
+            "in the store)" if fitting >= 1 else "use smaller images (--img-size), fewer images (--max-train) or "
+                                                  "a smaller --batch-size")
     raise UsageError(f"training needs about {need / 2**30:.1f} GiB per device ({models_per_device} models of "
                      f"{per_model / 2**30:.2f} GiB and {data_bytes / 2**30:.2f} GiB of images) but "
                      f"{free / 2**30:.1f} GiB is free; {hint}")
 
 
+REPLICA_LIMIT = 2**30
+"""Training images of more bytes than this are split by rows over a mesh's devices, not copied to each."""
+
+
 class VectorizedEngine:
     """Every model in one stack (model axis split over ``mesh`` if given); one compiled program per
     epoch (``lax.scan`` over its steps, the epoch's batch indices sent once) and one for evaluation,
-    the images resident on the device(s), as uint8 codes where they are exactly such (:func:`stored_images`).
-    Models that stopped are masked, never removed."""
+    the images resident on the device(s), as uint8 codes where they are exactly such (:func:`stored_images`),
+    each device holding a share of the rows above :data:`REPLICA_LIMIT` bytes. Models that stopped are masked, never removed."""
 
     def __init__(self, apply_fn, optimizer, config: TrainConfig, dataset, mesh: Mesh | None, steps: int,
                  variables: dict):
@@ -271,16 +275,36 @@ class VectorizedEngine:
         one_step = jax.vmap(make_train_step(apply_fn, optimizer, config, steps))
         keep = lambda active, old, upd: jnp.where(active.reshape(active.shape + (1,) * (old.ndim - 1)), upd, old)  # noqa: E731
 
+        x_train, y_train = stored_images(dataset.x_train), np.asarray(dataset.y_train)
+        self.shard_images = mesh is not None and mesh.size > 1 and x_train.nbytes > REPLICA_LIMIT
+        axes = None if mesh is None else tuple(mesh.axis_names)
+
+        def batch_images(x_train, orders, number):
+            """The step's images (m, B, H, W, C) of this device's m models. With the training images
+            split by rows over the devices (``orders`` then holds every model's indices), each device
+            gathers the rows it holds for every model and a reduce-scatter hands each its models' rows."""
+            index = orders[:, number]
+            if not self.shard_images:
+                return x_train[index]
+            rows = x_train.shape[0]
+            local = index - jax.lax.axis_index(axes) * rows
+            inside = (local >= 0) & (local < rows)
+            held = x_train[jnp.clip(local, 0, rows - 1)]
+            held = jnp.where(inside.reshape(inside.shape + (1,) * (held.ndim - 2)), held, jnp.zeros_like(held))
+            return jax.lax.psum_scatter(held, axes, scatter_dimension=0, tiled=True)
+
         def epoch(variables, opt_state, active, orders, x_train, y_train, seeds, epochs):
             """``orders`` (m, steps, B): every step of the epoch for the m models, in one scan."""
-            def step(state, inputs):
-                number, index = inputs
-                new = one_step(*state, decoded(x_train[index]), y_train[index], seeds, epochs,
-                               jnp.full(index.shape[0], number, jnp.int32))
+            models = active.shape[0]
+            own = orders if not self.shard_images else jax.lax.dynamic_slice_in_dim(
+                orders, jax.lax.axis_index(axes) * models, models)
+
+            def step(state, number):
+                x = decoded(batch_images(x_train, orders, number))
+                new = one_step(*state, x, y_train[own[:, number]], seeds, epochs, jnp.full(models, number, jnp.int32))
                 return jax.tree.map(lambda old, upd: keep(active, old, upd), state, new), None
 
-            numbers = jnp.arange(orders.shape[1], dtype=jnp.int32)
-            return jax.lax.scan(step, (variables, opt_state), (numbers, jnp.swapaxes(orders, 0, 1)))[0]
+            return jax.lax.scan(step, (variables, opt_state), jnp.arange(orders.shape[1], dtype=jnp.int32))[0]
 
         single_hits = jax.vmap(_hits(apply_fn), in_axes=(0, None, None))
 
@@ -289,19 +313,26 @@ class VectorizedEngine:
             def add(total, batch):
                 return total + single_hits(variables, decoded(batch[0]), batch[1]), None
 
-            start = jnp.zeros(jax.tree.leaves(variables)[0].shape[0], jnp.int32)
+            leaf = jax.tree.leaves(variables)[0]
+            start = jnp.zeros_like(leaf.reshape(leaf.shape[0], -1)[:, 0], jnp.int32)   # varying over the devices, as the sums
             return jax.lax.scan(add, start, (x_batches, y_batches))[0]
 
-        self.epoch = fast_forms.jit(self._on_models(epoch, replicated=(4, 5), count=8), donate_argnums=(0, 1))
+        replicated = (3, 5) if self.shard_images else (4, 5)
+        self.epoch = fast_forms.jit(self._on_models(epoch, replicated=replicated, count=8), donate_argnums=(0, 1))
         self.hits = fast_forms.jit(self._on_models(hits, replicated=(1, 2), count=3))
-        x_train, y_train = stored_images(dataset.x_train), np.asarray(dataset.y_train)
         x_test, y_test = padded_eval_set(stored_images(dataset.x_test), np.asarray(dataset.y_test),
                                          min(config.eval_batch, len(dataset.x_test)))
         free = free_device_bytes(jax.local_devices()[0] if mesh is None else mesh.devices.flat[0])
         if free is not None:
             check_fits(self._slots // multiple, model_bytes(variables, apply_fn, (config.batch_size, *dataset.image_shape)),
-                       sum(a.nbytes for a in (x_train, y_train, x_test, y_test)), free)
-        self.x_train, self.y_train = self._replicate(x_train), self._replicate(y_train)
+                       x_train.nbytes // (multiple if self.shard_images else 1)
+                       + sum(a.nbytes for a in (y_train, x_test, y_test)), free)
+        if self.shard_images:   # rows split over the devices (padding rows are never indexed)
+            self.x_train = self._split(np.concatenate([x_train, np.zeros(((-len(x_train)) % multiple, *x_train.shape[1:]),
+                                                                          x_train.dtype)]))
+        else:
+            self.x_train = self._replicate(x_train)
+        self.y_train = self._replicate(y_train)
         self.x_test, self.y_test = self._replicate(x_test), self._replicate(y_test)
         self.num_train, self.num_test = len(dataset.x_train), len(dataset.x_test)
         self.variables = self._split(sharding.pad_leading(variables, self._slots))
@@ -342,7 +373,8 @@ class VectorizedEngine:
         orders = np.stack([epoch_permutations([seed], epoch, self.num_train, self.config.batch_size)[0]
                            for seed, epoch in zip(seeds, epochs)]).astype(np.int32)
         active = np.isin(np.arange(self._slots), list(plan))
-        self.variables, self.opt_state = self.epoch(self.variables, self.opt_state, *self._split((active, orders)),
+        orders = self._replicate(orders) if self.shard_images else self._split(orders)
+        self.variables, self.opt_state = self.epoch(self.variables, self.opt_state, self._split(active), orders,
                                                     self.x_train, self.y_train, *self._split((seeds, epochs)))
 
     def accuracy(self, slots: Sequence[int]) -> dict[int, float]:
