@@ -24,7 +24,7 @@ def test_one_process_shares_everything_and_needs_no_barrier():
     assert distributed.process_count() == 1 and distributed.is_main()
     assert distributed.share(list(range(5))) == [0, 1, 2, 3, 4]
     ran = []
-    assert distributed.each_does_its_share([1, 2], ran.append) and ran == []
+    assert distributed.each_does_its_share([1, 2], None, lambda share, store: ran.append(share)) and ran == []
 
 
 def test_process_id_outside_the_run_is_one_line():
@@ -69,3 +69,4 @@ def test_two_processes_give_the_results_of_one(tmp_path):
     assert "wrote" in outputs[0][0] and "wrote" not in outputs[1][0]     # the outputs, once, by process 0
     assert read_results(shared) == read_results(tmp_path / "one")
     assert len(list((shared / "models").glob("*/checkpoint*"))) == 8
+    assert not list((shared / "spool").iterdir())          # every spooled model moved into the store
