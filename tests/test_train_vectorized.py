@@ -278,3 +278,23 @@ def test_training_images_split_over_devices_train_as_on_one_device():
     env = {**os.environ, "XLA_FLAGS": "--xla_force_host_platform_device_count=2", "JAX_PLATFORMS": "cpu"}
     proc = subprocess.run([sys.executable, "-c", SHARDED_IMAGES], env=env, capture_output=True, text=True, timeout=600)
     assert proc.returncode == 0 and "SAME" in proc.stdout, proc.stderr[-3000:]
+
+
+def test_model_memory_estimate_counts_weights_four_times_and_grows_with_the_batch():
+    variables = jax.tree.map(np.asarray, stack_variables([init_variables(MODEL, jax.random.key(0), 1.0, (1, 8, 8, 1))]))
+    # PlainCNN(depth=1, width=4, dense=16, classes=3) on 8×8×1: conv 3·3·1·4 + 4, dense (4·4·4)·16 + 16, head 16·3 + 3
+    parameters = 40 + 1040 + 51
+    size = {batch: train.model_bytes(variables, MODEL.apply, (batch, 8, 8, 1)) for batch in (16, 32, 64)}
+    per_image = (size[32] - size[16]) / 16
+    assert size[64] - size[32] == 32 * per_image > 3 * 4 * (8 * 8 * 4)     # at least the first conv's output, ×3
+    weights = size[16] - 16 * per_image
+    assert 16 * parameters <= weights <= 16 * (parameters + 4)          # float32 × (weights, grads, 2 Adam moments)
+
+
+def test_training_that_cannot_fit_the_device_stops_before_it_starts(dataset, monkeypatch):
+    monkeypatch.setattr(train, "free_device_bytes", lambda device: 3 * 2**10)
+    variables = [init_variables(MODEL, jax.random.key(i), beta, (1, 8, 8, 1)) for i, beta in enumerate(BETAS)]
+    config = TrainConfig(lr=LR, batch_size=BATCH, max_epochs=1, acc_cap=None)
+    with pytest.raises(UsageError, match="GiB per device"):
+        train_models(MODEL.apply, stack_variables(variables), dataset, SEEDS, config, progress=False,
+                     engine="vectorized")
