@@ -5,8 +5,8 @@ each process loads its own copy of the data, trains and explains its share of th
 (:func:`share`: model i goes to process i mod P) on its own devices, and writes each model it
 trained; after a barrier, process 0 reads every model back and writes the outputs (results.csv,
 figures, report) once. Models are independent, so the processes exchange no data: the barriers are
-the only collectives, and a model's numbers are the ones a one-process run gives it (the per-device
-engine trains each model alone; see :mod:`specxai_jax.training.train`).
+the only collectives, and on CPU a model's numbers are the ones a one-process run gives it (the
+per-device engine trains each model alone; see :mod:`specxai_jax.training.train`).
 
 In a multi-process run orbax writes only host (NumPy) arrays, and only from process 0, so every
 process writes each model it trained as plain files into ``OUT/spool/`` (:class:`SpoolStore`), and
@@ -20,7 +20,6 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import io
-from pathlib import Path
 from typing import Any, Callable, ContextManager, Mapping, Sequence, TypeVar
 
 import jax

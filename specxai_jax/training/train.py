@@ -12,7 +12,11 @@ stop (the programs' shapes never change):
   vmapped (grouped convolutions), no faster than one after another, and such a program compiles anew
   for every M.
 - ``vectorized`` (accelerators' default): all models stacked, one vmapped step with the model axis
-  split over a mesh's devices by ``shard_map``; models that stopped are masked, never removed.
+  split over a mesh's devices by ``shard_map``, a whole epoch in one compiled program (``lax.scan``
+  over its steps) and the evaluation in another; models that stopped are masked, never removed.
+  The per-device engine keeps one call per step: XLA:CPU runs the training step inside a scan
+  20–30× slower than called step by step (one model, 32 px, depth 3: an epoch of 31 steps took
+  40–52 s against 1.5–2.0 s).
 """
 
 from __future__ import annotations
