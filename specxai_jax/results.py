@@ -24,7 +24,8 @@ class ModelResult:
     """One trained and explained model of a β-sweep (a row of results.csv).
 
     EF statistics are on the unit frequency scale (``ef_ref`` = EF/K); NaN for a diverged model.
-    ``store_key``: the model's entry in the sweep's store (``out/models/<store_key>``).
+    ``store_key``: the model's entry in the sweep's store (``out/models/<store_key>``); ``score``: what the
+    maps explain ("log_prob": the predicted class's log-softmax, or "logit").
     """
 
     activation: str
@@ -41,6 +42,7 @@ class ModelResult:
     dead_maps: int
     diverged: bool
     store_key: str
+    score: str
 
 
 @dataclasses.dataclass(frozen=True)

@@ -96,8 +96,8 @@ def check_target(name: str, out: Path, result_rows: int | None = None) -> dict:
 
 
 def check_theorem1(out: Path) -> None:
-    """theorem1.csv: the issue's columns; 1-D and 2-D Lemma 3 rows, white and permuted rows; finite exponents."""
-    table = rows(out / "theorem1.csv")
+    """kernel_maps.csv: the issue's columns; 1-D and 2-D Lemma 3 rows, white and permuted rows; finite exponents."""
+    table = rows(out / "kernel_maps.csv")
     assert THEOREM1_COLUMNS <= set(table[0])
     lemma = [r for r in table if r["part"] == "lemma3"]
     assert {r["dim"] for r in lemma} == {"1", "2"} and {r["kernel"] for r in lemma} == {"laplace", "matern32", "gaussian"}

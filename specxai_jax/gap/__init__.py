@@ -396,7 +396,7 @@ def run(config: GapConfig, out: Path, *, progress: bool = True, fresh: bool = Fa
     plot_examples(out / "fig_maps.png", examples, images)
     plot_sweep(out / "fig_gap_vs_sigma.png", sweep)
     resolved = {"models": [spec.name for spec in model_specs(config)], "img_size": img_size,
-                "gradcam_layers": layers, "num_classes": num_classes}
+                "gradcam_layers": layers, "num_classes": num_classes, "score": "log_prob"}
     atomic.write_json(out / "config.json", {**dataclasses.asdict(config), **resolved,
                                             "git_commit": provenance.git_commit()})
     return GapResult(rows, sweep, img_size, layers, num_classes, accuracy, computed)

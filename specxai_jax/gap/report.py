@@ -135,7 +135,8 @@ def table_text(rows: Sequence[Mapping], accuracy: Mapping[str, float], sweep: Se
     n_images = max(row["n_images"] for row in rows)
     lines = ["EF convention: unit frequency scale ω ∈ [0, 1] (the authors' code prints EF/K ×10⁴), shown ×10²; "
              f"ΔEF = |EF − EF(VanillaGrad)|; a method that raises EF is marked ↑ (the signed change is gap.csv's "
-             f"`ef_change`). Mean over {n_images} images (std per cell in gap.csv).", "",
+             f"`ef_change`). Explained: the predicted class's log-softmax (score log_prob). "
+             f"Mean over {n_images} images (std per cell in gap.csv).", "",
              "| method | " + " | ".join(f"{m} EF | {m} ΔEF" for m in models) + " |",
              "|---|" + "---|---|" * len(models)]
     for method in methods:

@@ -43,6 +43,7 @@ class Context:
     input_noise: float | None = None  # every β-sweep's training-input noise (None: the sweep's own)
     no_cap: bool = False  # every β-sweep trains for max_epochs, without the accuracy cap
     pretrained: tuple = ()  # tab2: Hugging Face checkpoints explained instead of from-scratch models
+    seeds: tuple = ()  # every run's seeds (empty: REPRODUCE_SEEDS of the mode)
     runs: list = dataclasses.field(default_factory=list)
     checks: list[Check] = dataclasses.field(default_factory=list)
     notes: list = dataclasses.field(default_factory=list)
@@ -55,6 +56,10 @@ class Context:
         if holds is None and inconclusive is None:
             inconclusive = measured or "could not be decided"
         self.checks.append(Check(claim, holds, measured, interval, inconclusive))
+
+    def run_seeds(self) -> tuple:
+        """The seeds every run uses: the given ones, else REPRODUCE_SEEDS of the mode."""
+        return self.seeds or REPRODUCE_SEEDS["quick" if self.quick else "full"]
 
     @property
     def sweep_options(self) -> bool:
@@ -121,7 +126,7 @@ def sweep_config(ctx: Context, base: SweepConfig = SweepConfig(), **overrides) -
     """``base`` ← the reproduction's seeds ← QUICK_SWEEP (quick) ← ``overrides`` ← ctx's data, input noise, no cap."""
     given = {**ctx.data_settings(), **({"input_noise": ctx.input_noise} if ctx.input_noise is not None else {}),
              **({"acc_cap": None} if ctx.no_cap else {})}
-    return dataclasses.replace(base, **{"seeds": REPRODUCE_SEEDS["quick" if ctx.quick else "full"],
+    return dataclasses.replace(base, **{"seeds": ctx.run_seeds(),
                                         **(QUICK_SWEEP if ctx.quick else {}), **overrides, **given})
 
 

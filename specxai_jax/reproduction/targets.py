@@ -308,25 +308,28 @@ EXTRA_CLAIMS = {
 
 def reproduce(name: str, out: Path, *, quick: bool = False, dataset: str | None = None, progress: bool = True,
               fresh: bool = False, data_dir: str | None = None, split: str | None = None,
-              pretrained: Sequence[str] = (), input_noise: float | None = None, no_cap: bool = False) -> dict:
+              pretrained: Sequence[str] = (), input_noise: float | None = None, no_cap: bool = False,
+              seeds: Sequence[int] = ()) -> dict:
     """Run target ``name`` into ``out``; returns (and writes as target.json) its record.
 
     ``dataset``, ``data_dir``, ``split``: replace every run's data settings; ``input_noise`` and ``no_cap``
     (train for max_epochs): every β-sweep's. ``pretrained``: tab2's Hugging Face checkpoints (directories or
-    hub names).
+    hub names). ``seeds``: every run's seeds (empty: the mode's REPRODUCE_SEEDS).
     """
     if name not in TARGETS:
         raise UsageError(f"unknown target {name!r}; choose one of {', '.join(TARGETS)}")
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     ctx = Context(out=out, quick=quick, dataset=dataset, progress=progress, fresh=fresh, data_dir=data_dir,
-                  split=split, input_noise=input_noise, no_cap=no_cap, pretrained=tuple(pretrained))
+                  split=split, input_noise=input_noise, no_cap=no_cap, pretrained=tuple(pretrained),
+                  seeds=tuple(seeds))
     start = time.perf_counter()
     outputs = TARGETS[name].run(ctx)
     claim = EXTRA_CLAIMS[name] if name in EXTRA_CLAIMS else paper_values.CLAIMS[name]
     record = {"target": name, "title": TARGETS[name].title, "claim": claim, "quick": quick,
               "dataset": dataset, "data_dir": data_dir, "split": split, "input_noise": input_noise,
-              "no_cap": no_cap, "pretrained": list(pretrained), "seconds": time.perf_counter() - start,
+              "no_cap": no_cap, "pretrained": list(pretrained), "seeds": list(ctx.run_seeds()),
+              "seconds": time.perf_counter() - start,
               "runs": ctx.runs, "checks": [check.to_json() for check in ctx.checks],
               "notes": ctx.notes, "figures": outputs["figures"], "tables": outputs["tables"],
               "markdown": outputs.get("markdown", []), "environment": sweep_report.environment()}

@@ -5,7 +5,7 @@ Every model (β × seed) trains through one compiled step (:func:`specxai_jax.tr
 per CPU device, or all of them vmapped on accelerators); each stops at its own accuracy cap.
 Finished models and their explanations are stored under ``out/models/`` keyed by every setting that
 changes their numbers, so an interrupted or repeated sweep skips what is done (``fresh=True`` recomputes).
-Outputs (:mod:`specxai_jax.sweep.report`): results.csv, spectra.csv, config.json, four figures, report.md.
+Outputs (:mod:`specxai_jax.sweep.report`): results.csv, history.csv, spectra.csv, config.json, four figures, report.md.
 """
 
 from __future__ import annotations
@@ -14,7 +14,6 @@ import concurrent.futures
 import dataclasses
 import math
 import sys
-import time
 from pathlib import Path
 
 import jax
@@ -33,6 +32,7 @@ from specxai_jax.results import ModelResult
 from specxai_jax.storage.store import ResultStore, StoreBusy, config_key, skip_message
 from specxai_jax.storage.store import model_settings as store_settings
 from specxai_jax.sweep import report as sweep_report
+from specxai_jax.sweep.models import load_model  # noqa: F401 (public: specxai_jax.sweep.load_model)
 from specxai_jax.training import distributed
 from specxai_jax.training.sharding import model_mesh
 from specxai_jax.training.train import TrainConfig, train_models
@@ -177,15 +177,16 @@ def _train_missing(model, jobs: list[ModelJob], dataset, config: SweepConfig, st
     stacked = stack_variables([init_variables(model, jax.random.key(job.seed), job.beta, shape) for job in todo])
     train_config = TrainConfig(lr=config.lr, batch_size=config.batch_size, lr_decay=config.lr_decay,
                                acc_cap=config.acc_cap, max_epochs=config.max_epochs, input_noise=config.input_noise)
-    start = time.perf_counter()
     saving: dict[str, tuple[dict, concurrent.futures.Future]] = {}
+    histories: dict[int, list] = {index: [] for index in range(len(todo))}
 
     def finished(index: int, variables: dict, accuracy: float, epochs: int) -> None:
         job = todo[index]
         reached = config.acc_cap is not None and accuracy >= config.acc_cap
         metadata = {"beta": job.beta, "seed": job.seed, "test_accuracy": accuracy, "epochs": epochs,
-                    "reached_cap": reached, "train_seconds": time.perf_counter() - start,
-                    "diverged": not stats.weights_finite(variables)}
+                    "reached_cap": reached, "train_seconds": sum(record.seconds for record in histories[index]),
+                    "diverged": not stats.weights_finite(variables),
+                    "history": [dataclasses.asdict(record) for record in histories[index]]}
         for _, done in saving.values():  # a failed save stops the sweep at the next model, not at the end
             if done.done():
                 done.result()
@@ -194,7 +195,7 @@ def _train_missing(model, jobs: list[ModelJob], dataset, config: SweepConfig, st
     # Checkpoints are written beside the training (about 0.1 s each); leaving the block waits for every one.
     with concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix="checkpoint") as saver:
         train_models(model.apply, stacked, dataset, [job.seed for job in todo], train_config, on_finished=finished,
-                     progress=progress, mesh=mesh)
+                     on_epoch=lambda index, record: histories[index].append(record), progress=progress, mesh=mesh)
     for key, (variables, saved) in saving.items():
         trained[key] = (variables, saved.result())
     return trained
@@ -247,8 +248,10 @@ def _collect(jobs: list[ModelJob], config: SweepConfig, trained: dict, results: 
             ef=_number(record["ef"], nan_ok=True), ef_std=_number(record["ef_std"], nan_ok=True),  # null: NaN
             ef_ref=_number(record["ef_ref"], nan_ok=True), n_images=record["n_images"],
             train_seconds=metadata["train_seconds"], reached_cap=metadata["reached_cap"],
-            dead_maps=record["dead_maps"], diverged=record["diverged"], store_key=job.key)
-        rows.append({**dataclasses.asdict(result), "spectrum": arrays["spectrum"], "examples": arrays["examples"]})
+            dead_maps=record["dead_maps"], diverged=record["diverged"], store_key=job.key,
+            score=sweep_report.SCORE)
+        rows.append({**dataclasses.asdict(result), "history": metadata.get("history", []),
+                     "spectrum": arrays["spectrum"], "examples": arrays["examples"]})
     return rows
 
 

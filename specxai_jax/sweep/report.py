@@ -1,4 +1,5 @@
-"""Outputs of a β-sweep: results.csv, spectra.csv, checks.json, config.json, four figures and report.md.
+"""Outputs of a β-sweep: results.csv, history.csv (per epoch per model), spectra.csv, checks.json, config.json,
+four figures and report.md.
 
 Also the sweep's own checks of the paper's claims (:class:`~specxai_jax.results.Check` records, written to
 checks.json and shown in report.md): EF rises with β among models that reached the
@@ -28,6 +29,8 @@ from specxai_jax.results import Check, ModelResult, verdict
 from specxai_jax.storage import atomic, provenance
 
 RESULT_COLUMNS = results.columns(ModelResult)
+SCORE = "log_prob"       # what the sweep's VanillaGrad explains: the predicted class's log-softmax (not the logit)
+HISTORY_COLUMNS = ["activation", "beta", "seed", "store_key", "epoch", "test_accuracy", "learning_rate", "seconds"]
 SPECTRUM_COLUMNS = ["activation", "beta", "k", "frequency", "power", "n_models"]
 TAIL_FROM = 0.5          # "tail" of a normalized spectrum: its mass at ω ≥ TAIL_FROM
 MIN_SPEARMAN = 0.9       # EF should rise with β: ρ(β, EF) at least this, per seed
@@ -35,7 +38,8 @@ PACKAGES = ("jax", "jaxlib", "flax", "optax", "numpy", "specxai-jax")
 FIGURES = {"fig_ef_vs_beta.png": "EF vs β (Fig. 3)", "fig_spectra.png": "radial spectra (Fig. 2)",
            "fig_accuracy.png": "accuracy and epochs vs β (Fig. 5)", "fig_saliency.png": "saliency maps per β"}
 VECTOR_FIGURES = tuple(str(Path(name).with_suffix(f".{plots.VECTOR_FORMAT}")) for name in FIGURES)
-OUTPUTS = ("results.csv", "spectra.csv", *FIGURES, *VECTOR_FIGURES, results.CHECKS_FILE, "report.md", "config.json")  # config.json last: the set is done
+OUTPUTS = ("results.csv", "history.csv", "spectra.csv", *FIGURES, *VECTOR_FIGURES, results.CHECKS_FILE, "report.md",
+           "config.json")  # config.json last: the set is done
 
 
 def converged(rows: Sequence[dict]) -> list[dict]:
@@ -121,6 +125,13 @@ def result_rows(rows: Sequence[dict]) -> list[dict]:
     return [{name: row[name] for name in RESULT_COLUMNS} for row in rows]
 
 
+def history_rows(rows: Sequence[dict]) -> list[dict]:
+    """history.csv rows: one per epoch per model (test accuracy NaN where it was not measured)."""
+    return [{**{name: row[name] for name in ("activation", "beta", "seed", "store_key")}, **epoch,
+             "test_accuracy": math.nan if epoch["test_accuracy"] is None else epoch["test_accuracy"]}
+            for row in rows for epoch in row.get("history", [])]
+
+
 def spectrum_rows(rows: Sequence[dict], activation: str) -> list[dict]:
     """spectra.csv rows: the mean normalized radial spectrum per β, one row per frequency bin."""
     out = []
@@ -162,6 +173,7 @@ def _write_all(out: Path, rows: Sequence[dict], config: SweepConfig, images: np.
                labels: Sequence[str] | None = None) -> None:
     """Every output file into the directory ``out``."""
     atomic.write_csv(out / "results.csv", result_rows(rows), RESULT_COLUMNS)
+    atomic.write_csv(out / "history.csv", history_rows(rows), HISTORY_COLUMNS)
     atomic.write_csv(out / "spectra.csv", spectrum_rows(rows, config.activation), SPECTRUM_COLUMNS)
     plots.ef_vs_beta(out / "fig_ef_vs_beta.png", converged(rows))
     below_cap = {r["beta"] for r in rows if not r["reached_cap"]} if config.acc_cap is not None else set()
@@ -174,7 +186,8 @@ def _write_all(out: Path, rows: Sequence[dict], config: SweepConfig, images: np.
     computed = checks(rows, config)
     results.write_checks(out, computed)
     atomic.write_text(out / "report.md", report_markdown(rows, config, computed))
-    atomic.write_json(out / "config.json", {**dataclasses.asdict(config), "environment": environment()})
+    atomic.write_json(out / "config.json", {**dataclasses.asdict(config), "score": SCORE,
+                                             "environment": environment()})
 
 
 def report_markdown(rows: Sequence[dict], config: SweepConfig, computed: Sequence[Check]) -> str:
