@@ -18,7 +18,7 @@ def readme_commands() -> list[str]:
 def test_command_2_is_command_1_plus_test_extras_and_ci_runs_it():
     first, second = readme_commands()
     install_1, install_2 = first.rsplit(" && ", 1)[0], second.rsplit(" && ", 1)[0]
-    assert install_2 == install_1.replace("pip install -q -e .", "pip install -q -e '.[test]'")
+    assert install_2 == install_1.replace("pip install -q -e '.[all]'", "pip install -q -e '.[test]'")
     assert second.endswith("&& python -m pytest")
     assert second in (REPO / ".ci" / "run").read_text().splitlines()
 
@@ -28,7 +28,11 @@ def test_neural_tangents_is_installed_without_its_dependencies_at_the_pinned_ver
     pin = re.search(r"pip install -q --no-deps neural-tangents==(\S+)", first).group(1)
     assert metadata.version("neural-tangents") == pin
     declared = tomllib.loads((REPO / "pyproject.toml").read_text())["project"]
-    names = [re.split(r"[<>=!;\s\[]", r)[0].lower() for r in declared["dependencies"]]
+    extras = declared["optional-dependencies"]
+    names = {re.split(r"[<>=!;\s\[]", r)[0].lower() for group in ("dependencies",) for r in declared[group]}
+    names |= {re.split(r"[<>=!;\s\[]", r)[0].lower() for group in extras.values() for r in group}
     assert "neural-tangents" not in names and "tf2jax" not in names
-    assert {"tensorflow-datasets", "importlib_resources", "frozendict"} <= set(names)
-    assert {"tensorflow", "tensorflow-cpu"} <= set(names)  # one of them per platform (markers)
+    assert {"tensorflow-datasets", "importlib_resources"} <= {r.split(">")[0].lower() for r in extras["datasets"]}
+    assert {"tensorflow", "tensorflow-cpu"} <= {re.split(r"[<>=]", r)[0] for r in extras["datasets"]}  # per platform
+    assert any(r.startswith("frozendict") for r in extras["ntk"])
+    assert "specxai-jax[all]" in extras["test"] and extras["all"] == ["specxai-jax[datasets,ntk,pretrained]"]

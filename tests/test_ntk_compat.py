@@ -9,7 +9,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-import ntk
+from specxai_jax import ntk
 from specxai_jax.ntk import nt_compat
 
 nt = ntk.neural_tangents
@@ -26,7 +26,7 @@ def test_import_leaves_jax_and_tensorflow_untouched():
     code = (
         "import sys, jax.core, jax.interpreters.ad\n"
         "before = set(dir(jax.core)), set(dir(jax.interpreters.ad)), set(sys.modules)\n"
-        "import ntk\n"
+        "from specxai_jax import ntk\n"
         "assert 'tensorflow' not in sys.modules, 'TensorFlow was imported'\n"
         "assert (set(dir(jax.core)), set(dir(jax.interpreters.ad))) == before[:2], 'JAX namespaces changed'\n"
         "stubs = [m for m in set(sys.modules) - before[2] if m.startswith('jax.') and not hasattr(sys.modules[m], '__file__')]\n"

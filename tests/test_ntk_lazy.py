@@ -20,7 +20,7 @@ def run(code_or_module: list[str], tmp_path, *, hide: bool):
 
 
 def test_importing_ntk_loads_nothing(tmp_path):
-    code = ("import sys, ntk, specxai_jax.ntk.analytic, specxai_jax.ntk.empirical, specxai_jax.ntk.spectrum\n"
+    code = ("import sys, specxai_jax.ntk as ntk, specxai_jax.ntk.analytic, specxai_jax.ntk.empirical, specxai_jax.ntk.spectrum\n"
             "assert 'neural_tangents' not in sys.modules and 'tensorflow' not in sys.modules\n"
             "print(ntk.neural_tangents.__version__, 'tensorflow' in sys.modules)\n")
     done = run(["-c", code], tmp_path, hide=False)
@@ -29,10 +29,10 @@ def test_importing_ntk_loads_nothing(tmp_path):
 
 
 def test_closed_forms_work_without_neural_tangents(tmp_path):
-    code = ("import numpy as np\nfrom ntk import analytic\n"
+    code = ("import numpy as np\nfrom specxai_jax.ntk import analytic\n"
             "k = analytic.dot_product_ntk(np.array([1.0, 0.0]), depth=1, activation='relu')\n"
             "print(np.all(np.isfinite(k)))\n"
-            "import ntk\n"
+            "from specxai_jax import ntk\n"
             "try:\n    ntk.neural_tangents\nexcept ImportError as error:\n    print('ERR', error)\n")
     done = run(["-c", code], tmp_path, hide=True)
     assert done.returncode == 0, done.stderr[-2000:]
