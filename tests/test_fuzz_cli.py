@@ -6,7 +6,6 @@ a bad value that is accepted is caught at once instead of starting a run."""
 from __future__ import annotations
 
 import math
-from pathlib import Path
 
 import pytest
 from hypothesis import HealthCheck, given, settings

@@ -20,8 +20,6 @@ import numpy as np
 
 from specxai_jax.errors import UsageError
 
-from specxai_jax.errors import UsageError
-
 ApplyFn = Callable[..., jax.Array]
 SCORES = ("log_prob", "logit")
 
