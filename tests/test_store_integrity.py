@@ -65,15 +65,14 @@ def test_files_copied_from_another_entry_are_detected_and_discarded(tmp_path, co
     with pytest.warns(SpecxaiWarning, match="recomputed"):
         checkpoint, result = load(store, KEY_B)
     assert result is None  # a result of another entry or another checkpoint is never returned
-    assert (checkpoint is None) == (copied != "result")
+    assert checkpoint is None  # a result naming another checkpoint makes this one suspect too: recomputed
     assert load(store, KEY_A)[1][0]["ef"] == 0.01  # the source is untouched
 
 
 def test_result_of_a_replaced_checkpoint_is_stale(tmp_path):
     store = filled_store(tmp_path)
     store.save_checkpoint(KEY_A, weights(5.0), METADATA)  # retrained: the old explanation no longer applies
-    with pytest.warns(SpecxaiWarning, match="recomputed"):
-        assert store.load_result(KEY_A) is None
+    assert store.load_result(KEY_A) is None and store.load_checkpoint(KEY_A) is not None
 
 
 def rewrite_record(store, key, change):
@@ -234,3 +233,26 @@ def test_full_disk_during_a_checkpoint_save_is_one_line_and_leaves_nothing(tmp_p
     err = capsys.readouterr().err
     assert stopped.value.code == 2 and err.count("\n") == 1 and "No space left on device" in err, err
     assert list(store.entry(KEY_A).iterdir()) == []  # no staging directory left behind
+
+
+def forge_metadata(entry, field: str, value) -> None:
+    """Edit one field of a checkpoint's metadata and rewrite its manifest to match (a consistent forgery)."""
+    checkpoint = entry / "checkpoint"
+    metadata = json.loads((checkpoint / "metadata.json").read_text())
+    metadata[field] = value
+    (checkpoint / "metadata.json").write_text(json.dumps(metadata))
+    manifest = json.loads((checkpoint / "manifest.json").read_text())
+    manifest["files"] = atomic.sha256_tree(checkpoint, exclude=("manifest.json",))
+    (checkpoint / "manifest.json").write_text(json.dumps(manifest))
+
+
+@pytest.mark.parametrize("field,value", [("test_accuracy", 0.99), ("epochs", 7), ("reached_cap", True),
+                                         ("train_seconds", 0.5), ("diverged", True), ("beta", 5.0)])
+def test_checkpoint_metadata_forged_with_its_manifest_is_refused_by_its_results(tmp_path, field, value):
+    """The result names the checkpoint manifest it was computed from, so a consistent edit of the
+    checkpoint alone (metadata + manifest) no longer passes: the entry is discarded and recomputed."""
+    store = filled_store(tmp_path)
+    forge_metadata(store.entry(KEY_A), field, value)
+    with pytest.warns(SpecxaiWarning, match="not the one its results were computed from"):
+        assert store.load_checkpoint(KEY_A, check=sweep.check_metadata) is None
+    assert not store.entry(KEY_A).exists() and load(store, KEY_B)[0][1]["beta"] == 2.0

@@ -170,7 +170,9 @@ class ResultStore:
 
         Returns the metadata as :meth:`load_checkpoint` will read it back (plain JSON values)."""
         metadata = atomic.from_json(atomic.to_json(metadata))
-        self._usable_entry(key)
+        entry = self._usable_entry(key)
+        for stale in entry.glob("result*.*"):  # computed from the checkpoint this one replaces
+            _remove(stale)
         checkpoints.save_variables(self.checkpoint_path(key), variables, {**metadata, STORE_KEY: key})
         return metadata
 
@@ -188,6 +190,8 @@ class ResultStore:
             variables, metadata = checkpoints.load_variables(path)
             if not isinstance(metadata, dict) or metadata.pop(STORE_KEY, None) != key:
                 raise checkpoints.CorruptCheckpoint(path, "it was saved for another entry")
+            if not self._results_vouch_for_checkpoint(key):
+                raise checkpoints.CorruptCheckpoint(path, "its manifest is not the one its results were computed from")
             if check is not None:
                 check(metadata)
         except FileNotFoundError:
@@ -199,6 +203,19 @@ class ResultStore:
             self._report_and_discard(self.entry(key), f"checkpoint {path} has unusable metadata ({error})")
             return None
         return variables, metadata
+
+    def _results_vouch_for_checkpoint(self, key: str) -> bool:
+        """False if a result of the entry names another checkpoint manifest than the present one: the checkpoint
+        was edited (e.g. its metadata and manifest both rewritten) or replaced after the result was computed."""
+        digest = self._checkpoint_digest(key)
+        for result in self.entry(key).glob("result*.json"):
+            try:
+                named = json.loads(result.read_text(encoding="utf-8")).get("checkpoint")
+            except (OSError, ValueError, AttributeError):
+                continue  # an unreadable result is load_result's to discard
+            if named is not None and named != digest:
+                return False
+        return True
 
     # -- explanation results --------------------------------------------------------------------
 
