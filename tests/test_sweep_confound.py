@@ -159,3 +159,38 @@ def test_rank_ef_of_a_laplace_map_is_independent_of_its_width_and_raw_ef_is_not(
     raw = {b: np.asarray(expected_frequency(m.astype(np.float32), rank=False)) for b, m in maps.items()}
     assert all(np.array_equal(rank[0.3], value) for value in rank.values())
     assert np.all(np.abs(raw[0.3] - raw[10.0]) > 1e-3)
+
+
+def test_matched_rows_read_back_as_written(tmp_path):
+    from specxai_jax.errors import DataError
+    from specxai_jax.storage import atomic
+
+    _, matched = confounded_rows()
+    atomic.write_csv(tmp_path / sweep_report.MATCHED_FILE, sweep_report.result_rows(matched),
+                     sweep_report.RESULT_COLUMNS)
+    assert sweep_report.read_matched_rows(tmp_path) == sweep_report.result_rows(matched)
+    with pytest.raises(DataError, match="cannot read the matched-epoch models"):
+        sweep_report.read_matched_rows(tmp_path / "elsewhere")
+
+
+def test_full_fig3_trains_and_checks_the_matched_epoch_grid(tmp_path, monkeypatch):
+    from specxai_jax import sweep as beta_sweep
+    from specxai_jax.reproduction import targets
+    from specxai_jax.storage import atomic
+
+    capped, matched = confounded_rows()
+    seen = []
+
+    def run(config, out, **options):
+        seen.append(config)
+        out.mkdir(parents=True, exist_ok=True)
+        atomic.write_csv(out / sweep_report.MATCHED_FILE, sweep_report.result_rows(matched),
+                         sweep_report.RESULT_COLUMNS)
+        return [{**r, "examples": np.zeros((1, 4, 4))} for r in capped]
+
+    monkeypatch.setattr(beta_sweep, "run", run)
+    record = targets.reproduce("fig3", tmp_path, quick=False, dataset="synthetic", progress=False)
+    assert [config.matched_epochs for config in seen] == [targets.FULL_MATCHED_EPOCHS]
+    assert "--matched-epochs 50" in record["runs"][0]["command"]
+    (check,) = [c for c in record["checks"] if "matched training length" in c["claim"]]
+    assert check["holds"] is None and check["interval"][0] < 0 < check["interval"][1]

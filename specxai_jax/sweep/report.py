@@ -12,6 +12,7 @@ capped models, at matched epochs, and given epochs). EF is of rank-normalized ma
 
 from __future__ import annotations
 
+import csv
 import dataclasses
 import math
 import os
@@ -28,6 +29,7 @@ import numpy as np
 
 from specxai_jax import plots, results, stats
 from specxai_jax.configs import SweepConfig
+from specxai_jax.errors import DataError
 from specxai_jax.results import Check, ModelResult, verdict
 from specxai_jax.storage import atomic, provenance
 from specxai_jax.sweep import confound
@@ -138,6 +140,19 @@ def environment() -> dict:
 def result_rows(rows: Sequence[dict]) -> list[dict]:
     """results.csv rows (the :class:`~specxai_jax.results.ModelResult` fields; β as a number, 'inf' for ReLU)."""
     return [{name: row[name] for name in RESULT_COLUMNS} for row in rows]
+
+
+def read_matched_rows(out: Path) -> list[dict]:
+    """The matched-epoch models a sweep wrote to ``out/MATCHED_FILE``: :class:`~specxai_jax.results.ModelResult`
+    fields, typed as written; DataError where the file is missing or not such a table."""
+    parse = {"float": float, "int": int, "bool": lambda text: {"True": True, "False": False}[text], "str": str}
+    kinds = {field.name: parse[str(field.type)] for field in dataclasses.fields(ModelResult)}
+    path = Path(out) / MATCHED_FILE
+    try:
+        with path.open(newline="", encoding="utf-8") as stream:
+            return [{name: kinds[name](row[name]) for name in RESULT_COLUMNS} for row in csv.DictReader(stream)]
+    except (OSError, KeyError, ValueError, TypeError) as error:
+        raise DataError(f"cannot read the matched-epoch models from {path}: {error!r}") from None
 
 
 def history_rows(rows: Sequence[dict]) -> list[dict]:
