@@ -87,7 +87,9 @@ def model_settings(config: SweepConfig, dataset) -> dict:
 
 
 def matched_config(config: SweepConfig) -> SweepConfig:
-    """The matched-epoch run of ``config`` (which has ``matched_epochs``): no cap, exactly that many epochs."""
+    """The matched-epoch run of ``config``: no cap, exactly ``matched_epochs`` epochs; ValueError without them."""
+    if config.matched_epochs is None:
+        raise ValueError("no `matched_epochs` to train")
     return dataclasses.replace(config, acc_cap=None, max_epochs=config.matched_epochs)
 
 

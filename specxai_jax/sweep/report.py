@@ -22,7 +22,7 @@ import sys
 import uuid
 from importlib import metadata
 from pathlib import Path
-from typing import Sequence
+from typing import Callable, Sequence
 
 import jax
 import numpy as np
@@ -145,7 +145,8 @@ def result_rows(rows: Sequence[dict]) -> list[dict]:
 def read_matched_rows(out: Path) -> list[dict]:
     """The matched-epoch models a sweep wrote to ``out/MATCHED_FILE``: :class:`~specxai_jax.results.ModelResult`
     fields, typed as written; DataError where the file is missing or not such a table."""
-    parse = {"float": float, "int": int, "bool": lambda text: {"True": True, "False": False}[text], "str": str}
+    parse: dict[str, Callable[[str], object]] = {"float": float, "int": int, "str": str,
+                                                 "bool": lambda text: {"True": True, "False": False}[text]}
     kinds = {field.name: parse[str(field.type)] for field in dataclasses.fields(ModelResult)}
     path = Path(out) / MATCHED_FILE
     try:
