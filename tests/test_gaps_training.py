@@ -4,8 +4,10 @@ fingerprint that covers the test split."""
 
 from __future__ import annotations
 
+import dataclasses
 import types
 
+import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
@@ -82,3 +84,37 @@ def test_fingerprint_covers_the_test_split():
                     dataset(y_test=np.array([1, 1, 1, 0], np.int32)).fingerprint}
     assert len(fingerprints) == 3
     assert dataset().fingerprint == base.fingerprint
+
+
+def reference_noisy_training(variables, data, seed: int, config: TrainConfig):
+    """Adam (lr × lr_decay per epoch) on batches in default_rng([seed, epoch]) order, each input plus
+    input_noise · N(0, 1) drawn here from the documented key: split(fold_in(key(seed), epoch), steps)[step]."""
+    import optax
+
+    steps = data.x_train.shape[0] // config.batch_size
+    params = jax.tree.map(lambda leaf: jnp.asarray(leaf[0]), variables)["params"]
+    optimizer = optax.adam(optax.exponential_decay(config.lr, steps, config.lr_decay, staircase=True))
+    state = optimizer.init(params)
+    for epoch in range(config.max_epochs):
+        order = np.random.default_rng([seed, epoch]).permutation(data.x_train.shape[0])
+        keys = jax.random.split(jax.random.fold_in(jax.random.key(seed), epoch), steps)
+        for step in range(steps):
+            index = order[step * config.batch_size:(step + 1) * config.batch_size]
+            x = data.x_train[index] + config.input_noise * jax.random.normal(keys[step], data.x_train[index].shape)
+            y = data.y_train[index]
+            grads = jax.grad(lambda p: optax.softmax_cross_entropy_with_integer_labels(
+                linear({"params": p}, x), y).mean())(params)
+            updates, state = optimizer.update(grads, state, params)
+            params = optax.apply_updates(params, updates)
+    return params
+
+
+def test_noisy_training_matches_a_loop_that_draws_its_own_noise(problem):
+    data, variables, _ = problem
+    config = TrainConfig(lr=0.05, batch_size=8, acc_cap=None, max_epochs=2, input_noise=0.5, eval_batch=32)
+    result = train_models(linear, variables, data, [3], config, progress=False, engine="per_device")
+    expected = reference_noisy_training(variables, data, 3, config)
+    for name in ("w", "b"):
+        np.testing.assert_allclose(np.asarray(result.variables["params"][name][0]), expected[name], rtol=2e-4, atol=2e-5)
+    clean = reference_noisy_training(variables, data, 3, dataclasses.replace(config, input_noise=0.0))
+    assert not np.allclose(clean["w"], expected["w"], atol=1e-3)  # the noise matters at this scale
