@@ -46,24 +46,27 @@ EXPLAIN_SETTINGS = ("n_explain", "explain_noise", "explain_samples")
 
 @dataclasses.dataclass(frozen=True)
 class ModelJob:
-    """One model of the sweep: its β, seed and store key."""
+    """One model of the sweep: its β, seed, store key and EF-penalty weight λ (0: plain training)."""
 
     beta: float
     seed: int
     key: str
+    ef_penalty: float = 0.0
 
 
 def resolve(config: SweepConfig) -> SweepConfig:
     """``config`` as the sweep runs it: β and seeds as tuples of float and int; one β (inf) for an
     activation without β (ReLU, GELU); one explanation sample when ``explain_noise`` is 0.
 
-    Raises ValueError when ``depth`` poolings do not fit ``img_size``.
+    Raises ValueError when ``depth`` poolings do not fit ``img_size`` or an EF-penalty weight is negative.
     """
     check_image_fits(config.img_size, config.depth)
+    if not config.ef_penalty or not all(math.isfinite(w) and w >= 0 for w in config.ef_penalty):
+        raise ValueError(f"ef_penalty needs finite weights λ ≥ 0, got {list(config.ef_penalty)}")
     smoothed = config.activation in activations.SMOOTHED
     return dataclasses.replace(
         config, betas=tuple(map(float, config.betas)) if smoothed else (math.inf,),
-        seeds=tuple(map(int, config.seeds)),
+        seeds=tuple(map(int, config.seeds)), ef_penalty=tuple(map(float, config.ef_penalty)),
         explain_samples=1 if config.explain_noise == 0.0 else config.explain_samples)
 
 
@@ -174,12 +177,24 @@ def _train_missing(model, jobs: list[ModelJob], dataset, config: SweepConfig, st
             trained[job.key] = stored
     if len(todo) < len(jobs):
         print(skip_message("training", len(jobs) - len(todo), len(jobs), store.root))
-    if not todo:
-        return trained
+    for weight in dict.fromkeys(job.ef_penalty for job in todo):  # one training program per λ
+        trained.update(_train_jobs(model, [job for job in todo if job.ef_penalty == weight], dataset, config, store,
+                                   progress, mesh))
+    return trained
+
+
+def _train_jobs(model, todo: list[ModelJob], dataset, config: SweepConfig, store: ResultStore, progress: bool,
+                mesh=None) -> dict:
+    """Train ``todo`` (all of one EF-penalty weight λ) at once, checkpointing each as it stops.
+
+    Returns {key: (variables, metadata)}.
+    """
+    trained = {}
     shape = (1, *dataset.image_shape)
     stacked = stack_variables([init_variables(model, jax.random.key(job.seed), job.beta, shape) for job in todo])
     train_config = TrainConfig(lr=config.lr, batch_size=config.batch_size, lr_decay=config.lr_decay,
-                               acc_cap=config.acc_cap, max_epochs=config.max_epochs, input_noise=config.input_noise)
+                               acc_cap=config.acc_cap, max_epochs=config.max_epochs, input_noise=config.input_noise,
+                               ef_penalty=todo[0].ef_penalty)
     start = time.perf_counter()
     saving: dict[str, tuple[dict, concurrent.futures.Future]] = {}
 
@@ -244,7 +259,7 @@ def _collect(jobs: list[ModelJob], config: SweepConfig, trained: dict, results: 
     for job in jobs:
         metadata, (record, arrays) = trained[job.key][1], results[job.key]
         ef = {name: _number(record[name], nan_ok=True) for name in ("ef", "ef_std", "ef_ref")}  # null: NaN
-        rows.append({"activation": config.activation, "beta": job.beta, "seed": job.seed,
+        rows.append({"activation": config.activation, "beta": job.beta, "seed": job.seed, "ef_penalty": job.ef_penalty,
                      "test_accuracy": _number(metadata["test_accuracy"], nan_ok=True), "epochs": metadata["epochs"],
                      "reached_cap": metadata["reached_cap"], "train_seconds": metadata["train_seconds"],
                      **record, **ef, "spectrum": arrays["spectrum"], "examples": arrays["examples"]})
@@ -272,8 +287,9 @@ def run(config: SweepConfig, out: Path, *, fresh: bool = False, progress: bool =
           f"{dataset.image_shape}, {dataset.num_classes} classes; {1 if mesh is None else mesh.size} "
           f"{jax.devices()[0].platform} device(s)")
     base = model_settings(config, dataset)
-    jobs = [ModelJob(beta, seed, config_key({**base, "beta": beta, "seed": seed}))
-            for beta in config.betas for seed in config.seeds]
+    jobs = [ModelJob(beta, seed, config_key({**base, "beta": beta, "seed": seed,
+                                             **({"ef_penalty": weight} if weight else {})}), weight)
+            for weight in config.ef_penalty for beta in config.betas for seed in config.seeds]
     model = sweep_model(config, dataset.num_classes)
     check_trainable(config, dataset)
     if config.n_explain > dataset.x_test.shape[0]:
