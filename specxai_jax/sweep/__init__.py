@@ -77,6 +77,15 @@ def model_settings(config: SweepConfig, dataset) -> dict:
             **{name: getattr(config, name) for name in MODEL_SETTINGS}}
 
 
+def model_jobs(config: SweepConfig, dataset) -> list[ModelJob]:
+    """The sweep's models (λ-major, then β, then seed) with their store keys; λ joins a key only when non-zero,
+    so the keys of plain training are those of sweeps made before EF-regularized training existed."""
+    base = model_settings(config, dataset)
+    return [ModelJob(beta, seed, config_key({**base, "beta": beta, "seed": seed,
+                                             **({"ef_penalty": weight} if weight else {})}), weight)
+            for weight in config.ef_penalty for beta in config.betas for seed in config.seeds]
+
+
 def explain_key(config: SweepConfig) -> str:
     """Key of the explanation settings (a model's results under other settings sit beside)."""
     return config_key({name: getattr(config, name) for name in EXPLAIN_SETTINGS})
@@ -286,10 +295,7 @@ def run(config: SweepConfig, out: Path, *, fresh: bool = False, progress: bool =
     print(f"dataset {dataset.name}: {dataset.x_train.shape[0]} train / {dataset.x_test.shape[0]} test images "
           f"{dataset.image_shape}, {dataset.num_classes} classes; {1 if mesh is None else mesh.size} "
           f"{jax.devices()[0].platform} device(s)")
-    base = model_settings(config, dataset)
-    jobs = [ModelJob(beta, seed, config_key({**base, "beta": beta, "seed": seed,
-                                             **({"ef_penalty": weight} if weight else {})}), weight)
-            for weight in config.ef_penalty for beta in config.betas for seed in config.seeds]
+    jobs = model_jobs(config, dataset)
     model = sweep_model(config, dataset.num_classes)
     check_trainable(config, dataset)
     if config.n_explain > dataset.x_test.shape[0]:
