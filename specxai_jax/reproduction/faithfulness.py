@@ -249,8 +249,8 @@ def checks(ctx, entries: Sequence[Entry], suite: Sequence[Metric], models: Seque
     is_smooth = lambda e: e.method == "smooth_grad" and e.sigma == largest
     diff = paired_differences(entries, is_smooth, is_vanilla, lambda e: e.ef)
     mean, low, high = hierarchical_bootstrap(diff)
-    _check(ctx, f"SmoothGrad σ={largest:g} has a lower EF than VanillaGrad (all models)", (-high, -low),
-           f"EF difference {mean:.4f}")
+    ctx.check(f"SmoothGrad σ={largest:g} has a lower EF than VanillaGrad (all models)", verdict(-high, -low),
+              f"EF(SmoothGrad) − EF(VanillaGrad) {mean:.4g}; 95 % interval [{low:.4g}, {high:.4g}]")
     for metric in suite:
         diff = paired_differences(entries, is_smooth, is_vanilla, lambda e: metric.unfaithfulness(e.scores[metric.name]))
         mean, low, high = hierarchical_bootstrap(diff)
