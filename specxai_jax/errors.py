@@ -43,6 +43,14 @@ class NeuralTangentsMissing(UsageError, ImportError):
     """neural-tangents is not installed; the message names the install command."""
 
 
+class MapLayoutError(UsageError):
+    """Maps that are not one (H, W) map or a batch (B, H, W) once their channels are summed."""
+
+
+class RankGradientError(UsageError):
+    """A derivative asked of rank-normalized maps: ranks are piecewise constant and have none."""
+
+
 class SpecxaiWarning(UserWarning):
     """A result is defined but degenerate (dead network, non-finite value replaced, entry recomputed)."""
 

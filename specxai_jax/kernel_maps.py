@@ -9,8 +9,9 @@ Whole kernel machines: kernel ridge regression f(x) = Σ_i a_i k(x, x_i) on flat
 gradient ∇ₓf in closed form for the Laplace and Gaussian kernels and for dot-product kernels Θ(cos(x, x_i))
 given as a table (e.g. infinite-width NTKs from ``specxai_jax.ntk.analytic``).
 
-All functions are pure JAX and work in the caller's precision (call them under ``jax.enable_x64(True)`` to
-resolve steep tails: a power ratio of 1e-20 is below float32's resolution).
+The map and fit functions are pure JAX and work in the caller's precision (call them under
+``jax.enable_x64(True)`` to resolve steep tails: a power ratio of 1e-20 is below float32's resolution). The exact
+finite-size predictions (:func:`exact_radial_spectrum`) are NumPy/SciPy in float64.
 """
 
 from __future__ import annotations
@@ -20,6 +21,8 @@ import math
 
 import jax
 import jax.numpy as jnp
+import numpy as np
+from scipy import special
 
 from specxai_jax import spectral
 
@@ -104,6 +107,17 @@ def band_bins(num_bins: int, size: int, band: tuple[float, float]) -> tuple[int,
     return lo, hi
 
 
+def bin_frequencies(size: int, dim: int) -> np.ndarray:
+    """Each radial bin's mean radius in cycles per sample, shape (K,): k/size in 1-D; in 2-D the mean of
+    √(dx² + dy²)/size over the bin's pixels (labelling bin k as k/size flattens a fitted 2-D slope)."""
+    height = 1 if dim == 1 else size
+    dy = np.arange(height)[:, None] - height // 2
+    dx = np.arange(size)[None, :] - size // 2
+    radius = np.sqrt(dy**2 + dx**2).ravel()
+    bins = spectral.radius_bins(height, size).ravel()
+    return np.bincount(bins, radius) / np.bincount(bins) / size
+
+
 def holder_exponent(alpha: float, dim: int) -> float:
     """Hölder exponent H = (α − d)/2 of a field with power ∝ |f|^−α in d dimensions (H ≥ 1: differentiable)."""
     return (alpha - dim) / 2
@@ -132,6 +146,98 @@ def predicted_exponent(kernel: str, alpha: float, dim: int) -> tuple[float, str]
     return -alpha, "input"
 
 
+# ---------------------------------------------------------------- exact finite-size expectation (Gaussian inputs)
+
+EXACT_MAPS = KERNELS + ("sign",)
+"""Maps with a closed-form Gaussian conditional mean: the three kernels' κ′ and sign (F(ρ) = (2/π) arcsin ρ)."""
+
+
+def conditional_mean(kernel: str, mu: np.ndarray, tau: np.ndarray, bandwidth: float) -> np.ndarray:
+    """E[κ′_b(μ + τZ)], Z standard normal, in closed form (float64; broadcasts μ, τ > 0).
+
+    Laplace and Matérn-3/2 split at 0 and tilt the Gaussian by e^{∓cu}; the Gaussian kernel's product with the
+    normal density is Gaussian again; ``sign`` gives 2Φ(μ/τ) − 1.
+    """
+    b = bandwidth
+    mu, tau = np.asarray(mu, float), np.asarray(tau, float)
+    if kernel == "sign":
+        return special.erf(mu / (tau * math.sqrt(2.0)))
+    if kernel == "gaussian":
+        total = b**2 + tau**2
+        return -(b / np.sqrt(total)) * np.exp(-(mu**2) / (2 * total)) * (mu * b**2 / total) / b**2
+    if kernel not in ("laplace", "matern32"):
+        raise ValueError(f"unknown map {kernel!r}; choose one of {EXACT_MAPS}")
+    c = 1.0 / b if kernel == "laplace" else math.sqrt(3.0) / b
+    # E[e^{-cu} 1(u>0)] = exp(-cμ + c²τ²/2) Φ(μ/τ - cτ) and its mirror, in logs (no overflow)
+    upper = np.exp(-c * mu + 0.5 * (c * tau) ** 2 + special.log_ndtr(mu / tau - c * tau))
+    lower = np.exp(c * mu + 0.5 * (c * tau) ** 2 + special.log_ndtr(-mu / tau - c * tau))
+    if kernel == "laplace":  # κ′ = -sign(u) e^{-|u|/b} / b
+        return -(upper - lower) / b
+    # κ′ = -3u/b² e^{-c|u|}: under the tilted Gaussians u has mean μ ∓ cτ²; the τφ(μ/τ) terms cancel
+    return -3.0 / b**2 * ((mu - c * tau**2) * upper + (mu + c * tau**2) * lower)
+
+
+def _outer_nodes(count: int = 16, panels: int = 24, reach: float = 9.0) -> tuple[np.ndarray, np.ndarray]:
+    """Composite Gauss–Legendre nodes and standard-normal-weighted weights on [−reach, reach], with 0 a panel
+    edge (κ′ of Laplace jumps there) and panels packed near 0 where κ′ of a narrow kernel varies fastest."""
+    edges = reach * np.linspace(0.0, 1.0, panels + 1) ** 2
+    edges = np.concatenate([-edges[:0:-1], edges])
+    x, w = np.polynomial.legendre.leggauss(count)
+    half = np.diff(edges)[:, None] / 2
+    nodes = (edges[:-1, None] + half * (x + 1)).ravel()
+    weights = (half * w).ravel() * np.exp(-0.5 * nodes**2) / math.sqrt(2 * math.pi)
+    return nodes, weights
+
+
+def map_covariance(kernel: str, rho: np.ndarray, bandwidth: float, scale: float = 1.0) -> np.ndarray:
+    """F(ρ) = E[κ′_b(sX) κ′_b(sY)] for (X, Y) standard bivariate normal with correlation ρ, any shape.
+
+    Y = ρX + √(1 − ρ²)Z: the inner expectation over Z is :func:`conditional_mean`, the outer one over X a
+    composite Gauss–Legendre rule (exact to ~1e-12 for the maps here). ``scale`` s is the inputs' std.
+    """
+    rho = np.clip(np.asarray(rho, float), -1.0, 1.0)
+    nodes, weights = _outer_nodes()
+    outer = conditional_mean(kernel, scale * nodes, np.full_like(nodes, 1e-12), bandwidth)  # κ′(s·x)
+    flat = rho.ravel()
+    result = np.empty_like(flat)
+    for start in range(0, flat.size, 2048):
+        r = flat[start:start + 2048, None]
+        tau = scale * np.maximum(np.sqrt(1.0 - r**2), 1e-12)
+        result[start:start + 2048] = (conditional_mean(kernel, scale * r * nodes, tau, bandwidth) * outer) @ weights
+    return result.reshape(rho.shape)
+
+
+def field_correlation(size: int, dim: int, alpha: float) -> np.ndarray:
+    """Lag correlation ρ(h) of :func:`power_law_fields` on the periodic grid, shape (size,)*dim, ρ(0) = 1."""
+    freqs = np.meshgrid(*([np.fft.fftfreq(size)] * dim), indexing="ij")
+    radius = np.sqrt(sum(f**2 for f in freqs))
+    power = np.where(radius > 0, np.where(radius > 0, radius, 1.0) ** -float(alpha), 0.0)
+    covariance = np.fft.ifftn(power).real
+    return covariance / covariance.flat[0]
+
+
+def exact_radial_spectrum(kernel: str, alpha: float, size: int, dim: int, bandwidth: float,
+                          scale: float = math.sqrt(2.0)) -> np.ndarray:
+    """Expected radial power spectrum (K,) of κ′_b(Δ), Δ Gaussian with std ``scale`` and the lag correlation of
+    two independent unit :func:`power_law_fields` (Δ = x_e − x_t: s = √2), binned as
+    :func:`specxai_jax.spectral.radial_power_spectrum` bins a map (1-D as a one-row map).
+
+    E|FFT(m)|² = N^d · DFT(C), C(h) = F(ρ(h)) (:func:`map_covariance`); the map's mean (F at ρ's constant part)
+    only moves bin 0.
+    """
+    rho = field_correlation(size, dim, alpha)
+    # ρ is even in each lag and (2-D) symmetric under swapping them: evaluate F once per folded, sorted lag
+    lags = np.stack(np.meshgrid(*([np.arange(size)] * dim), indexing="ij"), axis=-1).reshape(-1, dim)
+    folded = np.sort(np.minimum(lags, size - lags), axis=-1)
+    unique, inverse = np.unique(folded, axis=0, return_inverse=True)
+    values = map_covariance(kernel, rho[tuple(unique.T)], bandwidth, scale)
+    covariance = values[inverse.ravel()].reshape(rho.shape)
+    power = np.abs(np.fft.fftn(covariance)) * size**dim
+    power = np.fft.fftshift(power).reshape(1, size) if dim == 1 else np.fft.fftshift(power)
+    bins = spectral.radius_bins(*power.shape).ravel()
+    return np.bincount(bins, power.ravel()) / np.bincount(bins)
+
+
 # ---------------------------------------------------------------- kernel machines on images
 
 
@@ -153,18 +259,26 @@ def table_lookup(grid: jax.Array, values: jax.Array, c: jax.Array) -> tuple[jax.
     return jnp.interp(c, grid, values), jnp.interp(c, grid, slope)
 
 
+def l1_distances(x: jax.Array, y: jax.Array) -> jax.Array:
+    """City-block distances (M, N) between rows of x (M, D) and y (N, D), one row of x at a time."""
+    return jax.lax.map(lambda row: jnp.abs(row - y).sum(-1), x)
+
+
 def kernel_matrix(kind: str, x: jax.Array, y: jax.Array, bandwidth: float = 1.0,
                   table: tuple[jax.Array, jax.Array] | None = None) -> jax.Array:
-    """k(x_m, y_n), (M, D), (N, D) → (M, N): ``laplace`` exp(−‖x − y‖/b), ``gaussian`` exp(−‖x − y‖²/2b²),
+    """k(x_m, y_n), (M, D), (N, D) → (M, N): ``laplace`` exp(−‖x − y‖/b), ``laplace_l1`` the product (per-pixel)
+    Laplace kernel exp(−‖x − y‖₁/b) = Π_j exp(−|x_j − y_j|/b), ``gaussian`` exp(−‖x − y‖²/2b²),
     ``dot`` Θ(cos(x, y)) from ``table`` = (grid, values)."""
     if kind == "dot":
         return table_lookup(*table, unit_rows(x) @ unit_rows(y).T)[0]
+    if kind == "laplace_l1":
+        return jnp.exp(-l1_distances(x, y) / bandwidth)
     distance = pairwise_distances(x, y)
     if kind == "laplace":
         return jnp.exp(-distance / bandwidth)
     if kind == "gaussian":
         return jnp.exp(-0.5 * (distance / bandwidth) ** 2)
-    raise ValueError(f"unknown kernel machine {kind!r}; choose laplace, gaussian or dot")
+    raise ValueError(f"unknown kernel machine {kind!r}; choose laplace, laplace_l1, gaussian or dot")
 
 
 def ridge_coefficients(gram: jax.Array, targets: jax.Array, ridge: float) -> jax.Array:
@@ -178,8 +292,12 @@ def input_gradients(kind: str, x: jax.Array, x_train: jax.Array, weights: jax.Ar
     """∇ₓ Σ_n w_mn k(x_m, x_n) in closed form for each row m: x (M, D), x_train (N, D), weights (M, N) → (M, D).
 
     laplace: ∇k = −k (x − x_n)/(b‖x − x_n‖); gaussian: −k (x − x_n)/b²;
-    dot: Θ′(c) (x̂_n − c x̂)/‖x‖ with c = cos(x, x_n). Each gradient lies in span{x, x_1 … x_N}.
+    dot: Θ′(c) (x̂_n − c x̂)/‖x‖ with c = cos(x, x_n): each of these lies in span{x, x_1 … x_N}.
+    laplace_l1: −k sign(x − x_n)/b, a per-pixel crossing (Lemma 3's setting) at every x_j = x_nj.
     """
+    if kind == "laplace_l1":
+        coeff = weights * kernel_matrix(kind, x, x_train, bandwidth) / bandwidth           # (M, N)
+        return -jax.lax.map(lambda args: args[1] @ jnp.sign(args[0] - x_train), (x, coeff))
     if kind == "dot":
         norm = jnp.linalg.norm(x, axis=-1, keepdims=True)
         unit, unit_train = x / norm, unit_rows(x_train)

@@ -1,20 +1,52 @@
 """Spatial spectrum of explanation maps and their Expected Frequency (EF), all on-device.
 
-Every function takes maps batched over leading axes, shape (..., H, W), any H and W.
+Maps are one (H, W) map or a batch (B, H, W), any H and W. Attributions with a channel axis — Captum's
+(B, C, H, W), NHWC / PAIR's (B, H, W, C) or one (H, W, C) — need ``channel_axis=`` and are summed over
+it first (the paper's channel-summed maps); a 4-D input without it is refused, never read per channel.
+NumPy arrays, JAX arrays and torch tensors are accepted (torch is only touched when a tensor is passed).
 """
 
 from __future__ import annotations
+
+import functools
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 
+from specxai_jax.errors import MapLayoutError, RankGradientError
+
 CONVENTIONS = ("unit", "authors")
 
 
-@jax.jit
-def rank_normalize(maps: jax.Array) -> jax.Array:
-    """Each pixel → its average rank (1-based, ties share the mean rank) / (H·W); shape kept.
+def as_maps(maps, channel_axis: int | None = None):
+    """Maps (H, W) or (B, H, W) from any accepted input; shape kept unless a channel axis is summed.
+
+    Torch tensors become NumPy arrays (``.detach().cpu().numpy()``); ``channel_axis`` sums one
+    (H, W, C) / (C, H, W) map or a batch (B, C, H, W) / (B, H, W, C) over that axis.
+    """
+    if type(maps).__module__.startswith("torch"):
+        maps = maps.detach().cpu().numpy()
+    shape = np.shape(maps)
+    if channel_axis is not None:
+        if len(shape) not in (3, 4) or not -len(shape) <= channel_axis < len(shape):
+            raise MapLayoutError(f"channel_axis={channel_axis} does not fit maps of shape {shape}: it names the "
+                                 "channel axis of one map (H, W, C) / (C, H, W) or a batch (B, C, H, W) / (B, H, W, C)")
+        return jnp.sum(maps, axis=channel_axis)
+    if len(shape) == 4:
+        raise MapLayoutError(f"maps of shape {shape} have a channel axis: 4-D maps need channel_axis= (1 for Captum's "
+                             "NCHW, -1 for NHWC/PAIR); channels are summed")
+    if len(shape) == 3 and shape[-1] <= 4 and min(shape[-3], shape[-2]) > shape[-1]:
+        raise MapLayoutError(f"maps of shape {shape} look like one (H, W, C) map with a channel axis: pass "
+                             "channel_axis=-1 (channels are summed), or maps (B, H, W)")
+    if len(shape) not in (2, 3):
+        raise MapLayoutError(f"maps of shape {shape}: expected one map (H, W) or a batch (B, H, W)")
+    return maps
+
+
+@jax.custom_jvp
+def _ranks(maps: jax.Array) -> jax.Array:
+    """Each pixel → its average rank (1-based, ties share the mean rank) / (H·W); (..., H, W) kept.
 
     One sort of all pixels gives the ascending order and its permutation; tied runs get the mean
     of their first and last position; a scatter puts the ranks back.
@@ -33,6 +65,23 @@ def rank_normalize(maps: jax.Array) -> jax.Array:
     rows = jnp.arange(flat.shape[0])[:, None]
     normalized = jnp.zeros_like(flat).at[rows, order].set(sorted_ranks, unique_indices=True)
     return normalized.reshape(*lead, height, width)
+
+
+@_ranks.defjvp
+def _refuse_rank_derivative(primals, tangents):
+    raise RankGradientError("rank normalization has no gradient (ranks are piecewise constant in the map); "
+                            "differentiate expected_frequency(..., rank=False) instead")
+
+
+_rank_normalize = jax.jit(_ranks)
+
+
+def rank_normalize(maps, *, channel_axis: int | None = None) -> jax.Array:
+    """Each pixel → its average rank (1-based, ties share the mean rank) / (H·W): (B, H, W) or (H, W) kept.
+
+    Differentiating it raises :class:`RankGradientError` (ranks have no gradient).
+    """
+    return _rank_normalize(as_maps(maps, channel_axis))
 
 
 def sort_with_positions(flat: jax.Array) -> tuple[jax.Array, jax.Array]:
@@ -60,29 +109,25 @@ def _bin_average_matrix(height: int, width: int) -> np.ndarray:
     return onehot / onehot.sum(axis=0, keepdims=True)
 
 
-def power_spectrum(maps: jax.Array) -> jax.Array:
-    """|FFT2(map)|², zero frequency moved to (H//2, W//2); shape (..., H, W)."""
+def _power_spectrum(maps: jax.Array) -> jax.Array:
     spectrum = jnp.fft.fftshift(jnp.fft.fft2(maps), axes=(-2, -1))
     return jnp.real(spectrum * jnp.conj(spectrum))
 
 
-def reject_channel_axis(maps: jax.Array) -> None:
-    """Raise ValueError for (..., H, W, C) with a small channel axis C ≤ 4 (EF needs maps (..., H, W))."""
-    shape = np.shape(maps)
-    if len(shape) >= 3 and shape[-1] <= 4 and min(shape[-3], shape[-2]) > shape[-1]:
-        raise ValueError(f"maps of shape {shape} look like (..., H, W, C) with a channel axis; spectral functions "
-                         "take maps (..., H, W): sum the attributions over channels first (maps.sum(-1))")
+def power_spectrum(maps, *, channel_axis: int | None = None) -> jax.Array:
+    """|FFT2(map)|², zero frequency moved to (H//2, W//2): (B, H, W) or (H, W), shape kept."""
+    return _power_spectrum(jnp.asarray(as_maps(maps, channel_axis)))
 
 
-def radial_power_spectrum(maps: jax.Array) -> jax.Array:
-    """Mean power at each integer radius k = 0 … K−1 from the centre: (..., H, W) → (..., K).
-
-    A trailing channel axis (..., H, W, C), C ≤ 4, is refused (:func:`reject_channel_axis`).
-    """
-    reject_channel_axis(maps)
+def _radial_power_spectrum(maps: jax.Array) -> jax.Array:
     *lead, height, width = maps.shape
-    power = power_spectrum(maps).reshape(*lead, height * width)
+    power = _power_spectrum(maps).reshape(*lead, height * width)
     return power @ jnp.asarray(_bin_average_matrix(height, width), power.dtype)
+
+
+def radial_power_spectrum(maps, *, channel_axis: int | None = None) -> jax.Array:
+    """Mean power at each integer radius k = 0 … K−1 from the centre: (B, H, W) → (B, K), (H, W) → (K,)."""
+    return _radial_power_spectrum(jnp.asarray(as_maps(maps, channel_axis)))
 
 
 def normalized_spectrum(radial: jax.Array) -> jax.Array:
@@ -97,26 +142,38 @@ def frequency_axis(num_bins: int) -> jax.Array:
     return jnp.arange(num_bins, dtype=jnp.float32) / max(num_bins - 1, 1)
 
 
-def expected_frequency(maps: jax.Array, *, rank: bool = True, convention: str = "unit") -> jax.Array:
-    """EF = Σ_k ω_k p_k per map, (..., H, W) → (...).
+def check_convention(convention: str) -> None:
+    """Raise ValueError for an EF convention that is not one of CONVENTIONS."""
+    if convention not in CONVENTIONS:
+        raise ValueError(f"unknown EF convention {convention!r}; choose one of {CONVENTIONS}")
 
-    ``rank`` rank-normalizes each map first (the paper's protocol). ``convention="unit"`` gives EF on
-    the [0, 1] frequency scale; ``"authors"`` gives EF / K (the authors' code, mean_k ω_k p_k).
-    A map with no power at all (all zeros without rank normalization) has EF 0; a map holding any NaN
-    (a diverged network) has EF NaN. A trailing channel axis (..., H, W, C), C ≤ 4, is refused.
-    """
-    reject_channel_axis(maps)
+
+@functools.partial(jax.jit, static_argnames=("rank", "convention"))
+def _expected_frequency(maps: jax.Array, rank: bool, convention: str) -> jax.Array:
     broken = jnp.isnan(maps).any(axis=(-2, -1))
     if rank:
-        maps = rank_normalize(maps)
-    ef = expected_frequency_from_spectrum(normalized_spectrum(radial_power_spectrum(maps)), convention)
+        maps = _ranks(maps)
+    ef = expected_frequency_from_spectrum(normalized_spectrum(_radial_power_spectrum(maps)), convention)
     return jnp.where(broken, jnp.nan, ef)
+
+
+def expected_frequency(maps, *, rank: bool = True, convention: str = "unit",
+                       channel_axis: int | None = None) -> jax.Array:
+    """EF = Σ_k ω_k p_k per map: (B, H, W) → (B,), (H, W) → ().
+
+    ``rank`` rank-normalizes each map first (the paper's protocol; no gradient: differentiating it raises
+    :class:`RankGradientError`); ``rank=False`` gives the raw EF, differentiable in the map.
+    ``convention="unit"`` gives EF on the [0, 1] frequency scale; ``"authors"`` gives EF / K (the authors'
+    code, mean_k ω_k p_k). A map with no power at all (all zeros without rank normalization) has EF 0; a
+    map holding any NaN (a diverged network) has EF NaN. ``channel_axis``: see :func:`as_maps`.
+    """
+    check_convention(convention)
+    return _expected_frequency(jnp.asarray(as_maps(maps, channel_axis)), rank, convention)
 
 
 def expected_frequency_from_spectrum(probs: jax.Array, convention: str = "unit") -> jax.Array:
     """EF of normalized radial spectra p (..., K) → (...); conventions as in expected_frequency."""
-    if convention not in CONVENTIONS:
-        raise ValueError(f"unknown EF convention {convention!r}; choose one of {CONVENTIONS}")
+    check_convention(convention)
     num_bins = probs.shape[-1]
     ef = probs @ frequency_axis(num_bins).astype(probs.dtype)
     return ef / num_bins if convention == "authors" else ef

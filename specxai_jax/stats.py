@@ -1,4 +1,6 @@
-"""Host-side reports of the defined-but-degenerate values the device pipeline returns.
+"""Statistics written once: Spearman ρ, bootstrap intervals, seed mean ± std with a t-interval, finiteness.
+
+Also host-side reports of the defined-but-degenerate values the device pipeline returns.
 
 The jitted code never produces NaN for the degenerate cases it knows (an all-zero saliency map has
 EF = ``DEAD_MAP_EF``, see ``specxai_jax.spectral``); these helpers look at the results on the host and
@@ -8,11 +10,14 @@ weights are not all finite has diverged: its EF is NaN, never a number (see :fun
 
 from __future__ import annotations
 
+import dataclasses
+import math
 import warnings
-from typing import Sequence
+from typing import Callable, Sequence
 
 import jax
 import numpy as np
+from numpy.typing import ArrayLike
 
 from specxai_jax.errors import SpecxaiWarning
 
@@ -20,33 +25,6 @@ DEAD_MAP_EF = 0.0
 """EF of an all-zero saliency map (a dead network): rank normalization makes it constant, so all its
 power sits at frequency 0."""
 
-
-
-def check_finite(name: str, values, *, replacement: float | None = None) -> np.ndarray:
-    """``values`` as a numpy array, warning once if any entry is NaN or ±inf.
-
-    With ``replacement`` the non-finite entries are replaced by it (and the warning says so);
-    without, they are kept. The warning names ``name`` and counts the NaN and inf entries.
-    """
-    array = np.array(values, copy=True)
-    bad = ~np.isfinite(array)
-    if not bad.any():
-        return array
-    n_nan = int(np.isnan(array).sum())
-    n_inf = int(bad.sum()) - n_nan
-    what = f"{name}: {int(bad.sum())} of {array.size} values are not finite ({n_nan} NaN, {n_inf} inf)"
-    if replacement is None:
-        warnings.warn(f"{what}; kept as they are", SpecxaiWarning, stacklevel=2)
-    else:
-        array[bad] = replacement
-        warnings.warn(f"{what}; replaced by {replacement}", SpecxaiWarning, stacklevel=2)
-    return array
-
-
-def dead_map_counts(maps) -> np.ndarray:
-    """Number of all-zero maps: (..., N, H, W) → (...)."""
-    maps = np.asarray(maps)
-    return np.all(maps == 0, axis=(-2, -1)).sum(axis=-1)
 
 
 def warn_dead_maps(dead_counts, n_images: int, labels: Sequence[str] | None = None) -> np.ndarray:
@@ -73,23 +51,73 @@ def all_finite(tree) -> bool:
     return all(bool(np.isfinite(np.asarray(leaf)).all()) for leaf in jax.tree.leaves(tree))
 
 
-def spearman(x: Sequence[float], y: Sequence[float]) -> float:
+def weights_finite(variables: dict) -> bool:
+    """True if a network's trained variables are all finite (its constants, such as β = inf, are not checked)."""
+    return all_finite({name: tree for name, tree in variables.items() if name != "constants"})
+
+
+def spearman(x: ArrayLike, y: ArrayLike) -> float:
     """Spearman's ρ of two equal-length sequences: the correlation of their :func:`average_ranks`
     (inf ranks highest); NaN where either holds a NaN or is constant.
 
     SciPy's ``spearmanr`` computes the same; importing ``scipy.stats`` takes ~0.6 s of every sweep.
     """
-    x, y = np.asarray(x, np.float64), np.asarray(y, np.float64)
-    if np.isnan(x).any() or np.isnan(y).any():
+    a, b = np.asarray(x, np.float64), np.asarray(y, np.float64)
+    if np.isnan(a).any() or np.isnan(b).any():
         return float("nan")
-    rx, ry = average_ranks(x), average_ranks(y)
+    rx, ry = average_ranks(a), average_ranks(b)
     if rx.std() == 0 or ry.std() == 0:
         return float("nan")
     return float(np.corrcoef(rx, ry)[0, 1])
 
 
-def average_ranks(values: Sequence[float]) -> np.ndarray:
+def average_ranks(values: ArrayLike) -> np.ndarray:
     """Ranks 1…n of a 1-D array, tied values sharing the average of their ranks, (n,) float64."""
     _, inverse, counts = np.unique(np.asarray(values), return_inverse=True, return_counts=True)
     ends = np.cumsum(counts)
     return ((ends - counts + 1 + ends) / 2)[inverse.ravel()]
+
+
+def bootstrap_interval(statistic: Callable[..., float], *samples: ArrayLike, n_boot: int = 1000,
+                       level: float = 0.95, seed: int = 0) -> tuple[float, float]:
+    """Percentile bootstrap interval of ``statistic(*samples)``: the n samples (each (n,)) resampled jointly
+    with replacement ``n_boot`` times (``numpy.random.default_rng(seed)``); draws giving NaN are left out.
+    """
+    arrays = [np.asarray(sample, np.float64) for sample in samples]
+    count = len(arrays[0])
+    if any(len(array) != count for array in arrays):
+        raise ValueError(f"samples of different lengths {[len(array) for array in arrays]}")
+    draws = np.random.default_rng(seed).integers(0, count, (n_boot, count))
+    values = [statistic(*(array[draw] for array in arrays)) for draw in draws]
+    tail = 50 * (1 - level)
+    low, high = np.nanpercentile(values, [tail, 100 - tail])
+    return float(low), float(high)
+
+
+@dataclasses.dataclass(frozen=True)
+class SeedMean:
+    """Mean ± std (ddof 1) of one quantity over n seeds, with the mean's t-interval (low, high) at ``level``;
+    std and interval NaN for a single seed."""
+
+    mean: float
+    std: float
+    n: int
+    low: float
+    high: float
+    level: float = 0.95
+
+
+def seed_mean(values: ArrayLike, level: float = 0.95) -> SeedMean:
+    """:class:`SeedMean` of one value per seed, (n,); ValueError for no values."""
+    from scipy.special import stdtrit  # type: ignore[import-untyped]  # scipy.stats: ~0.6 s more per import
+
+    array = np.asarray(values, np.float64)
+    if array.size == 0:
+        raise ValueError("seed_mean of no values")
+    mean = float(array.mean())
+    if array.size < 2:
+        return SeedMean(mean, math.nan, 1, math.nan, math.nan, level)
+    std = float(array.std(ddof=1))
+    half = float(stdtrit(array.size - 1, 0.5 + level / 2)) * std / math.sqrt(array.size)
+    return SeedMean(mean, std, int(array.size), mean - half, mean + half, level)
+

@@ -114,7 +114,7 @@ def test_a_plain_function_of_params_and_x(small):
     np.testing.assert_allclose(explain("vanilla_grad", f, variables["params"], X, target), expected, rtol=1e-6)
     np.testing.assert_allclose(explain("guided_backprop", f, variables["params"], X, target),
                                explain("guided_backprop", model, variables, X, target), rtol=1e-6)
-    with pytest.raises(ValueError, match="gradcam needs a Flax linen module"):
+    with pytest.raises(ValueError, match="gradcam on a plain function needs features="):
         explain("gradcam", f, variables["params"], X)
 
 

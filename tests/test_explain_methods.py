@@ -144,6 +144,16 @@ def test_vanilla_grad_matches_saliency(twins):
     np.testing.assert_allclose(twins.ours("vanilla_grad"), to_numpy(theirs), rtol=RTOL, atol=ATOL)
 
 
+def test_logit_score_is_captums_default_saliency_on_the_raw_output(twins):
+    """score="logit" explains what Captum explains by default: the raw model output (no LogSoftmax);
+    Saliency's default also takes absolute values."""
+    twin = twins.torch(log_softmax=False)
+    theirs = captum_attr.Saliency(twin).attribute(to_torch(twins.x), target=twins.target.tolist())
+    np.testing.assert_allclose(np.abs(twins.ours("vanilla_grad", score="logit")), to_numpy(theirs), rtol=RTOL,
+                               atol=ATOL)
+    assert not np.allclose(twins.ours("vanilla_grad"), twins.ours("vanilla_grad", score="logit"), atol=1e-3)
+
+
 def test_smooth_grad_matches_noise_tunnel_with_its_noise(twins):
     samples, recorded, twin = 4, [], twins.torch()
     hook = twin.convs[0].register_forward_pre_hook(lambda module, inputs: recorded.append(inputs[0].detach()))

@@ -14,6 +14,8 @@ from specxai_jax import gap
 from specxai_jax.attribution import METHODS
 from specxai_jax.cli import explanation_gap, validation
 from specxai_jax.configs import GAP_QUICK, GapConfig
+from specxai_jax.gap import report as gap_report
+from specxai_jax.results import read_checks
 from specxai_jax.storage.store import KEY_PATTERN
 
 
@@ -97,3 +99,19 @@ def test_quick_run_writes_every_output(tmp_path):
     assert recorded["n_explain"] == 8 and recorded["sigmas"] == [0.05, 0.2, 0.4] and recorded["img_size"] == 16
     assert set(recorded) >= {field.name for field in dataclasses.fields(GapConfig)} | {"git_commit", "num_classes"}
     assert gap.GAP_COLUMNS == list(rows[0])
+    for row in rows:  # the signed change beside |ΔEF|
+        if not np.isnan(float(row["ef"])):
+            reference = next(float(r["ef"]) for r in rows if r["model"] == row["model"] and r["method"] == "vanilla_grad")
+            assert float(row["ef_change"]) == float(row["ef"]) - reference
+            assert float(row["delta_ef"]) == abs(float(row["ef_change"]))
+    checks = read_checks(out / "checks.json")
+    claims = [check.claim for check in checks]
+    assert claims == [f"{model}: {what}" for model in models for what in (
+        "GradCAM has the largest ΔEF", "every post-hoc method lowers EF (EF − EF(VanillaGrad) < 0)",
+        f"ΔEF ranks the direct gap G across methods (Spearman ρ(ΔEF, G) ≥ {gap_report.TRACKS_RHO})")]
+    for model in models:  # the lowers-EF verdict follows the signs in gap.csv
+        (lowers,) = [c for c in checks if c.claim.startswith(f"{model}: every post-hoc")]
+        signs = [float(r["ef_change"]) < 0 for r in rows if r["model"] == model and r["method"] != "vanilla_grad"
+                 and not np.isnan(float(r["ef"]))]
+        assert lowers.holds == all(signs)
+    assert all(f"| {claim} |" in (out / "table.md").read_text() for claim in claims)

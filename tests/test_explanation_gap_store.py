@@ -137,3 +137,13 @@ def test_without_a_checkpoint_dir_nothing_is_kept(tmp_path, fake_training, no_ex
     gap.run(config, tmp_path / "out", progress=False)
     gap.run(config, tmp_path / "out", progress=False)
     assert len(fake_training) == 2 and not (tmp_path / "out" / "models").exists()
+
+
+def test_gap_models_keep_the_keys_of_their_own_scheme_in_the_store_scheme():
+    """The key of a gap model is the one its own settings dict (the scheme before the store owned it) gave,
+    so stored gap checkpoints still resolve."""
+    spec = parse_model_spec("cnn-relu")
+    dataset = types.SimpleNamespace(fingerprint="f" * 16)
+    before = {"model": "cnn-relu", "data": "f" * 16, "img_size": 8, "depth": None, "seed": 0, "format": 2,
+              "training": dataclasses.asdict(gap.training_config(BASE))}
+    assert config_key(gap.checkpoint_settings(spec, BASE, dataset)) == config_key(before)

@@ -67,17 +67,43 @@ def test_intgrad_gap_matches_a_fine_midpoint_rule():
         assert got == pytest.approx(expected, rel=1e-3)
 
 
-def gap_rows(delta_efs):
-    """gap.csv rows of one model with the given ΔEF per method (EF = ΔEF; VanillaGrad's 0)."""
-    return [{"model": "m", "method": method, "ef": value, "delta_ef": value} for method, value in delta_efs.items()]
+def gap_rows(efs, model="m"):
+    """gap.csv rows of one model with the given EF per method (VanillaGrad's is the reference)."""
+    reference = efs["vanilla_grad"]
+    return [{"model": model, "method": method, "ef": ef, "ef_change": ef - reference, "delta_ef": abs(ef - reference)}
+            for method, ef in efs.items()]
 
 
-def test_table_states_whether_the_paper_ordering_holds():
-    holds = gap_report.ordering_verdicts(gap_rows({"vanilla_grad": 0.0, "smooth_grad": 0.1, "gradcam": 0.3,
-                                                   "lrp": float("nan")}))
-    fails = gap_report.ordering_verdicts(gap_rows({"vanilla_grad": 0.0, "deeplift": 0.5, "gradcam": 0.3}))
-    assert holds == ["- m: holds"]
-    assert "does NOT hold" in fails[0] and "deeplift" in fails[0]
+def test_ordering_check_holds_only_when_gradcam_moves_ef_most():
+    holds = gap_report.ordering_check("m", gap_rows({"vanilla_grad": 0.5, "smooth_grad": 0.4, "gradcam": 0.2,
+                                                     "lrp": float("nan")}))
+    fails = gap_report.ordering_check("m", gap_rows({"vanilla_grad": 0.5, "deeplift": 0.0, "gradcam": 0.2}))
+    assert holds.holds is True and fails.holds is False and "deeplift" in fails.measured
+
+
+def test_a_method_that_raises_ef_breaks_the_lowers_ef_claim_and_is_named():
+    lowered = gap_report.lowers_ef_check("m", gap_rows({"vanilla_grad": 0.73, "smooth_grad": 0.70, "gradcam": 0.2}))
+    raised = gap_report.lowers_ef_check("m", gap_rows({"vanilla_grad": 0.73, "smooth_grad": 0.76, "gradcam": 0.2,
+                                                       "lrp": float("nan")}))
+    assert lowered.holds is True and "2 of 2" in lowered.measured
+    assert raised.holds is False and "smooth_grad (+3.00e-02)" in raised.measured and "gradcam" not in \
+        raised.measured.split("not lowered by")[1]
+    table = gap_report.table_text([{**row, "ef_std": 0.0, "n_images": 4}
+                                   for row in gap_rows({"vanilla_grad": 0.73, "smooth_grad": 0.76, "gradcam": 0.2})],
+                                  {"m": 0.9}, [], 10, [raised])
+    assert f"| {raised.claim} | **no** |" in table and "3.00 ↑" in table
+
+
+def test_gap_rank_check_is_spearman_of_delta_ef_and_g_across_methods():
+    from scipy.stats import spearmanr
+
+    sweep = [{"model": "m", "method": "smooth_grad", "sigma": s, "delta_ef": d, "gap": g}
+             for s, d, g in ((0.1, 0.01, 1.0), (0.2, 0.02, 2.0), (0.4, 0.03, 4.0))]
+    sweep.append({"model": "m", "method": "integrated_gradients", "sigma": float("nan"), "delta_ef": 0.0001, "gap": 3.0})
+    check = gap_report.gap_rank_check("m", sweep)
+    rho = spearmanr([r["delta_ef"] for r in sweep], [r["gap"] for r in sweep]).statistic
+    assert check.holds is False and f"ρ = {rho:+.2f}" in check.measured
+    assert gap_report.gap_rank_check("m", sweep[:2]).holds is None
 
 
 def test_sigma_summary_says_whether_delta_ef_tracks_g():
@@ -100,8 +126,10 @@ def test_gap_vs_sigma_labels_each_point_with_its_sigma(tmp_path, monkeypatch):
              for model in ("a", "b") for sigma, g, delta in ((0.05, 1.0, 0.01), (0.2, 10.0, 0.03))]
     sweep.append({"model": "a", "method": "integrated_gradients", "sigma": float("nan"), "gap": 5.0, "delta_ef": 0.02})
     gap_plots.plot_sweep(tmp_path / "fig.png", sweep)
-    labels = sorted((text.get_text(), text.xy) for text in kept[0].axes[0].texts)
-    assert labels == sorted([("σ=0.05", (1.0, 0.01)), ("σ=0.2", (10.0, 0.03))] * 2)
+    # models "a" and "b" are two families: one panel each, each σ labelled once per panel
+    for ax in kept[0].axes:
+        labels = sorted((text.get_text(), text.xy) for text in ax.texts)
+        assert labels == sorted([("σ=0.05", (1.0, 0.01)), ("σ=0.2", (10.0, 0.03))])
 
 
 @pytest.mark.parametrize("change,message", [
@@ -138,3 +166,19 @@ def test_diverged_model_is_flagged_not_given_a_number(tmp_path, monkeypatch, cap
     table = (tmp_path / "table.md").read_text()
     assert table.count("**diverged**") == len(METHODS) and "cnn-relu: diverged" in table
     assert (result.img_size, result.gradcam_layers, result.num_classes) == (8, {}, 10)
+
+
+def test_library_errors_name_arguments_and_the_command_line_shows_flags(capsys):
+    from specxai_jax.cli import validation
+
+    config = dataclasses.replace(GapConfig(), models=("vit-gelu",), img_size=18)
+    with pytest.raises(ValueError) as raised:
+        gap.validate(config)
+    assert "`img_size` a multiple of 4" in str(raised.value) and "--" not in str(raised.value)
+
+    def main(argv):
+        gap.validate(config)
+
+    with pytest.raises(SystemExit):
+        validation.cli_entry(main, [])
+    assert "needs --img-size a multiple of 4, got 18" in capsys.readouterr().err

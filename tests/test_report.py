@@ -13,8 +13,11 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import pytest  # noqa: E402
 
+from specxai_jax import results
 from specxai_jax.cli import report as report_cli
 from specxai_jax.cli import validation  # noqa: E402
+from specxai_jax.errors import UsageError
+from specxai_jax.gap import report as gap_report
 from specxai_jax.reproduction import (
     paper_values,  # noqa: E402
     report,  # noqa: E402
@@ -175,13 +178,15 @@ def test_report_reads_nothing_outside_its_runs(tmp_path):
 
 
 def sweep_with_claims(directory: Path) -> Path:
-    """A β-sweep directory whose report.md holds its claims table and names its figures in its own order."""
+    """A β-sweep directory with its checks.json; its report.md names its figures in its own order."""
     sweep_run(directory)
     figure(directory / "fig_accuracy.png", "orange")
+    results.write_checks(directory, [
+        results.Check("seed 0: EF rises with β among capped models (Spearman ρ ≥ 0.9)", True,
+                      "ρ = 1.000 over 2 of 2 models"),
+        results.Check("ReLU has the heaviest spectral tail", False, "ReLU 0.1; heaviest: β=1 0.2")])
     (directory / "report.md").write_text(
-        "# β-sweep\n\n## The paper's claims on this run\n\n| claim | holds | measured |\n|---|---|---|\n"
-        "| seed 0: EF rises with β among capped models (Spearman ρ ≥ 0.9) | yes | ρ = 1.000 over 2 of 2 models |\n"
-        "| ReLU has the heaviest spectral tail | **no** | ReLU 0.1; heaviest: β=1 0.2 |\n\n## Figures\n\n"
+        "# β-sweep\n\n## Figures\n\n"
         "![EF](fig_ef_vs_beta.png)\n\n![spectra](fig_spectra.png)\n\n![accuracy](fig_accuracy.png)\n")
     return directory
 
@@ -197,6 +202,8 @@ def gap_run(directory: Path) -> Path:
         {"model": "vit-relu", "method": "gradcam", "ef": 0.06, "delta_ef": 0.06, "diverged": False},
         {"model": "vit-relu", "method": "smooth_grad", "ef": 0.10, "delta_ef": 0.02, "diverged": False}],
         ["model", "method", "ef", "delta_ef", "diverged"])
+    results.write_checks(directory, [results.Check("vit-relu: GradCAM has the largest ΔEF", True,
+                                                   "largest: gradcam (0.0600)")])
     atomic.write_json(directory / "config.json", {"img_size": 16})
     return directory
 
@@ -240,7 +247,7 @@ def test_report_leads_with_every_claim_checked_in_markdown_and_html(every_kind):
     verdicts = re.findall(r"vit-relu: GradCAM has the largest ΔEF</td><td>([^<]*(?:<strong>no</strong>)?)</td>",
                           first_table)
     assert sorted(verdicts) == ["<strong>no</strong>", "yes"]
-    assert "3 of 5 checks hold (2 fail, 0 undecided)" in markdown
+    assert "3 of 5 checks hold (2 fail, 0 inconclusive)" in markdown
     for claim in (paper_values.CLAIMS["fig3"], paper_values.CLAIMS["tab4"], paper_values.CLAIMS["fig11"]):
         assert claim in first_table
 
@@ -273,3 +280,37 @@ def test_run_count_is_pluralised(tmp_path, capsys, count, says):
     runs = [sweep_run(tmp_path / f"sweep{i}") for i in range(count)]
     report_cli.main(["--runs", *map(str, runs), "--out", str(tmp_path / "out")])
     assert capsys.readouterr().out.strip().endswith(says)
+
+
+def test_a_claim_is_shown_holding_only_where_a_check_computed_it(tmp_path):
+    """A report.md that says "yes" is not a check; an undecided check reads "inconclusive", never "yes"."""
+    claim = "seed 0: EF rises with β among capped models (Spearman ρ ≥ 0.9)"
+    old = sweep_run(tmp_path / "old")  # a sweep without checks.json: its markdown is never parsed for verdicts
+    (old / "report.md").write_text(f"# β-sweep\n\n## The paper's claims on this run\n\n| claim | holds | measured |\n"
+                                   f"|---|---|---|\n| {claim} | yes | ρ = 1 |\n")
+    undecided = sweep_run(tmp_path / "undecided")
+    results.write_checks(undecided, [results.Check(claim, None, "too few β", inconclusive="too few β")])
+    report.write_report([old, undecided], tmp_path / "out")
+    markdown = (tmp_path / "out" / "report.md").read_text()
+    table = markdown[:markdown.index("\n## β-sweep")]
+    assert "0 of 1 checks hold (0 fail, 1 inconclusive)" in table
+    assert "| no check recorded | inconclusive |" in table and f"| {claim} | inconclusive | too few β |" in table
+    assert "| yes |" not in table
+
+
+def test_the_report_marks_post_hoc_methods_lower_ef_as_not_holding_when_a_method_raises_ef(tmp_path):
+    directory = gap_run(tmp_path / "gap")
+    rows = [{"model": "vit-relu", "method": method, "ef": ef, "ef_change": ef - 0.73, "delta_ef": abs(ef - 0.73)}
+            for method, ef in (("vanilla_grad", 0.73), ("smooth_grad", 0.76), ("gradcam", 0.5))]
+    results.write_checks(directory, [gap_report.lowers_ef_check("vit-relu", rows)])
+    report.write_report([directory], tmp_path / "out")
+    markdown = (tmp_path / "out" / "report.md").read_text()
+    assert re.search(r"\| vit-relu: every post-hoc method lowers EF [^|]* \| \*\*no\*\* \| 1 of 2 methods lower EF; "
+                     r"not lowered by smooth_grad \(\+3\.00e-02\) \|", markdown)
+
+
+def test_a_malformed_checks_file_is_a_one_line_error(tmp_path):
+    directory = sweep_run(tmp_path / "sweep")
+    (directory / results.CHECKS_FILE).write_text('[{"claim": "x", "holds": "yes", "measured": ""}]')
+    with pytest.raises(UsageError, match="not a check record"):
+        report.write_report([directory], tmp_path / "out")

@@ -21,7 +21,9 @@ from specxai_jax import sweep as beta_sweep
 from specxai_jax.attribution import METHODS
 from specxai_jax.cli import explanation_gap, reproduce, sweep_beta, validation
 from specxai_jax.configs import PRESETS, GapConfig, SweepConfig
-from specxai_jax.reproduction import paper_values, targets
+from specxai_jax.gap import report as gap_report
+from specxai_jax.reproduction import paper_values, runs, targets
+from specxai_jax.results import Check, read_checks
 from specxai_jax.storage import atomic
 
 QUICK_BETAS = 4  # β of configs.QUICK_SWEEP
@@ -54,7 +56,9 @@ def check_target(name: str, out: Path, result_rows: int | None = None) -> dict:
     claims = {**paper_values.CLAIMS, **targets.EXTRA_CLAIMS}
     assert record["target"] == name and record["quick"] is True and record["claim"] == claims[name]
     assert record["runs"] and all(run["command"].startswith("python -m ") for run in record["runs"])
-    assert record["checks"] and all(set(c) == {"claim", "holds", "measured"} for c in record["checks"])
+    assert record["checks"] and all(set(c) == {"claim", "holds", "measured", "interval", "inconclusive"}
+                                    for c in record["checks"])
+    assert [c.to_json() for c in read_checks(out / "checks.json")] == json.loads(text)["checks"]
     for figure in record["figures"]:
         assert_figure_has_data(out / figure)
     if name in RESULT_ROWS:
@@ -92,8 +96,8 @@ def check_target(name: str, out: Path, result_rows: int | None = None) -> dict:
 
 
 def check_theorem1(out: Path) -> None:
-    """theorem1.csv: the issue's columns; 1-D and 2-D Lemma 3 rows, white and permuted rows; finite exponents."""
-    table = rows(out / "theorem1.csv")
+    """kernel_maps.csv: the issue's columns; 1-D and 2-D Lemma 3 rows, white and permuted rows; finite exponents."""
+    table = rows(out / "kernel_maps.csv")
     assert THEOREM1_COLUMNS <= set(table[0])
     lemma = [r for r in table if r["part"] == "lemma3"]
     assert {r["dim"] for r in lemma} == {"1", "2"} and {r["kernel"] for r in lemma} == {"laplace", "matern32", "gaussian"}
@@ -108,9 +112,9 @@ def check_theorem1(out: Path) -> None:
 
 def test_quick_target_fig3_runs_end_to_end(tmp_path, monkeypatch):
     # the real fig3 target, its quick sweep shrunk further (the full --quick run is a slow test)
-    monkeypatch.setattr(targets, "QUICK_SWEEP", {**configs.QUICK_SWEEP, "betas": (2.0, math.inf), "max_epochs": 1,
+    monkeypatch.setattr(runs, "QUICK_SWEEP", {**configs.QUICK_SWEEP, "betas": (2.0, math.inf), "max_epochs": 1,
                                                  "n_explain": 16})
-    monkeypatch.setattr(targets, "REPRODUCE_SEEDS", {"quick": (0,), "full": (0,)})
+    monkeypatch.setattr(runs, "REPRODUCE_SEEDS", {"quick": (0,), "full": (0,)})
     out = tmp_path / "fig3"
     targets.reproduce("fig3", out, quick=True, dataset="synthetic:n_train=256,n_test=64", progress=False,
                       input_noise=0.05)
@@ -135,7 +139,7 @@ def config_of_command(command: str) -> SweepConfig:
 
 def test_sweep_config_layers_quick_settings_target_overrides_and_the_callers_options(tmp_path):
     quick = targets.Context(out=tmp_path, quick=True, dataset=None, progress=False, fresh=False, input_noise=0.05)
-    config = targets.sweep_config(quick, PRESETS["imagenette-224"], lr=0.01)
+    config = runs.sweep_config(quick, PRESETS["imagenette-224"], lr=0.01)
     assert isinstance(config, SweepConfig)
     assert (config.dataset, config.img_size, config.depth, config.betas) == \
         ("synthetic:n_train=1024,n_test=256", 16, 2, (2.0, 5.0, 20.0, math.inf))
@@ -144,12 +148,12 @@ def test_sweep_config_layers_quick_settings_target_overrides_and_the_callers_opt
 
     full = targets.Context(out=tmp_path, quick=False, dataset="synthetic:size=32", progress=False, fresh=False,
                            data_dir="/data", split="test", no_cap=True)
-    config = targets.sweep_config(full, PRESETS["cifar10"], depth=2, dataset="tfds:mnist")
+    config = runs.sweep_config(full, PRESETS["cifar10"], depth=2, dataset="tfds:mnist")
     assert (config.dataset, config.data_dir, config.split) == ("synthetic:size=32", "/data", "test")
     assert (config.img_size, config.lr, config.depth, config.acc_cap, config.max_epochs) == (32, 3e-3, 2, None, 200)
     assert (len(config.betas), config.betas[0], config.betas[-1]) == (18, 0.1, math.inf)
     assert (config.n_explain, config.seeds, config.input_noise, config.preset) == (1000, (0, 1, 2), 0.0, "cifar10")
-    command = targets.sweep_command(beta_sweep.resolve(config), tmp_path / "run")
+    command = runs.sweep_command(beta_sweep.resolve(config), tmp_path / "run")
     assert command.startswith("python -m experiments.sweep_beta --preset cifar10 ") and "--no-cap" in command
     assert config_of_command(command) == beta_sweep.resolve(config)
 
@@ -179,7 +183,7 @@ def test_table_configs_are_the_papers_settings_or_the_quick_ones_and_their_comma
     for ctx, target, quick_run in ((full, "tab1", False), (full, "tab2", False), (quick, "tab4", True),
                                    (pretrained, "tab2", True)):
         config = targets.table_config(ctx, target)
-        command = targets.gap_command(config, tmp_path / "out", quick_run)
+        command = runs.gap_command(config, tmp_path / "out", quick_run)
         assert ("--quick" in command.split()) == quick_run
         assert gap_config_of_command(command) == config, command
     assert targets.table_config(pretrained, "tab2").img_size is None  # the checkpoints' size
@@ -189,7 +193,7 @@ def fake_rows(config: SweepConfig) -> list[dict]:
     """Rows as sweep.run returns them, EF rising with β, without training anything."""
     return [{"activation": config.activation, "beta": beta, "seed": seed, "test_accuracy": 0.8, "epochs": 1,
              "ef": 0.1 + 0.01 * i, "ef_std": 0.01, "ef_ref": 0.1, "n_images": 4, "train_seconds": 0.0,
-             "reached_cap": True, "dead_maps": 0, "diverged": False, "spectrum": np.linspace(1.0, 0.0, 6) / 3,
+             "reached_cap": True, "dead_maps": 0, "diverged": False, "store_key": f"{i:016x}", "spectrum": np.linspace(1.0, 0.0, 6) / 3,
              "examples": np.zeros((1, 4, 4))} for i, beta in enumerate(config.betas) for seed in config.seeds]
 
 
@@ -298,6 +302,16 @@ def test_table_checks_leave_a_diverged_model_undecided(tmp_path):
               for method in METHODS]
     diverged = [{"model": "vit-gelu", "method": method, "ef": nan, "delta_ef": nan} for method in METHODS]
     ctx = targets.Context(out=tmp_path, quick=True, dataset=None, progress=False, fresh=False)
-    targets.gap_checks(ctx, "tab4", finite + diverged)
-    assert [(c["claim"].split(":")[0], c["holds"]) for c in ctx.checks] == [
-        ("vit-relu", True), ("vit-gelu", None), ("GELU-ViT's VanillaGrad EF exceeds ReLU-ViT's (the paper's observation)", None)]
+    targets.vit_check(ctx, finite + diverged)
+    assert [(c.claim, c.holds, c.inconclusive) for c in ctx.checks] == [
+        ("GELU-ViT's VanillaGrad EF exceeds ReLU-ViT's (the paper's observation)", None, "a ViT diverged")]
+    assert [(c.claim.split(":")[0], c.holds) for c in map(gap_report.ordering_check, ("vit-relu", "vit-gelu"),
+                                                              (finite, [{**r, "diverged": True} for r in diverged]))] \
+        == [("vit-relu", True), ("vit-gelu", None)]
+
+
+def test_context_check_records_typed_checks_with_intervals(tmp_path):
+    ctx = targets.Context(out=tmp_path, quick=True, dataset=None, progress=False, fresh=False)
+    ctx.check("a", np.bool_(True), "ρ = 0.9", interval=(0.5, 1.0))
+    ctx.check("b", None, "too few")
+    assert ctx.checks == [Check("a", True, "ρ = 0.9", (0.5, 1.0)), Check("b", None, "too few", inconclusive="too few")]

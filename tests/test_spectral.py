@@ -1,5 +1,10 @@
 """Spectral metrics against closed forms, known spectra and independent NumPy/SciPy implementations."""
 
+import subprocess
+import sys
+import textwrap
+
+import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
@@ -103,14 +108,12 @@ def test_rank_normalize_is_invariant_to_monotone_maps():
     np.testing.assert_allclose(np.asarray(direct), np.asarray(transformed), rtol=1e-6)
 
 
-def test_batched_leading_axes_equal_per_map_results():
-    maps = np.random.default_rng(4).normal(size=(2, 3, 10, 13)).astype(np.float32)
+def test_batched_maps_equal_per_map_results():
+    maps = np.random.default_rng(4).normal(size=(3, 10, 13)).astype(np.float32)
     batched = np.asarray(spectral.expected_frequency(jnp.asarray(maps)))
-    assert batched.shape == (2, 3)
-    for i in range(2):
-        for j in range(3):
-            single = float(spectral.expected_frequency(jnp.asarray(maps[i, j])))
-            assert batched[i, j] == pytest.approx(single, rel=1e-5)
+    assert batched.shape == (3,)
+    for i in range(3):
+        assert batched[i] == pytest.approx(float(spectral.expected_frequency(jnp.asarray(maps[i]))), rel=1e-5)
 
 
 def test_smooth_maps_have_lower_ef_than_rough_maps():
@@ -132,3 +135,79 @@ def test_all_zero_map_gives_zero_ef_without_nan():
 def test_unknown_convention_is_rejected():
     with pytest.raises(ValueError, match="convention"):
         spectral.expected_frequency(jnp.ones((4, 4)), convention="per-pixel")
+
+
+def numpy_expected_frequency(image: np.ndarray) -> float:
+    """Independent reference EF (unit convention) of one raw map."""
+    radial = numpy_radial_spectrum(image)
+    return float((radial / radial.sum()) @ (np.arange(len(radial)) / (len(radial) - 1)))
+
+
+def test_captum_nchw_torch_and_pair_hwc_numpy_maps_are_channel_summed():
+    torch = pytest.importorskip("torch")
+    rng = np.random.default_rng(7)
+    nchw = rng.normal(size=(3, 3, 12, 10))
+    summed = nchw.sum(axis=1)
+    expected = [numpy_expected_frequency(m) for m in summed]
+    captum_like = torch.tensor(nchw, requires_grad=True)   # Captum hands back tensors that require grad
+    raw = np.asarray(spectral.expected_frequency(captum_like, rank=False, channel_axis=1))
+    np.testing.assert_allclose(raw, expected, rtol=1e-4)
+    nhwc = nchw.transpose(0, 2, 3, 1)
+    np.testing.assert_allclose(np.asarray(spectral.expected_frequency(nhwc, rank=False, channel_axis=-1)), expected,
+                               rtol=1e-4)
+    pair_one_map = nhwc[1]   # PAIR's saliency: one (H, W, C) numpy map
+    assert float(spectral.expected_frequency(pair_one_map, rank=False, channel_axis=-1)) == pytest.approx(
+        expected[1], rel=1e-4)
+    ranked = np.asarray(spectral.rank_normalize(captum_like, channel_axis=1))
+    np.testing.assert_allclose(ranked[2], rankdata(summed[2].ravel()).reshape(12, 10) / 120, rtol=1e-6)
+    np.testing.assert_allclose(np.asarray(spectral.radial_power_spectrum(nhwc, channel_axis=3))[0],
+                               numpy_radial_spectrum(summed[0]), rtol=1e-4, atol=1e-3)
+    rank_ef = np.asarray(spectral.expected_frequency(captum_like, channel_axis=1))
+    np.testing.assert_allclose(np.asarray(spectral.expected_frequency(pair_one_map, channel_axis=-1)), rank_ef[1],
+                               rtol=1e-6)
+
+
+@pytest.mark.parametrize("fn", [spectral.expected_frequency, spectral.radial_power_spectrum, spectral.rank_normalize])
+def test_four_d_maps_without_channel_axis_are_refused(fn):
+    with pytest.raises(ValueError, match=r"channel_axis= \(1 for Captum's NCHW, -1 for NHWC/PAIR\)"):
+        fn(np.zeros((4, 3, 32, 32)))
+    with pytest.raises(spectral.MapLayoutError, match="channel_axis=5 does not fit"):
+        fn(jnp.zeros((4, 3, 32, 32)), channel_axis=5)
+    with pytest.raises(ValueError, match=r"expected one map \(H, W\) or a batch"):
+        fn(np.zeros((2, 2, 3, 32, 32)))
+
+
+def test_numpy_maps_never_import_torch():
+    script = textwrap.dedent("""
+        import sys
+        import numpy as np
+        from specxai_jax import spectral
+        spectral.expected_frequency(np.ones((2, 8, 8)))
+        spectral.expected_frequency(np.ones((2, 3, 8, 8)), channel_axis=1)
+        assert "torch" not in sys.modules, "torch was imported"
+    """)
+    subprocess.run([sys.executable, "-c", script], check=True)
+
+
+def test_gradient_through_rank_normalization_is_refused():
+    maps = jnp.asarray(np.random.default_rng(8).normal(size=(2, 8, 8)), jnp.float32)
+    for differentiate in (jax.grad, jax.jacfwd):
+        with pytest.raises(spectral.RankGradientError, match="rank=False"):
+            differentiate(lambda m: spectral.expected_frequency(m).sum())(maps)
+    # Without differentiation the same program still runs under jit and vmap.
+    direct = spectral.expected_frequency(maps)
+    np.testing.assert_allclose(np.asarray(jax.jit(jax.vmap(spectral.expected_frequency))(maps)), np.asarray(direct),
+                               rtol=1e-6)
+
+
+def test_raw_ef_gradient_matches_finite_differences_in_float64():
+    rng = np.random.default_rng(9)
+    image = rng.normal(size=(9, 8))
+    with jax.enable_x64(True):
+        gradient = np.asarray(jax.grad(lambda m: spectral.expected_frequency(m, rank=False))(jnp.asarray(image)))
+    assert gradient.dtype == np.float64
+    step = 1e-6
+    for direction in rng.normal(size=(4, 9, 8)):
+        central = (numpy_expected_frequency(image + step * direction)
+                   - numpy_expected_frequency(image - step * direction)) / (2 * step)
+        assert float((gradient * direction).sum()) == pytest.approx(central, rel=1e-6, abs=1e-9)

@@ -12,6 +12,7 @@ import pytest
 from specxai_jax import sweep
 from specxai_jax.cli import sweep_beta
 from specxai_jax.configs import PRESETS, SweepConfig
+from specxai_jax.storage import store
 from specxai_jax.storage.store import config_key
 
 DATASET = types.SimpleNamespace(fingerprint="f" * 16)  # only its content fingerprint enters the key
@@ -86,3 +87,11 @@ def test_store_keys_are_those_the_settings_dict_version_wrote(argv, beta, seed, 
     config = sweep.resolve(config_of(*argv))
     assert config_key({**sweep.model_settings(config, DATASET), "beta": beta, "seed": seed}) == model_key
     assert sweep.explain_key(config) == explanation_key
+
+
+def test_sweep_and_gap_share_the_store_key_scheme():
+    settings = {"lr": 1e-3, "depth": 3}
+    assert store.model_settings("f" * 16, 2, settings) == {"data": "f" * 16, "format": 2, "lr": 1e-3, "depth": 3}
+    assert store.model_key("f" * 16, 2, settings) == config_key({"data": "f" * 16, "format": 2, **settings})
+    assert sweep.model_settings(SweepConfig(), DATASET) == store.model_settings(
+        "f" * 16, sweep.STORE_FORMAT, {name: getattr(SweepConfig(), name) for name in sweep.MODEL_SETTINGS})

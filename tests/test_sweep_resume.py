@@ -99,3 +99,24 @@ def test_truncated_checkpoint_is_detected_and_recomputed(tmp_path, reference):
     assert "corrupt checkpoint" in output and "recomputed" in output, output
     assert str(checkpoint) in output or checkpoint.parent.name in output, output
     assert_same_results(out, reference)
+
+
+def test_results_name_their_store_entries_and_checks_are_data(reference):
+    from scipy.stats import spearmanr
+
+    from specxai_jax.results import ModelResult, columns, read_checks
+
+    names, rows = read_results(reference)
+    assert names == ["activation", "beta", "seed", "test_accuracy", "epochs", "ef", "ef_std", "ef_ref", "n_images",
+                     "train_seconds", "reached_cap", "dead_maps", "diverged", "store_key", "score"] == columns(ModelResult)
+    assert all((Path(reference) / "models" / row["store_key"] / "checkpoint").is_dir() for row in rows)
+    checks = read_checks(Path(reference) / "checks.json")
+    report = (Path(reference) / "report.md").read_text()
+    assert checks and all(f"| {check.claim} |" in report for check in checks)
+    capped = [row for row in rows if row["reached_cap"] == "True"]
+    (rho_check,) = [check for check in checks if check.claim.startswith("seed 0: EF rises with β")]
+    if len({row["beta"] for row in capped}) >= 3:
+        rho = spearmanr([float(r["beta"]) for r in capped], [float(r["ef"]) for r in capped]).statistic
+        assert rho_check.holds == (rho >= 0.9) and f"ρ = {rho:.3f}" in rho_check.measured
+    else:
+        assert rho_check.holds is None and rho_check.inconclusive

@@ -8,9 +8,12 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
+from hypothesis import example, given, settings
+from hypothesis import strategies as st
 
 from specxai_jax import kernel_maps, spectral
 from specxai_jax.data import DataError, load_dataset
+from specxai_jax.reproduction import theorem1
 
 SIZE = 4096
 
@@ -98,6 +101,7 @@ def machine_data():
 
 @pytest.mark.parametrize("kind,value", [
     ("laplace", lambda x, xt: jnp.exp(-jnp.linalg.norm(x - xt, axis=-1) / 2.5)),
+    ("laplace_l1", lambda x, xt: jnp.exp(-jnp.abs(x - xt).sum(-1) / 2.5)),
     ("gaussian", lambda x, xt: jnp.exp(-jnp.sum((x - xt) ** 2, axis=-1) / (2 * 2.5**2))),
 ])
 def test_input_gradients_match_autodiff(kind, value):
@@ -154,3 +158,96 @@ def test_permuted_dataset_applies_one_fixed_pixel_permutation():
     assert neighbour_correlation(permuted.x_train[..., 0]) < 0.3
     with pytest.raises(DataError, match="permute"):
         load_dataset("permuted:")
+
+
+# ---------------------------------------------------------------- exact finite-size expectation
+
+
+def test_sign_map_covariance_is_the_arcsine_law():
+    rho = np.linspace(-0.999, 0.999, 41)
+    np.testing.assert_allclose(kernel_maps.map_covariance("sign", rho, 1.0), 2 / np.pi * np.arcsin(rho), atol=1e-12)
+
+
+@pytest.mark.parametrize("kernel", kernel_maps.KERNELS)
+@pytest.mark.parametrize("rho", [-0.6, 0.3, 0.95])
+def test_map_covariance_matches_monte_carlo(kernel, rho):
+    rng = np.random.default_rng(7)
+    x, z = rng.normal(size=(2, 400_000))
+    y = rho * x + math.sqrt(1 - rho**2) * z
+    scale, b = math.sqrt(2.0), 0.7
+    with jax.enable_x64(True):
+        product = np.asarray(kernel_maps.kernel_derivative(kernel, jnp.asarray(scale * x), b)
+                             * kernel_maps.kernel_derivative(kernel, jnp.asarray(scale * y), b))
+    se = product.std() / math.sqrt(product.size)
+    assert abs(float(kernel_maps.map_covariance(kernel, rho, b, scale)) - product.mean()) < 4 * se
+
+
+def test_laplace_map_covariance_matches_scipy_double_integral():
+    from scipy import integrate
+
+    rho, b, scale = 0.8, 0.5, math.sqrt(2.0)
+    kappa = lambda u: -np.sign(u) * np.exp(-abs(u) / b) / b  # noqa: E731
+    density = lambda y, x: np.exp(-(x * x - 2 * rho * x * y + y * y) / (2 * (1 - rho**2))) / (  # noqa: E731
+        2 * np.pi * math.sqrt(1 - rho**2))
+    total = sum(integrate.dblquad(lambda y, x: kappa(scale * x) * kappa(scale * y) * density(y, x), xa, xb, ya, yb,
+                                  epsabs=1e-11)[0]
+                for xa, xb in ((-9, 0), (0, 9)) for ya, yb in ((-9, 0), (0, 9)))
+    assert float(kernel_maps.map_covariance("laplace", rho, b, scale)) == pytest.approx(total, rel=1e-7)
+
+
+def test_conditional_mean_refuses_an_unknown_map():
+    with pytest.raises(ValueError, match="unknown map"):
+        kernel_maps.map_covariance("cosine", 0.5, 1.0)
+
+
+def test_exact_radial_spectrum_is_the_mean_of_measured_spectra():
+    # Gaussian fields with the 1/f^α covariance (not normalized per field, the exact model): the mean radial spectrum
+    # of many maps converges to the exact expectation
+    size, alpha, b, pairs = 256, 4.0, 1.0, 3000
+    rng = np.random.default_rng(5)
+    freqs = np.fft.fftfreq(size)
+    amplitude = np.where(freqs != 0, np.abs(np.where(freqs != 0, freqs, 1.0)) ** (-alpha / 2), 0.0)
+    amplitude /= np.sqrt(np.mean(amplitude**2))                                  # unit variance
+    x_e, x_t = (np.fft.ifft(np.fft.fft(rng.normal(size=(pairs, size))) * amplitude).real for _ in range(2))
+    with jax.enable_x64(True):
+        maps = kernel_maps.as_maps(kernel_maps.gradient_maps("laplace", jnp.asarray(x_e), jnp.asarray(x_t), b), 1)
+        radial = np.asarray(spectral.radial_power_spectrum(maps))
+    exact = kernel_maps.exact_radial_spectrum("laplace", alpha, size, 1, b)
+    se = radial.std(axis=0)[1:] / math.sqrt(pairs)
+    assert np.all(np.abs(radial.mean(axis=0)[1:] - exact[1:]) < 4.5 * se)
+
+
+def test_two_d_bins_labelled_by_mean_radius_recover_a_pure_power_law():
+    size = 256
+    freqs = np.meshgrid(*([np.fft.fftshift(np.fft.fftfreq(size))] * 2), indexing="ij")
+    radius = np.hypot(*freqs)
+    power = np.where(radius > 0, np.where(radius > 0, radius, 1.0) ** -3.0, 0.0)
+    bins = spectral.radius_bins(size, size).ravel()
+    radial = np.bincount(bins, power.ravel()) / np.bincount(bins)
+    lo, hi = kernel_maps.band_bins(len(radial), size, (0.02, 0.2))
+    by_radius = float(kernel_maps.fit_power_law(jnp.asarray(kernel_maps.bin_frequencies(size, 2)[lo:hi]),
+                                                jnp.asarray(radial[lo:hi])))
+    by_index = float(kernel_maps.fit_power_law(jnp.arange(lo, hi) / size, jnp.asarray(radial[lo:hi])))
+    assert by_radius == pytest.approx(-3.0, abs=0.01) and by_index > -2.97
+    np.testing.assert_allclose(kernel_maps.bin_frequencies(64, 1), np.arange(33) / 64)
+
+
+@settings(max_examples=15, deadline=None)
+@given(b1=st.floats(0.05, 20.0), b2=st.floats(0.05, 20.0), seed=st.integers(0, 2**16))
+@example(b1=1.0, b2=10.0, seed=10032)  # a float32 tie once broke this
+def test_rank_normalized_laplace_ef_does_not_depend_on_the_bandwidth(b1, b2, seed):
+    # κ′_b is monotone on each side of Δ = 0 and keeps its sign: the ranks, hence rank EF, are the same for every b
+    # (in float64: float32 rounding can merge two nearby values of κ′ into a tie, which moves average ranks)
+    with jax.enable_x64(True):
+        delta = jax.random.normal(jax.random.PRNGKey(seed), (2, 16, 16), jnp.float64) * 0.5
+        ef = [spectral.expected_frequency(kernel_maps.gradient_maps("laplace", delta, jnp.zeros_like(delta), b))
+              for b in (b1, b2)]
+        raw = [spectral.expected_frequency(kernel_maps.gradient_maps("laplace", delta, jnp.zeros_like(delta), b),
+                                           rank=False) for b in (0.05, 20.0)]
+    np.testing.assert_array_equal(np.asarray(ef[0]), np.asarray(ef[1]))
+    assert not np.allclose(np.asarray(raw[0]), np.asarray(raw[1]))
+
+
+def test_allowed_misses_follow_the_binomial_tail():
+    # P(Binomial(12, 0.05) ≤ 2) = 0.980 < 0.99 ≤ P(≤ 3) = 0.998
+    assert theorem1.allowed_misses(12) == 3 and theorem1.allowed_misses(1) == 1

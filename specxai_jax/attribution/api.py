@@ -7,13 +7,15 @@
 The model is a Flax linen module (or its ``.apply``), an NNX module (``variables`` = its ``nnx.State``,
 or None for its own) or a function ``f(params, x) → logits``. Images are (B, H, W, C); every method
 returns attributions shaped like x. The explained scalar is the log-softmax of the target class
-(``score="log_prob"``, the predicted class when ``target`` is None) or its logit (``score="logit"``;
-LRP always decomposes the logit). Methods that draw noise need an explicit ``key``.
+(``score="log_prob"``, the paper's; the predicted class when ``target`` is None) or its logit
+(``score="logit"``: Captum's convention, e.g. ``Saliency(model).attribute(x, target)`` on a model whose
+output is the logits; LRP always decomposes the logit). Methods that draw noise need an explicit ``key``.
 
 GuidedBackprop, DeepLift and LRP rewrite the backward pass of the ReLUs, activations and max
 poolings they find in the model's own traced computation (:mod:`specxai_jax.attribution.backward`);
-GradCAM reads the output of the Flax submodule ``layer=`` (default: the module's ``gradcam_layer``
-attribute, else its last submodule with a map output; :mod:`specxai_jax.attribution.gradcam`).
+GradCAM reads the output of the linen or NNX submodule ``layer=`` (default: the module's ``gradcam_layer``
+attribute, else its last submodule with a map output), or of ``features=`` with ``head=`` for any model
+(:mod:`specxai_jax.attribution.gradcam`).
 """
 
 from __future__ import annotations

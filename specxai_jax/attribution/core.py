@@ -1,7 +1,8 @@
 """Plumbing shared by every attribution method: the model adapter, the explained scalar, noise, gradients.
 
-Images are (B, H, W, C); the explained scalar is log softmax(logits)[target] (``score="log_prob"``)
-or the target logit (``score="logit"``); ``target`` defaults to the predicted class.
+Images are (B, H, W, C); the explained scalar is log softmax(logits)[target] (``score="log_prob"``, the
+paper's) or the target logit (``score="logit"``: Captum's convention, which explains the model's raw output);
+``target`` defaults to the predicted class.
 """
 
 from __future__ import annotations
@@ -13,6 +14,8 @@ from typing import Callable
 import flax.linen as nn
 import jax
 import jax.numpy as jnp
+
+from specxai_jax.errors import UsageError
 
 ApplyFn = Callable[..., jax.Array]
 SCORES = ("log_prob", "logit")
@@ -44,6 +47,11 @@ def as_model(model_or_fn) -> Model:
     if nnx is not None and isinstance(model_or_fn, nnx.Module):
         graph = nnx.graphdef(model_or_fn)
         return Model(lambda state, x: nnx.merge(graph, state)(x), nnx_graph=graph)
+    equinox = sys.modules.get("equinox")   # imported by the caller if it made an equinox module
+    if equinox is not None and isinstance(model_or_fn, equinox.Module):
+        raise UsageError("pass an equinox module as a function: params, static = eqx.partition(model, "
+                         "eqx.is_array); f = lambda p, x: jax.vmap(eqx.combine(p, static))(x); "
+                         "explain(..., f, params, x)")
     if callable(model_or_fn):
         return Model(model_or_fn)
     raise TypeError(f"expected a Flax linen or NNX module or a function f(params, x) -> logits, "

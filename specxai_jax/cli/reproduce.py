@@ -31,6 +31,8 @@ def build_parser() -> validation.OneLineArgumentParser:
         help="std of Gaussian noise on training inputs, for every sweep (App. B: negligible effect; "
              "unset: each sweep's own)")
     add("--no-cap", action="store_true", help="train every sweep's models for --max-epochs, without the accuracy cap")
+    add("--seeds", type=validation.seed_list, help="every run's seeds, comma-separated (default: 0,1 with --quick, "
+        "else 0,1,2)")
     add("--fresh", action="store_true", help="recompute the runs instead of resuming")
     add("--no-progress", action="store_true", help="hide progress bars")
     add("--pretrained", nargs="+", type=validation.text_list, metavar="DIR_OR_HUB_NAME[,...]",
@@ -48,7 +50,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     record = targets.reproduce(args.target, args.out, quick=args.quick, dataset=args.dataset,
                                progress=not args.no_progress, fresh=args.fresh, data_dir=args.data_dir,
                                split=args.split, pretrained=pretrained, input_noise=args.input_noise,
-                               no_cap=args.no_cap)
+                               no_cap=args.no_cap, seeds=args.seeds or ())
     held = sum(c["holds"] is True for c in record["checks"])
     print(f"{record['title']}: {held} of {len(record['checks'])} checks of the paper's claims hold; "
           f"{record['seconds']:.0f}s; wrote {args.out}/target.json, {', '.join(record['figures'])}, "

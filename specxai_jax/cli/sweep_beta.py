@@ -109,7 +109,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     config = sweep_config(args)
     rows = sweep.run(config, args.out, fresh=args.fresh, progress=not args.no_progress, devices=args.devices)
     print(sweep_report.summary_line(rows, config))
-    print(f"wrote {args.out}/results.csv, spectra.csv, config.json, figures and report.md")
+    print(f"wrote {args.out}/results.csv, spectra.csv, checks.json, config.json, figures and report.md")
     return 0
 
 

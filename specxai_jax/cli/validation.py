@@ -225,8 +225,13 @@ class OneLineArgumentParser(argparse.ArgumentParser):
         self.exit(USAGE_EXIT, f"error: {_one_line(message)} (see --help)\n")
 
 
+LIBRARY_ARGUMENT = re.compile(r"`([a-z][a-z0-9_]*)`")
+"""How library errors name an argument (`img_size`); the command line shows it as its flag (--img-size)."""
+
+
 def _one_line(message: str) -> str:
-    return " ".join(str(message).split())
+    text = LIBRARY_ARGUMENT.sub(lambda match: "--" + match.group(1).replace("_", "-"), str(message))
+    return " ".join(text.split())
 
 
 def _storage_error(error: BaseException) -> OSError | None:

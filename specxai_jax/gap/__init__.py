@@ -1,11 +1,13 @@
 """Explanation gap of post-hoc methods (the paper's Tables 1, 2 and 4, Fig. 13): :func:`run` a :class:`GapConfig`.
 
 For every model (trained, or loaded from ``checkpoint_dir``; or a pretrained Hugging Face checkpoint)
-and method: EF of the channel-summed maps (unit convention, ω ∈ [0, 1]), ΔEF = |EF − EF(VanillaGrad)|
-and the pixel gap (mean squared difference of rank-normalized maps to VanillaGrad's). For SmoothGrad
+and method: EF of the channel-summed maps (unit convention, ω ∈ [0, 1]), its signed change
+EF − EF(VanillaGrad), ΔEF = |EF − EF(VanillaGrad)| and the pixel gap (mean squared difference of rank-normalized maps to VanillaGrad's). For SmoothGrad
 over a σ grid and for IntGrad, the direct gap G = ‖∇f − ∇f̂‖² between the gradient and the surrogate
 gradient the method explains, and the Spearman correlation of ΔEF(σ) with G(σ). A diverged model
-(weights or VanillaGrad EF not finite) gets NaN numbers and ``diverged`` True in its rows.
+(weights or VanillaGrad EF not finite) gets NaN numbers and ``diverged`` True in its rows. The rows are
+:class:`~specxai_jax.results.GapRow` and :class:`~specxai_jax.results.SigmaRow` records; the checks of the
+paper's claims (:func:`specxai_jax.gap.report.checks`) go to checks.json.
 """
 
 from __future__ import annotations
@@ -22,25 +24,33 @@ import jax.numpy as jnp
 import numpy as np
 from tqdm.auto import tqdm
 
-from specxai_jax import spectral, stats
+from specxai_jax import results, spectral, stats
 from specxai_jax.attribution import METHODS
 from specxai_jax.attribution.core import image_noise, noisy_gradient, resolve_target, score_gradient
 from specxai_jax.attribution.integrated import path_gradient
 from specxai_jax.configs import GapConfig
 from specxai_jax.data import load_dataset
 from specxai_jax.errors import UsageError
+from specxai_jax.gap import report as gap_report
 from specxai_jax.gap.report import pretrained_notes, table_text
 from specxai_jax.models import check_image_fits, from_pretrained, init_variables, stack_variables
 from specxai_jax.models.registry import CONV_VARIANTS, ModelSpec, build_model, parse_model_spec
 from specxai_jax.ops import fast_forms
 from specxai_jax.plots.gap import plot_examples, plot_sweep
+from specxai_jax.results import Check, GapRow, SigmaRow
 from specxai_jax.storage import atomic, provenance
-from specxai_jax.storage.store import ResultStore, StoreBusy, canonical_settings, config_key, skip_message
-from specxai_jax.sweep import weights_finite
+from specxai_jax.storage.store import (
+    ResultStore,
+    StoreBusy,
+    canonical_settings,
+    config_key,
+    model_settings,
+    skip_message,
+)
 from specxai_jax.training.train import TrainConfig, train_models
 
-GAP_COLUMNS = ["model", "activation", "method", "ef", "ef_std", "delta_ef", "pixel_gap", "n_images", "diverged"]
-SWEEP_COLUMNS = ["model", "method", "sigma", "ef", "delta_ef", "gap", "spearman_delta_ef_vs_gap", "diverged"]
+GAP_COLUMNS = results.columns(GapRow)
+SWEEP_COLUMNS = results.columns(SigmaRow)
 CHECKPOINT_FORMAT = 2  # bump when a code change alters trained numbers, so old checkpoints are not reused
 VIT_PATCH = 4          # the ViT's default patch size: images must be a multiple of it
 EXPLAIN_BATCH = 32     # images per compiled explanation call
@@ -53,9 +63,10 @@ IMAGENETTE_TO_IMAGENET = (0, 217, 482, 491, 497, 566, 569, 571, 574, 701)
 
 @dataclasses.dataclass(frozen=True)
 class GapResult:
-    """What :func:`run` wrote: ``rows`` (gap.csv), ``sweep`` (gap_vs_sigma.csv), the resolved image side,
-    the GradCAM layer of each pretrained checkpoint ({} when training), the class count and each model's
-    test accuracy (pretrained: on the explained images)."""
+    """What :func:`run` wrote: ``rows`` (gap.csv: the fields of :class:`~specxai_jax.results.GapRow`),
+    ``sweep`` (gap_vs_sigma.csv: :class:`~specxai_jax.results.SigmaRow`'s), the resolved image side, the
+    GradCAM layer of each pretrained checkpoint ({} when training), the class count, each model's test
+    accuracy (pretrained: on the explained images) and the checks (checks.json)."""
 
     rows: list[dict]
     sweep: list[dict]
@@ -63,6 +74,7 @@ class GapResult:
     gradcam_layers: dict[str, str]
     num_classes: int
     accuracy: dict[str, float]
+    checks: list[Check]
 
 
 @dataclasses.dataclass(frozen=True)
@@ -84,19 +96,19 @@ class PretrainedSpec:
 def validate(config: GapConfig) -> None:
     """Raise UsageError (a ValueError) for settings that cannot work, before anything is loaded."""
     if config.samples < 2:
-        raise UsageError(f"--samples must be at least 2 (G averages two independent halves), got {config.samples}")
+        raise UsageError(f"`samples` must be at least 2 (G averages two independent halves), got {config.samples}")
     if not config.sigmas or min(config.sigmas) <= 0:
-        raise UsageError(f"--sigmas needs positive noise levels, got {list(config.sigmas)}")
+        raise UsageError(f"`sigmas` needs positive noise levels, got {list(config.sigmas)}")
     if config.pretrained:
         return  # the models are the checkpoints; their image size is resolved when they load
     if not config.models:
-        raise UsageError("--models is empty: name at least one model (or --pretrained checkpoints)")
+        raise UsageError("`models` is empty: name at least one model (or `pretrained` checkpoints)")
     specs = model_specs(config)
     names = [spec.name for spec in specs]
     if len(set(names)) < len(names):
-        raise UsageError(f"--models lists {sorted({n for n in names if names.count(n) > 1})} more than once")
+        raise UsageError(f"`models` lists {sorted({n for n in names if names.count(n) > 1})} more than once")
     if config.img_size is None:
-        raise UsageError("--img-size is needed to train models (only --pretrained runs take the checkpoints' size)")
+        raise UsageError("`img_size` is needed to train models (only `pretrained` runs take the checkpoints' size)")
     for spec in specs:
         if spec.family in CONV_VARIANTS:
             try:
@@ -104,7 +116,7 @@ def validate(config: GapConfig) -> None:
             except ValueError as error:
                 raise UsageError(str(error)) from None
         if spec.family == "vit" and config.img_size % VIT_PATCH:
-            raise UsageError(f"{spec.name} needs --img-size a multiple of {VIT_PATCH}, got {config.img_size}")
+            raise UsageError(f"{spec.name} needs `img_size` a multiple of {VIT_PATCH}, got {config.img_size}")
 
 
 def model_specs(config: GapConfig) -> list[ModelSpec]:
@@ -132,10 +144,12 @@ def method_options(config: GapConfig, key: jax.Array) -> dict[str, dict]:
 
 
 def checkpoint_settings(spec: ModelSpec, config: GapConfig, dataset) -> dict:
-    """Every setting that changes a trained model's numbers, with the dataset's content fingerprint; its
+    """Every setting that changes a trained model's numbers, in the store's one key scheme
+    (:func:`~specxai_jax.storage.store.model_settings`: with the dataset's content fingerprint); its
     :func:`~specxai_jax.storage.store.config_key` names the model's store entry."""
-    return {"model": spec.name, "data": dataset.fingerprint, "img_size": config.img_size, "depth": config.depth,
-            "seed": config.seed, "format": CHECKPOINT_FORMAT, "training": dataclasses.asdict(training_config(config))}
+    return model_settings(dataset.fingerprint, CHECKPOINT_FORMAT,
+                          {"model": spec.name, "img_size": config.img_size, "depth": config.depth, "seed": config.seed,
+                           "training": dataclasses.asdict(training_config(config))})
 
 
 def _metadata_check(settings: dict):
@@ -191,7 +205,7 @@ def load_pretrained(config: GapConfig) -> tuple[list[tuple[PretrainedSpec, objec
                                       grid), model, variables))
     sizes = {model.image_size for _, model, _ in loaded if hasattr(model, "image_size")}
     if len(sizes) > 1 or (sizes and config.img_size not in (None, *sizes)):
-        raise UsageError(f"the ViT checkpoints take {sorted(sizes)} px images, not --img-size {config.img_size}; "
+        raise UsageError(f"the ViT checkpoints take {sorted(sizes)} px images, not `img_size` {config.img_size}; "
                          "explain them in separate runs")
     return loaded, sizes.pop() if sizes else config.img_size or PRETRAINED_IMG_SIZE
 
@@ -281,7 +295,8 @@ def explain_model(spec, model, variables, images: np.ndarray,
                      "ef": float(ef.mean()), "ef_std": float(ef.std()), "n_images": len(images)})
     reference = next(row["ef"] for row in rows if row["method"] == "vanilla_grad")
     for row in rows:
-        row["delta_ef"] = abs(row["ef"] - reference)
+        row["ef_change"] = row["ef"] - reference
+        row["delta_ef"] = abs(row["ef_change"])
         ranks = ranked.get(row["method"])
         row["pixel_gap"] = float(((ranks - ranked["vanilla_grad"]) ** 2).mean()) if ranks is not None else float("nan")
     sweep = []
@@ -291,11 +306,11 @@ def explain_model(spec, model, variables, images: np.ndarray,
         gap, maps = _batched(lambda v, x, index: smooth(v, x, index, sigma), variables, images)
         ef = float(spectral.expected_frequency(maps).mean())
         sweep.append({"model": spec.name, "method": "smooth_grad", "sigma": sigma, "ef": ef,
-                      "delta_ef": abs(ef - reference), "gap": float(gap.mean())})
+                      "delta_ef": abs(ef - reference), "ef_change": ef - reference, "gap": float(gap.mean())})
     intgrad = fast_forms.jit(lambda variables, x, index: intgrad_gap(model.apply, variables, x, config.ig_steps))
     ig_row = next(row for row in rows if row["method"] == "integrated_gradients")
     sweep.append({"model": spec.name, "method": "integrated_gradients", "sigma": float("nan"), "ef": ig_row["ef"],
-                  "delta_ef": ig_row["delta_ef"], "gap": float(_batched(intgrad, variables, images).mean())})
+                  "delta_ef": ig_row["delta_ef"], "ef_change": ig_row["ef_change"], "gap": float(_batched(intgrad, variables, images).mean())})
     return rows, examples, sweep
 
 
@@ -303,11 +318,12 @@ def diverged_rows(spec, n_images: int, sigmas) -> tuple[list[dict], list[dict]]:
     """(gap.csv rows, σ-sweep rows) of a diverged model: every number NaN, ``diverged`` True."""
     nan = float("nan")
     rows = [{"model": spec.name, "activation": spec.activation, "method": method, "ef": nan, "ef_std": nan,
-             "delta_ef": nan, "pixel_gap": nan, "n_images": n_images, "diverged": True} for method in METHODS]
-    sweep = [{"model": spec.name, "method": "smooth_grad", "sigma": sigma, "ef": nan, "delta_ef": nan, "gap": nan,
-              "diverged": True} for sigma in sigmas]
+             "delta_ef": nan, "ef_change": nan, "pixel_gap": nan, "n_images": n_images, "diverged": True}
+            for method in METHODS]
+    sweep = [{"model": spec.name, "method": "smooth_grad", "sigma": sigma, "ef": nan, "delta_ef": nan, "ef_change": nan,
+              "gap": nan, "diverged": True} for sigma in sigmas]
     sweep.append({"model": spec.name, "method": "integrated_gradients", "sigma": nan, "ef": nan, "delta_ef": nan,
-                  "gap": nan, "diverged": True})
+                  "ef_change": nan, "gap": nan, "diverged": True})
     return rows, sweep
 
 
@@ -316,7 +332,7 @@ def diverged_rows(spec, n_images: int, sigmas) -> tuple[list[dict], list[dict]]:
 
 def run(config: GapConfig, out: Path, *, progress: bool = True, fresh: bool = False) -> GapResult:
     """Train (or load from ``config.checkpoint_dir``) or load every model, explain it, and write gap.csv,
-    gap_vs_sigma.csv, table.md, fig_maps and fig_gap_vs_sigma (PNG and PDF) and config.json into ``out``.
+    gap_vs_sigma.csv, checks.json, table.md, fig_maps and fig_gap_vs_sigma (PNG and PDF) and config.json into ``out``.
 
     ``fresh``: retrain every model instead of reusing those stored in ``checkpoint_dir`` (which is
     cleared). Raises UsageError for settings that cannot work (:func:`validate`).
@@ -331,7 +347,7 @@ def run(config: GapConfig, out: Path, *, progress: bool = True, fresh: bool = Fa
     batch = training_config(config).batch_size
     if not pretrained and dataset.x_train.shape[0] < batch:
         raise UsageError(f"{dataset.name} has {dataset.x_train.shape[0]} training images, fewer than one "
-                         f"training batch of {batch}; use more images (--max-train)")
+                         f"training batch of {batch}; use more images (`max_train`)")
     images = np.asarray(dataset.x_test[: config.n_explain])
     store = ResultStore(config.checkpoint_dir) if config.checkpoint_dir and not pretrained else None
     jobs = pretrained or [(spec, None, None) for spec in model_specs(config)]
@@ -350,7 +366,7 @@ def run(config: GapConfig, out: Path, *, progress: bool = True, fresh: bool = Fa
                 else:
                     accuracy[spec.name] = pretrained_accuracy(model, variables, images,
                                                               dataset.y_test[: len(images)], dataset)
-                finite = weights_finite(variables)
+                finite = stats.weights_finite(variables)
                 if finite:
                     model_rows, examples[spec.name], model_sweep = explain_model(spec, model, variables, images, config)
                     finite = bool(np.isfinite(next(r["ef"] for r in model_rows if r["method"] == "vanilla_grad")))
@@ -359,8 +375,9 @@ def run(config: GapConfig, out: Path, *, progress: bool = True, fresh: bool = Fa
                     (model_rows, model_sweep), examples[spec.name] = diverged_rows(spec, len(images), config.sigmas), {}
                 points = [(row["delta_ef"], row["gap"]) for row in model_sweep if row["method"] == "smooth_grad"]
                 rho = stats.spearman(*zip(*points)) if finite and len(points) > 2 else float("nan")
-                rows += [{**row, "diverged": not finite} for row in model_rows]
-                sweep += [{**row, "spearman_delta_ef_vs_gap": rho, "diverged": not finite} for row in model_sweep]
+                rows += [dataclasses.asdict(GapRow(**{**row, "diverged": not finite})) for row in model_rows]
+                sweep += [dataclasses.asdict(SigmaRow(**{**row, "spearman_delta_ef_vs_gap": rho, "diverged": not finite}))
+                          for row in model_sweep]
     except StoreBusy as error:
         raise UsageError(str(error)) from None
     if reused:
@@ -372,12 +389,14 @@ def run(config: GapConfig, out: Path, *, progress: bool = True, fresh: bool = Fa
     layers = {spec.name: spec.gradcam_layer for spec, _, _ in pretrained}
     atomic.write_csv(out / "gap.csv", rows, GAP_COLUMNS)
     atomic.write_csv(out / "gap_vs_sigma.csv", sweep, SWEEP_COLUMNS)
-    atomic.write_text(out / "table.md", table_text(rows, accuracy, sweep, num_classes)
+    computed = gap_report.checks(rows, sweep)
+    results.write_checks(out, computed)
+    atomic.write_text(out / "table.md", table_text(rows, accuracy, sweep, num_classes, computed)
                       + pretrained_notes([spec for spec, _, _ in pretrained]))
     plot_examples(out / "fig_maps.png", examples, images)
     plot_sweep(out / "fig_gap_vs_sigma.png", sweep)
     resolved = {"models": [spec.name for spec in model_specs(config)], "img_size": img_size,
-                "gradcam_layers": layers, "num_classes": num_classes}
+                "gradcam_layers": layers, "num_classes": num_classes, "score": "log_prob"}
     atomic.write_json(out / "config.json", {**dataclasses.asdict(config), **resolved,
                                             "git_commit": provenance.git_commit()})
-    return GapResult(rows, sweep, img_size, layers, num_classes, accuracy)
+    return GapResult(rows, sweep, img_size, layers, num_classes, accuracy, computed)

@@ -1,32 +1,83 @@
-"""table.md of an explanation-gap run (:func:`specxai_jax.gap.run`): EF and ΔEF per method and model as
-the paper's Tables 1, 2 and 4 lay them out, whether the paper's ordering holds, and how ΔEF tracks G.
+"""Checks and table.md of an explanation-gap run (:func:`specxai_jax.gap.run`): EF and ΔEF per method and
+model as the paper's Tables 1, 2 and 4 lay them out, the computed checks of the paper's claims
+(:class:`~specxai_jax.results.Check`: GradCAM's ΔEF is the largest; every post-hoc method lowers EF; ΔEF
+ranks the direct gap G), and how ΔEF tracks G over σ.
 
-Every function takes plain rows (dicts as written to gap.csv and gap_vs_sigma.csv).
+Every function takes plain rows (dicts with the fields of gap.csv and gap_vs_sigma.csv).
 """
 
 from __future__ import annotations
 
+import math
 from typing import Mapping, Sequence
 
 import numpy as np
 
-TRACKS_RHO = 0.9  # Spearman ρ(ΔEF, G) over σ from which the table says ΔEF tracks G
+from specxai_jax import stats
+from specxai_jax.results import Check, verdict
+
+TRACKS_RHO = 0.9  # Spearman ρ(ΔEF, G) from which ΔEF is said to track (rank) G
+REFERENCE = "vanilla_grad"  # the method every other one's EF change is measured from
 
 
-def ordering_verdicts(rows: Sequence[Mapping]) -> list[str]:
-    """Per model, whether the paper's ordering holds: VanillaGrad's ΔEF is 0 and GradCAM's the largest."""
-    verdicts = []
-    for model in dict.fromkeys(row["model"] for row in rows):
-        if any(row.get("diverged") for row in rows if row["model"] == model):
-            verdicts.append(f"- {model}: diverged (non-finite weights or maps), no numbers")
-            continue
-        defined = {row["method"]: row["delta_ef"] for row in rows if row["model"] == model and not np.isnan(row["ef"])}
-        largest = max(defined, key=defined.get)
-        holds = defined["vanilla_grad"] == 0.0 and largest == "gradcam"
-        detail = ("" if holds else f" — the largest ΔEF is {largest}'s ({100 * defined[largest]:.2f}), "
-                  f"GradCAM's is {100 * defined['gradcam']:.2f}")
-        verdicts.append(f"- {model}: {'holds' if holds else 'does NOT hold'}{detail}")
-    return verdicts
+def _models(rows: Sequence[Mapping]) -> list[str]:
+    return list(dict.fromkeys(row["model"] for row in rows))
+
+
+def _diverged(rows: Sequence[Mapping]) -> bool:
+    return any(row.get("diverged") for row in rows)
+
+
+def ordering_check(model: str, rows: Sequence[Mapping]) -> Check:
+    """The tables' claim on one model's gap.csv rows: GradCAM has the largest ΔEF."""
+    claim = f"{model}: GradCAM has the largest ΔEF"
+    delta = {row["method"]: row["delta_ef"] for row in rows if not math.isnan(row["ef"])}
+    if _diverged(rows) or "gradcam" not in delta:
+        reason = "diverged (non-finite weights or maps)" if _diverged(rows) else "GradCAM not computed"
+        return Check(claim, None, reason, inconclusive=reason)
+    largest = max(delta, key=lambda method: delta[method])
+    return Check(claim, largest == "gradcam", f"largest: {largest} ({delta[largest]:.4f}); "
+                                             f"GradCAM {delta['gradcam']:.4f}")
+
+
+def lowers_ef_check(model: str, rows: Sequence[Mapping]) -> Check:
+    """Sec. 5's claim on one model's gap.csv rows, checked per method: every post-hoc method lowers EF
+    (signed EF change < 0); the methods that do not are named."""
+    claim = f"{model}: every post-hoc method lowers EF (EF − EF(VanillaGrad) < 0)"
+    changes = {row["method"]: row["ef_change"] for row in rows
+               if row["method"] != REFERENCE and not math.isnan(row["ef"])}
+    if _diverged(rows) or not changes:
+        reason = "diverged (non-finite weights or maps)" if _diverged(rows) else "no post-hoc method computed"
+        return Check(claim, None, reason, inconclusive=reason)
+    exceptions = {method: change for method, change in changes.items() if not change < 0}
+    measured = f"{len(changes) - len(exceptions)} of {len(changes)} methods lower EF"
+    if exceptions:
+        measured += "; not lowered by " + ", ".join(f"{method} ({change:+.2e})" for method, change in exceptions.items())
+    return Check(claim, not exceptions, measured)
+
+
+def gap_rank_check(model: str, sweep: Sequence[Mapping]) -> Check:
+    """Whether ΔEF ranks the direct gap G across methods: Spearman ρ(ΔEF, G) over one model's
+    gap_vs_sigma.csv rows (SmoothGrad at every σ and IntGrad), at least TRACKS_RHO."""
+    claim = f"{model}: ΔEF ranks the direct gap G across methods (Spearman ρ(ΔEF, G) ≥ {TRACKS_RHO})"
+    points = [(row["delta_ef"], row["gap"]) for row in sweep]
+    if _diverged(sweep) or len(points) < 3:
+        reason = "diverged (non-finite weights or maps)" if _diverged(sweep) else f"{len(points)} points, need 3"
+        return Check(claim, None, reason, inconclusive=reason)
+    rho = stats.spearman(*zip(*points))
+    if math.isnan(rho):
+        return Check(claim, None, "ΔEF or G constant: no ρ", inconclusive="ΔEF or G constant")
+    return Check(claim, bool(rho >= TRACKS_RHO), f"ρ = {rho:+.2f} over {len(points)} (method, σ) points")
+
+
+def checks(rows: Sequence[Mapping], sweep: Sequence[Mapping]) -> list[Check]:
+    """Every check of one run, per model: :func:`ordering_check`, :func:`lowers_ef_check`, :func:`gap_rank_check`."""
+    out = []
+    for model in _models(rows):
+        mine = [row for row in rows if row["model"] == model]
+        out += [ordering_check(model, mine), lowers_ef_check(model, mine),
+                gap_rank_check(model, [row for row in sweep if row["model"] == model])]
+    return out
 
 
 def sigma_summary(sweep: Sequence[Mapping]) -> list[str]:
@@ -75,14 +126,17 @@ def pretrained_notes(specs: Sequence) -> str:
 
 
 def table_text(rows: Sequence[Mapping], accuracy: Mapping[str, float], sweep: Sequence[Mapping],
-               num_classes: int) -> str:
-    """table.md: EF and ΔEF (×10²) per method (rows) and model (columns), as the paper lays it out."""
+               num_classes: int, computed: Sequence[Check]) -> str:
+    """table.md: EF and ΔEF (×10²) per method (rows) and model (columns), as the paper lays it out, the signed
+    EF change, and the ``computed`` checks."""
     models = list(dict.fromkeys(row["model"] for row in rows))
     methods = list(dict.fromkeys(row["method"] for row in rows))
     cell = {(row["model"], row["method"]): row for row in rows}
     n_images = max(row["n_images"] for row in rows)
     lines = ["EF convention: unit frequency scale ω ∈ [0, 1] (the authors' code prints EF/K ×10⁴), shown ×10²; "
-             f"ΔEF = |EF − EF(VanillaGrad)|. Mean over {n_images} images (std per cell in gap.csv).", "",
+             f"ΔEF = |EF − EF(VanillaGrad)|; a method that raises EF is marked ↑ (the signed change is gap.csv's "
+             f"`ef_change`). Explained: the predicted class's log-softmax (score log_prob). "
+             f"Mean over {n_images} images (std per cell in gap.csv).", "",
              "| method | " + " | ".join(f"{m} EF | {m} ΔEF" for m in models) + " |",
              "|---|" + "---|---|" * len(models)]
     for method in methods:
@@ -94,9 +148,11 @@ def table_text(rows: Sequence[Mapping], accuracy: Mapping[str, float], sweep: Se
             elif row is None or np.isnan(row["ef"]):
                 cells += ["undefined", "–"]
             else:
-                cells += [f"{100 * row['ef']:.2f}", f"{100 * row['delta_ef']:.2f}"]
+                raised = " ↑" if method != REFERENCE and row["ef_change"] > 0 else ""
+                cells += [f"{100 * row['ef']:.2f}", f"{100 * row['delta_ef']:.2f}{raised}"]
         lines.append(f"| {method} | " + " | ".join(cells) + " |")
-    lines += ["", "Paper's ordering (VanillaGrad's ΔEF is 0, GradCAM's the largest):", *ordering_verdicts(rows),
+    lines += ["", "The paper's claims, checked (checks.json):", "", "| check | holds | measured |", "|---|---|---|",
+              *[f"| {c.claim} | {verdict(c)} | {c.measured} |" for c in computed],
               "", "Direct gap G = E‖∇f − ∇f̂‖² (SmoothGrad over σ; IntGrad) and how ΔEF tracks it:",
               *sigma_summary(sweep),
               "", accuracy_line(accuracy, num_classes)]

@@ -15,8 +15,7 @@ from specxai_jax.models.pretrained import from_pretrained
 from specxai_jax.models.registry import build_model
 from specxai_jax.ops import fast_forms
 
-__all__ = ["PlainCNN", "build_model", "check_image_fits", "from_pretrained", "init_variables", "stack_variables",
-           "unstack_variables"]
+__all__ = ["PlainCNN", "build_model", "check_image_fits", "from_pretrained", "init_variables", "stack_variables"]
 
 
 def init_variables(model, key: jax.Array, beta: float, input_shape: tuple[int, ...]) -> dict:
@@ -50,8 +49,3 @@ def stack_variables(variables: list[dict]) -> dict:
     """
     return jax.device_put(jax.tree.map(lambda *leaves: np.stack([np.asarray(leaf) for leaf in leaves]), *variables))
 
-
-def unstack_variables(stacked: dict) -> list[dict]:
-    """Inverse of :func:`stack_variables`."""
-    count = jax.tree.leaves(stacked)[0].shape[0]
-    return [jax.tree.map(lambda leaf, i=i: leaf[i], stacked) for i in range(count)]

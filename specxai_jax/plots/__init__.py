@@ -11,10 +11,9 @@ from typing import Collection, Mapping, Sequence
 
 import matplotlib
 import numpy as np
-from matplotlib.cm import ScalarMappable
-from matplotlib.colors import Normalize
 from matplotlib.figure import Figure
 from matplotlib.ticker import MaxNLocator
+from scipy import stats
 
 from specxai_jax.storage import atomic
 
@@ -33,29 +32,48 @@ def beta_label(beta: float) -> str:
     return "ReLU" if math.isinf(beta) else f"β={beta:g}"
 
 
+RELU_GAP_DECADES = 0.6
+"""How far (in decades of β) ReLU's slot sits right of the largest finite β, beyond a break in the axis."""
+
+
 def beta_positions(betas: Sequence[float]) -> tuple[np.ndarray, float]:
-    """x positions on a log axis for β values, ReLU (inf) placed one decade beyond the largest finite β.
+    """x positions on a log axis for β values, ReLU (inf) in its own slot past a break in the axis
+    (:data:`RELU_GAP_DECADES` beyond the largest finite β; :func:`beta_axis` draws the break).
 
     Returns (positions (n,), the ReLU position).
     """
     finite = [b for b in betas if math.isfinite(b)]
-    relu_at = 10 * max(finite) if finite else 1.0
+    relu_at = 10 ** RELU_GAP_DECADES * max(finite) if finite else 1.0
     return np.array([relu_at if math.isinf(b) else b for b in betas], float), relu_at
 
 
+def break_before_relu(betas: Sequence[float], *columns: Sequence[float]) -> tuple[np.ndarray, ...]:
+    """(x, *columns) with a NaN row inserted before ReLU, so a line through finite β stops at the axis break."""
+    x, relu_at = beta_positions(betas)
+    out = [np.asarray(x, float)] + [np.asarray(c, float) for c in columns]
+    relu = [i for i, b in enumerate(betas) if math.isinf(b)]
+    if relu and relu[0] > 0:
+        out = [np.insert(column, relu[0], np.nan) for column in out]
+    return tuple(out)
+
+
 def beta_axis(ax, betas: Sequence[float]) -> None:
-    """Log β axis with ticks at the decades of the finite β and a 'ReLU' tick where inf sits."""
+    """Log β axis with ticks at the decades of the finite β and, past a break (//), a 'ReLU' slot."""
     _, relu_at = beta_positions(betas)
     ax.set_xscale("log")
     finite = [b for b in betas if math.isfinite(b)]
     if any(math.isinf(b) for b in betas):
-        ax.axvline(relu_at, color="0.85", lw=0.8, zorder=0)
+        cut = 10 ** (RELU_GAP_DECADES / 2) * max(finite) if finite else relu_at / 2
+        ax.axvspan(cut / 10 ** 0.06, cut * 10 ** 0.06, color="white", zorder=2.5)
+        for edge in (cut / 10 ** 0.06, cut * 10 ** 0.06):  # the break: two slanted strokes on the bottom spine
+            ax.plot([edge / 10 ** 0.03, edge * 10 ** 0.03], [-0.025, 0.025], transform=ax.get_xaxis_transform(),
+                    color="k", lw=0.9, clip_on=False, zorder=4)
         decades = [10.0**k for k in range(math.ceil(math.log10(min(finite))), math.floor(math.log10(max(finite))) + 1)] \
             if finite else []
         decades = decades or sorted(finite)  # no decade inside the range: label the β themselves
         ax.set_xticks(decades + [relu_at], [f"{d:g}" for d in decades] + ["ReLU"])
         ax.minorticks_off()
-    ax.set_xlabel("β (SoftPlus sharpness; ReLU = β → ∞)")
+    ax.set_xlabel("β (SoftPlus sharpness); ReLU = β → ∞, past the break")
 
 
 def integer_axis(ax, values: Sequence[float]) -> None:
@@ -72,29 +90,51 @@ def beta_colours(betas: Sequence[float]) -> list:
     return [RELU_COLOUR if math.isinf(b) else cmap((math.log10(b) - low) / (high - low)) for b in betas]
 
 
+def mean_interval(values: Sequence[float]) -> tuple[float, float]:
+    """Mean and half-width of its 95 % Student-t interval (0 for a single value)."""
+    values = np.asarray(values, float)
+    if values.size < 2:
+        return float(values.mean()), 0.0
+    half = stats.t.ppf(0.975, values.size - 1) * values.std(ddof=1) / math.sqrt(values.size)
+    return float(values.mean()), float(half)
+
+
 def ef_vs_beta(path, rows: Sequence[Mapping], *, ylabel: str = "Expected Frequency (unit scale)") -> None:
-    """Fig. 3: EF of each model against β (one marker per seed, hollow if it missed the cap), mean line.
+    """Fig. 3: EF of each model against β. Several seeds: each seed's models as small markers (hollow: missed the
+    cap) and the mean over seeds with its 95 % Student-t interval (black); one seed: its models with the std over
+    images as bars. The legend says what every bar is.
 
     ``rows``: dicts with ``beta``, ``seed``, ``ef``, ``ef_std``, ``reached_cap`` (bool).
     """
     betas = sorted({float(r["beta"]) for r in rows})
-    fig, ax = figure(figsize=(6, 4))
-    for seed in sorted({r["seed"] for r in rows}):
+    seeds = sorted({r["seed"] for r in rows})
+    fig, ax = figure(figsize=(3.4, 2.8))
+    for seed in seeds:
         mine = sorted((r for r in rows if r["seed"] == seed), key=lambda r: float(r["beta"]))
-        x, _ = beta_positions([float(r["beta"]) for r in mine])
-        ef = np.array([r["ef"] for r in mine], float)
-        err = np.array([r["ef_std"] for r in mine], float)
-        line = ax.errorbar(x, ef, yerr=err, fmt="-", lw=1, alpha=0.6, capsize=2, label=f"seed {seed}")
-        colour = line.lines[0].get_color()
+        x, ef, err = break_before_relu([float(r["beta"]) for r in mine], [r["ef"] for r in mine],
+                                       [r["ef_std"] for r in mine])
         capped = np.array([bool(r["reached_cap"]) for r in mine])
-        ax.scatter(x[capped], ef[capped], color=colour, zorder=3)
-        ax.scatter(x[~capped], ef[~capped], facecolors="white", edgecolors=colour, zorder=3)
+        points_x, points_y = beta_positions([float(r["beta"]) for r in mine])[0], np.array([r["ef"] for r in mine])
+        if len(seeds) == 1:
+            line = ax.errorbar(x, ef, yerr=err, fmt="-", lw=1, capsize=2, label=f"seed {seed} (bars: std over images)")
+        else:
+            (line,) = ax.plot(x, ef, "-", lw=0.6, alpha=0.5, label=f"seed {seed} (one model each, no bars)")
+        colour = line.get_color() if hasattr(line, "get_color") else line.lines[0].get_color()
+        ax.scatter(points_x[capped], points_y[capped], color=colour, s=10, zorder=3)
+        ax.scatter(points_x[~capped], points_y[~capped], facecolors="white", edgecolors=colour, s=10, zorder=3)
+    if len(seeds) > 1:
+        per_beta = [[r["ef"] for r in rows if float(r["beta"]) == b] for b in betas]
+        stats_ = [mean_interval(values) for values in per_beta]
+        x, mean, half = break_before_relu(betas, [m for m, _ in stats_], [h for _, h in stats_])
+        ax.errorbar(x, mean, yerr=half, fmt="o-", color="k", ms=3, lw=1.3, capsize=2, zorder=4,
+                    label=f"mean of {len(seeds)} seeds (bars: 95 % interval)")
     beta_axis(ax, betas)
-    ax.set_ylabel(ylabel)
-    ax.set_title("Explanation complexity vs activation smoothness\n(filled: reached the accuracy cap; bars: std over images)",
-                 fontsize=9)
+    ax.set_ylabel(ylabel, fontsize=8)
+    ax.xaxis.label.set_fontsize(7)
+    ax.tick_params(labelsize=7)
+    ax.set_title("EF vs activation smoothness\n(hollow markers: missed the accuracy cap)", fontsize=7)
     ax.grid(True, alpha=0.3)
-    ax.legend(fontsize=8)
+    ax.legend(fontsize=6)
     save_with_vector(fig, path)
 
 
@@ -105,22 +145,23 @@ def radial_spectra(path, spectra: Mapping[float, np.ndarray], below_cap: Collect
     (models that missed the accuracy cap) are drawn dotted and labelled so.
     """
     betas = sorted(spectra)
-    fig, ax = figure(figsize=(6, 4))
+    fig, ax = figure(figsize=(3.4, 2.8))
     for beta, colour in zip(betas, beta_colours(betas)):
         p = np.asarray(spectra[beta], float)
         omega = np.arange(p.size) / max(p.size - 1, 1)
         relu = math.isinf(beta)
         missed = beta in below_cap
-        # ReLU underneath, thin: the sharpest SoftPlus curves (β = 50, 100) lie almost on it and stay visible
-        ax.plot(omega, p, color=colour, lw=2.4 if relu else 1.2, ls=":" if missed else "-",
-                alpha=0.35 if relu else 0.95, label=beta_label(beta) + (" (below cap)" if missed else ""),
-                zorder=1 if relu else 2)
+        # ReLU black, dashed and on top: the sharpest SoftPlus curves (β = 50, 100) lie almost on it and show
+        # through its gaps
+        ax.plot(omega, p, color=colour, lw=1.6 if relu else 1.0, ls=(":" if missed else (0, (4, 2)) if relu else "-"),
+                label=beta_label(beta) + (" (below cap)" if missed else ""), zorder=3 if relu else 2)
     ax.set_yscale("log")
-    ax.set_xlabel("spatial frequency ω (unit scale)")
-    ax.set_ylabel("normalized power p(ω) (mean over images)")
-    ax.set_title("Radial power spectrum of VanillaGrad maps", fontsize=9)
+    ax.set_xlabel("spatial frequency ω (unit scale)", fontsize=8)
+    ax.set_ylabel("normalized power p(ω)\n(mean over images)", fontsize=8)
+    ax.tick_params(labelsize=7)
+    ax.set_title("Radial spectra of VanillaGrad maps\n(ReLU: black, dashed, on top)", fontsize=7)
     ax.grid(True, alpha=0.3, which="both")
-    ax.legend(fontsize=7, ncol=2)
+    ax.legend(fontsize=5.5, ncol=2)
     save_with_vector(fig, path)
 
 
@@ -144,17 +185,31 @@ def accuracy_vs_beta(path, rows: Sequence[Mapping], acc_cap: float | None) -> No
 
 
 SALIENCY_CELL = 1.0                 # inches per image cell of the saliency grid
-SALIENCY_MARGINS = {"left": 0.3, "right": 0.6, "top": 0.45, "bottom": 0.1}   # inches around the mosaic
+SALIENCY_MARGINS = {"left": 0.3, "right": 0.15, "top": 0.45, "bottom": 0.1}   # inches around the mosaic
 MIN_CELL_PIXELS = 32                # smaller images are repeated up to this so a one-pixel gap stays thin
 SALIENCY_MIN_WIDTH = 3.4            # inches: room for the title above a grid of one or two columns
 
 
-def saliency_rgba(maps: np.ndarray, cmap: str = "coolwarm") -> tuple[np.ndarray, Normalize]:
-    """Maps (E, H, W) as colours (E, H, W, 4) uint8 on one symmetric scale [−b, b], b = max |map| (1 when all
-    zero), and that scale's Normalize."""
-    bound = float(np.abs(maps).max()) or 1.0
-    norm = Normalize(-bound, bound)
-    return matplotlib.colormaps[cmap](norm(maps), bytes=True), norm
+SALIENCY_PERCENTILE = 99.0
+"""Each saliency map is scaled by this percentile of its own |values| (as Captum's visualize_image_attr and
+PAIR's saliency do), so one large map does not wash out the others."""
+
+
+def saliency_rgba(maps: np.ndarray, cmap: str = "coolwarm") -> np.ndarray:
+    """Maps (E, H, W) as colours (E, H, W, 4) uint8, each on its own symmetric scale [−s, s], s its
+    :data:`SALIENCY_PERCENTILE` percentile of |value| (1 when all zero); values beyond ±s saturate."""
+    maps = np.asarray(maps, float)
+    scale = np.percentile(np.abs(maps).reshape(len(maps), -1), SALIENCY_PERCENTILE, axis=1)
+    scale = np.where(scale > 0, scale, 1.0)[:, None, None]
+    return matplotlib.colormaps[cmap](np.clip(0.5 + 0.5 * maps / scale, 0.0, 1.0), bytes=True)
+
+
+def rank_rgba(maps: np.ndarray, cmap: str = "viridis") -> np.ndarray:
+    """Maps (E, H, W) rank-normalized per map (average ranks / H·W, the maps EF is computed on) as colours."""
+    maps = np.asarray(maps, float)
+    flat = maps.reshape(len(maps), -1)
+    ranks = stats.rankdata(flat, axis=1) / flat.shape[1]
+    return matplotlib.colormaps[cmap](ranks.reshape(maps.shape), bytes=True)
 
 
 def image_rgba(images: np.ndarray) -> np.ndarray:
@@ -177,21 +232,21 @@ def mosaic(cells: np.ndarray, gap: int) -> np.ndarray:
 
 def saliency_grid(path, maps: Mapping[float, np.ndarray], images: np.ndarray,
                   labels: Sequence[str] | None = None) -> None:
-    """Fig. 13-style grid: the input images (top row, titled with ``labels``), then each β's channel-summed
-    saliency maps on one symmetric colour scale per row, with a colorbar per row.
+    """Fig. 13-style grid: the input images (top row, titled with ``labels``), then per β two rows: the
+    channel-summed saliency maps, each scaled by its own :data:`SALIENCY_PERCENTILE` percentile of |value|
+    (red positive, blue negative), and the same maps rank-normalized (what EF is computed on; viridis, low → high).
 
     ``maps``: β → (E, H, W); ``images``: (E, H, W, C) in [0, 1]; ``labels``: E class names or None. Drawn as
-    one mosaic image and texts on a single axes whose data units are inches, and a colorbar per row, at
-    positions computed here: no layout solver, no axes per cell (a 12 × 6 grid draws ~4× faster).
+    one mosaic image and texts on a single axes whose data units are inches, at positions computed here: no
+    layout solver, no axes per cell (a 12 × 6 grid draws ~4× faster).
     """
     betas = sorted(maps)
     count = images.shape[0]
-    rows = [image_rgba(images)]
-    norms = []
+    rows, row_names = [image_rgba(images)], ["input"]
     for beta in betas:
-        colours, norm = saliency_rgba(np.asarray(maps[beta][:count], float))
-        rows.append(colours)
-        norms.append(norm)
+        chosen = np.asarray(maps[beta][:count], float)
+        rows += [saliency_rgba(chosen), rank_rgba(chosen)]
+        row_names += [beta_label(beta), f"{beta_label(beta)} rank"]
     cells = np.stack(rows)                                  # (R, E, H, W, 4)
     repeat = max(1, math.ceil(MIN_CELL_PIXELS / max(cells.shape[2:4])))
     cells = cells.repeat(repeat, axis=2).repeat(repeat, axis=3)
@@ -204,7 +259,7 @@ def saliency_grid(path, maps: Mapping[float, np.ndarray], images: np.ndarray,
     widen = max(0.0, SALIENCY_MIN_WIDTH - margin["left"] - tiled.shape[1] * pixel - margin["right"])
     left, top = margin["left"] + widen / 2, margin["top"]
     right, bottom = left + tiled.shape[1] * pixel, top + tiled.shape[0] * pixel
-    size = (right + margin["right"] + widen / 2, bottom + margin["bottom"])
+    size = (right + margin["right"] + widen / 2, bottom + margin["bottom"] + 0.25)
     fig = Figure(figsize=size)
     fig.suppressComposite = True                            # the PDF keeps the mosaic's own pixels
     ax = fig.add_axes((0, 0, 1, 1))
@@ -212,22 +267,14 @@ def saliency_grid(path, maps: Mapping[float, np.ndarray], images: np.ndarray,
     ax.imshow(tiled, extent=(left, right, bottom, top), interpolation="none", aspect="auto")  # PDF: pixels as they are
 
     row_top = lambda row: top + row * (height + gap) * pixel
-    row_names = ["input"] + [beta_label(beta) for beta in betas]
     for row, name in enumerate(row_names):
-        ax.text(left - 0.05, row_top(row) + height * pixel / 2, name, fontsize=8, rotation=90, ha="right", va="center")
+        ax.text(left - 0.05, row_top(row) + height * pixel / 2, name, fontsize=7, rotation=90, ha="right", va="center")
     for column, label in enumerate(labels[:count] if labels is not None else []):
         ax.text(left + (column * (width + gap) + width / 2) * pixel, top - 0.04, str(label), fontsize=7,
                 ha="center", va="bottom")
-    bar_height = 0.8 * height * pixel                       # room for the power (e.g. 1e−3) above
-    for row, norm in enumerate(norms, start=1):
-        bar_top = row_top(row) + (height * pixel - bar_height) / 2
-        cax = fig.add_axes((  # (left, bottom, width, height) as fractions of the figure
-            (right + 0.08) / size[0], 1 - (bar_top + bar_height) / size[1], bar_height / 8 / size[0], bar_height / size[1]))
-        colorbar = fig.colorbar(ScalarMappable(norm, "coolwarm"), cax=cax)
-        colorbar.ax.tick_params(labelsize=5)
-        colorbar.ax.yaxis.get_offset_text().set_fontsize(5)
-        colorbar.formatter.set_powerlimits((-2, 2))
     ax.text(size[0] / 2, 0.06, "VanillaGrad saliency (channel-summed) per β", fontsize=9, ha="center", va="top")
+    ax.text(size[0] / 2, bottom + 0.06, f"raw rows: each map scaled to its own {SALIENCY_PERCENTILE:g}th percentile "
+            "of |value| (red +, blue −); rank rows: ranks / H·W, viridis", fontsize=5.5, ha="center", va="top")
     ax.set(xlim=(0, size[0]), ylim=(size[1], 0))           # data units: inches from the top left corner
     save_with_vector(fig, path)
 

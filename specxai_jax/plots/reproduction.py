@@ -15,6 +15,7 @@ from matplotlib.lines import Line2D
 from scipy import stats
 
 from specxai_jax import plots
+from specxai_jax.plots import mean_interval
 
 
 def _draw_spectra(ax, spectra: Mapping[float, np.ndarray], title: str) -> None:
@@ -22,9 +23,9 @@ def _draw_spectra(ax, spectra: Mapping[float, np.ndarray], title: str) -> None:
     for beta, colour in zip(betas, plots.beta_colours(betas)):
         p = np.asarray(spectra[beta], float)
         omega = np.arange(p.size) / max(p.size - 1, 1)
-        relu = math.isinf(beta)
-        ax.plot(omega, np.clip(p, 1e-12, None), color=colour, lw=2.2 if relu else 1.1, alpha=0.35 if relu else 0.95,
-                zorder=1 if relu else 2, label=plots.beta_label(beta))
+        relu = math.isinf(beta)  # black, dashed, on top: near-ReLU SoftPlus curves show through its gaps
+        ax.plot(omega, np.clip(p, 1e-12, None), color=colour, lw=1.6 if relu else 1.0, ls=(0, (4, 2)) if relu else "-",
+                zorder=3 if relu else 2, label=plots.beta_label(beta))
     ax.set_yscale("log")
     ax.set_title(title, fontsize=9)
     ax.grid(True, alpha=0.3, which="both")
@@ -53,33 +54,28 @@ def spectra_grid(path, panels: Mapping[str, Mapping[float, np.ndarray]], *, ncol
 def ef_lines(path, series: Mapping[str, Sequence[Mapping]], *, ylabel: str = "Expected Frequency (unit scale)",
              value: str = "ef", error: str | None = "ef_std", title: str = "") -> None:
     """``value`` against β, one line per setting: the mean over seeds and its 95 % interval across seeds
-    (Student t); with a single seed the bars are ``error`` (e.g. the std over images) instead."""
+    (Student t); with a single seed the bars are ``error`` (e.g. the std over images) instead. Each legend entry
+    says which; ReLU sits past a break in the β axis."""
     fig, ax = plots.figure(figsize=(6, 4))
     all_betas = sorted({float(r["beta"]) for rows in series.values() for r in rows})
     for label, rows in series.items():
         betas = sorted({float(r["beta"]) for r in rows})
-        x, _ = plots.beta_positions(betas)
         per_beta = [[r for r in rows if float(r["beta"]) == b] for b in betas]
         mean = [mean_interval([r[value] for r in chosen])[0] for chosen in per_beta]
         err = [mean_interval([r[value] for r in chosen])[1] if len(chosen) > 1 else
                (chosen[0][error] if error else 0.0) for chosen in per_beta]
         seeds = min(len(chosen) for chosen in per_beta)
-        ax.errorbar(x, mean, yerr=err, fmt="o-", ms=4, lw=1.2, capsize=2, label=f"{label} (n = {seeds} seeds)")
+        bars = ("95 % interval of the mean" if seeds > 1 else "std over images, one seed" if error == "ef_std"
+                else error or "none")
+        x, mean, err = plots.break_before_relu(betas, mean, err)
+        ax.errorbar(x, mean, yerr=err, fmt="o-", ms=4, lw=1.2, capsize=2,
+                    label=f"{label} (n = {seeds} seeds; bars: {bars})")
     plots.beta_axis(ax, all_betas)
     ax.set_ylabel(ylabel)
     ax.set_title(title, fontsize=9)
     ax.grid(True, alpha=0.3)
     ax.legend(fontsize=7)
     plots.save_with_vector(fig, path)
-
-
-def mean_interval(values: Sequence[float]) -> tuple[float, float]:
-    """Mean and half-width of its 95 % Student-t interval (0 for a single value)."""
-    values = np.asarray(values, float)
-    if values.size < 2:
-        return float(values.mean()), 0.0
-    half = stats.t.ppf(0.975, values.size - 1) * values.std(ddof=1) / math.sqrt(values.size)
-    return float(values.mean()), float(half)
 
 
 def accuracy_and_epochs(path, series: Mapping[str, Sequence[Mapping]], *, title: str = "") -> None:
@@ -153,26 +149,26 @@ def theorem1_spectra(path, spectra: Mapping[tuple, tuple]) -> None:
 
 
 def theorem1_exponents(path, rows: Sequence[Mapping]) -> None:
-    """Measured tail exponent (bars: 2√(se² + drift²)) against the predicted one, per part and kernel."""
-    fig, ax = plots.figure(figsize=(5.2, 5.0))
-    markers = {"lemma3": "o", "kernel_machine": "s"}
+    """Lemma 3: measured tail exponent against the exact finite-size one (bars: 2·se + model error), per kernel;
+    crosses mark the asymptotic exponent of the same row."""
+    rows = [r for r in rows if r["part"] == "lemma3" and math.isfinite(r["predicted_exponent"])]
+    fig, ax = plots.figure(figsize=(3.4, 3.4))
     for r in rows:
-        colour = KERNEL_STYLE.get(r["kernel"], ("C2", ""))[0]
-        err = 2 * math.hypot(r["tail_exponent_se"], r["tail_exponent_drift"])
-        face = colour if r["holds"] else "none"
-        ax.errorbar(r["predicted_exponent"], r["tail_exponent"], yerr=err, fmt=markers[r["part"]], ms=4,
-                    mfc=face, mec=colour, ecolor=colour, elinewidth=0.7, alpha=0.8)
-    lims = [min(min(r["predicted_exponent"], r["tail_exponent"]) for r in rows) - 0.5, 0.5]
-    ax.plot(lims, lims, color="0.5", lw=0.8, ls="--")
+        colour = KERNEL_STYLE[r["kernel"]][0]
+        err = 2 * r["tail_exponent_se"] + r["model_error"]
+        ax.errorbar(r["predicted_exponent"], r["tail_exponent"], yerr=err, fmt="o", ms=3,
+                    mfc=colour if r["holds"] else "none", mec=colour, ecolor=colour, elinewidth=0.7)
+        ax.plot(r["asymptotic_exponent"], r["tail_exponent"], "x", color=colour, ms=3, alpha=0.5)
+    low = min(min(r["predicted_exponent"], r["tail_exponent"], r["asymptotic_exponent"]) for r in rows) - 0.5
+    ax.plot([low, 0.5], [low, 0.5], color="0.5", lw=0.8, ls="--")
     handles = [Line2D([], [], color=c, marker="o", ls="", label=n) for c, n in KERNEL_STYLE.values()]
-    handles += [Line2D([], [], color="C2", marker="s", ls="", label="NTK ridge regressors"),
-                Line2D([], [], color="0.3", marker="o", ls="", label="circles: Lemma 3 maps"),
-                Line2D([], [], color="0.3", marker="s", ls="", label="squares: ridge regressors on images"),
-                Line2D([], [], color="0.3", marker="o", mfc="none", ls="", label="open: misses prediction")]
-    ax.legend(handles=handles, fontsize=7, loc="upper left")
-    ax.set_xlabel("predicted tail exponent")
-    ax.set_ylabel("measured tail exponent (bars: 2σ)")
-    ax.set_title("Theorem 1: measured vs predicted spectral tails", fontsize=9)
+    handles += [Line2D([], [], color="0.3", marker="o", mfc="none", ls="", label="open: outside tolerance"),
+                Line2D([], [], color="0.3", marker="x", ls="", label="x: asymptotic exponent")]
+    ax.legend(handles=handles, fontsize=6, loc="upper left")
+    ax.set_xlabel("exact finite-size exponent", fontsize=8)
+    ax.set_ylabel("measured exponent (bars: 2·se + model error)", fontsize=8)
+    ax.set_title("Lemma 3: measured vs exact spectral tails", fontsize=8)
+    ax.tick_params(labelsize=7)
     ax.grid(True, alpha=0.3)
     plots.save_with_vector(fig, path)
 
@@ -182,7 +178,8 @@ def theorem1_bandwidth(path, trend: Mapping) -> None:
     b = np.asarray(trend["bandwidth"])
     fig, (left, right) = plots.figure(1, 2, figsize=(9, 3.8))
     moment = np.asarray(trend["moment"])
-    left.loglog(b, moment, "o-", color="C3", label="measured Σω S(ω)")
+    left.loglog(b, moment, "o", color="C3", label="measured Σω S(ω)")
+    left.loglog(b, trend["exact_moment"], "-", color="k", lw=0.9, label="exact finite-size expectation")
     for order, ls in ((1, ":"), (2, "--")):
         reading = " (Eqs. 28–29 as printed)" if order == 1 else " (true |k̂|²)"
         left.loglog(b[-4:], moment[-1] * (b[-4:] / b[-1]) ** -order, color="0.4", ls=ls, lw=0.9,
@@ -219,9 +216,9 @@ def theorem1_ef_vs_beta(path, rows: Sequence[Mapping]) -> None:
                     chosen = [r for r in chosen if r["kernel"] == family]
                 if not chosen:
                     continue
-                x, _ = plots.beta_positions([float(r["beta"]) for r in chosen])
-                mean = np.array([r["ef"] for r in chosen])
-                half = np.array([1.96 * (r["ef_std"] / math.sqrt(r["n"]) if r["n"] > 1 else 0.0) for r in chosen])
+                x, mean, half = plots.break_before_relu(
+                    [float(r["beta"]) for r in chosen], [r["ef"] for r in chosen],
+                    [1.96 * (r["ef_std"] / math.sqrt(r["n"]) if r["n"] > 1 else 0.0) for r in chosen])
                 ax.errorbar(x, mean, yerr=np.nan_to_num(half), fmt="o", ls=ls, color=colour, ms=3, capsize=2,
                             label=f"{family.split('-', 1)[1]}, {kind}")
         plots.beta_axis(ax, all_betas)

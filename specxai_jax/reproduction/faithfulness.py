@@ -24,7 +24,6 @@ from scipy import stats as scipy_stats
 
 from specxai_jax import gap, plots, spectral
 from specxai_jax.attribution import METHODS
-from specxai_jax.configs import REPRODUCE_SEEDS
 from specxai_jax.data import load_dataset
 from specxai_jax.metrics import faithfulness as metrics
 from specxai_jax.models.registry import build_model
@@ -238,7 +237,7 @@ def _fmt(mean: float, low: float, high: float, digits: int = 3) -> str:
 
 def _check(ctx, claim: str, interval: tuple[float, float], measured: str) -> None:
     low, high = interval
-    ctx.check(claim, verdict(low, high), f"{measured}; 95 % interval [{low:.4g}, {high:.4g}]")
+    ctx.check(claim, verdict(low, high), f"{measured}; 95 % interval [{low:.4g}, {high:.4g}]", interval=(low, high))
 
 
 def checks(ctx, entries: Sequence[Entry], suite: Sequence[Metric], models: Sequence[str], sigmas: Sequence[float],
@@ -250,7 +249,8 @@ def checks(ctx, entries: Sequence[Entry], suite: Sequence[Metric], models: Seque
     diff = paired_differences(entries, is_smooth, is_vanilla, lambda e: e.ef)
     mean, low, high = hierarchical_bootstrap(diff)
     ctx.check(f"SmoothGrad σ={largest:g} has a lower EF than VanillaGrad (all models)", verdict(-high, -low),
-              f"EF(SmoothGrad) − EF(VanillaGrad) {mean:.4g}; 95 % interval [{low:.4g}, {high:.4g}]")
+              f"EF(SmoothGrad) − EF(VanillaGrad) {mean:.4g}; 95 % interval [{low:.4g}, {high:.4g}]",
+              interval=(low, high))
     for metric in suite:
         diff = paired_differences(entries, is_smooth, is_vanilla, lambda e: metric.unfaithfulness(e.scores[metric.name]))
         mean, low, high = hierarchical_bootstrap(diff)
@@ -349,7 +349,7 @@ def run(ctx) -> dict:
     spearman.csv and fig_faithfulness.png, and the checks."""
     runs.refuse_sweep_options(ctx, "faithfulness", "runs the explanation-gap experiment")
     entries = []
-    for seed in REPRODUCE_SEEDS["quick" if ctx.quick else "full"]:
+    for seed in ctx.run_seeds():
         seed_rows, suite = seed_entries(ctx, seed)
         entries += seed_rows
     models = list(dict.fromkeys(e.model for e in entries))

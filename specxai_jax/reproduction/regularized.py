@@ -203,11 +203,11 @@ def checks(ctx, points: Sequence[Point], table: Sequence[dict], suite) -> None:
                           " family had every seed reach the cap")
                 continue
             mean, low, high = _difference(points, theirs, ours, lambda p, n=name: getattr(p, n))
-            ctx.check(claim, faithfulness.verdict(low, high),
-                      f"{family} {_label(ours)}: {ours[name]:.4f} (accuracy {ours['test_accuracy']:.3f}, "
-                      f"{ours['epochs']:.1f} epochs); SoftPlus {_label(theirs)}: {theirs[name]:.4f} (accuracy "
-                      f"{theirs['test_accuracy']:.3f}, {theirs['epochs']:.1f} epochs); SoftPlus − penalty "
-                      f"{mean:.4g}; 95 % interval [{low:.4g}, {high:.4g}]")
+            measured = (f"{family} {_label(ours)}: {ours[name]:.4f} (accuracy {ours['test_accuracy']:.3f}, "
+                        f"{ours['epochs']:.1f} epochs); SoftPlus {_label(theirs)}: {theirs[name]:.4f} (accuracy "
+                        f"{theirs['test_accuracy']:.3f}, {theirs['epochs']:.1f} epochs); SoftPlus − penalty "
+                        f"{mean:.4g}; 95 % interval [{low:.4g}, {high:.4g}]")
+            ctx.check(claim, faithfulness.verdict(low, high), measured, interval=(low, high))
     plain = {r["family"]: r for r in table if r["family"] != "softplus" and r["ef_penalty"] == 0}
     for family, base in plain.items():
         penalized = [r for r in table if r["family"] == family and r["ef_penalty"] > 0]
@@ -221,7 +221,8 @@ def checks(ctx, points: Sequence[Point], table: Sequence[dict], suite) -> None:
                                           lambda p, m=metric: m.unfaithfulness(p.scores[m.name]))
             ctx.check(f"{family.upper()} λ={strongest['ef_penalty']:g}: the EF penalty costs faithfulness by "
                       f"{metric.label} (VanillaGrad less faithful than at λ=0)", faithfulness.verdict(low, high),
-                      f"unfaithfulness difference {mean:.4g}; 95 % interval [{low:.4g}, {high:.4g}]")
+                      measured=f"unfaithfulness difference {mean:.4g}; 95 % interval [{low:.4g}, {high:.4g}]",
+                      interval=(low, high))
     if softplus is not None:
         ctx.notes.append(f"SoftPlus's lowest EF at the cap: {_label(softplus)} ({softplus['ef']:.4f}).")
 

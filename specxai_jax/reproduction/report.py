@@ -3,7 +3,9 @@
 Writes ``report.md`` (figures linked by relative path) and ``report.html`` (the same, self-contained:
 figures embedded as base64 PNG). Each run directory may be a reproduction target (target.json, from
 python -m experiments.reproduce), a β-sweep (results.csv + config.json), an explanation-gap run (gap.csv) or a
-Lemma 1 check (lemma1.json). The report leads with every run's checks of the paper's claims in one
+Lemma 1 check (lemma1.json). Checks are read as data: a target's from target.json, a sweep's and a gap
+run's from checks.json, Lemma 1's from lemma1.json; a claim is shown as holding only where a check computed
+it. The report leads with every run's checks of the paper's claims in one
 table, the paper's own number beside ours where it gives one; then, per run (in the order of the
 reproduction targets): the paper's claim and published numbers, our checks of the claim, every figure
 (in the run's own order), every table (long CSVs are listed, not inlined) and the configuration.
@@ -22,11 +24,11 @@ from pathlib import Path
 from typing import Sequence
 
 from specxai_jax import spectral
-from specxai_jax.errors import UsageError
+from specxai_jax.errors import DataError, UsageError
 from specxai_jax.reproduction import html as repro_html
 from specxai_jax.reproduction import paper_values
+from specxai_jax.results import CHECKS_FILE, Check, read_checks, verdict
 from specxai_jax.storage import atomic
-from specxai_jax.sweep.report import verdict
 
 MAX_TABLE_ROWS = 40   # a longer CSV is summarized, not inlined
 CONFIG_FILES = ("target.json", "config.json", "lemma1.json")
@@ -38,8 +40,6 @@ PLAIN_TARGET = {"sweep": "fig3", "gap": "tab1", "lemma1": "fig11"}
 """The paper's figure or table that a run which is not a reproduction target speaks to."""
 PLAIN_FIGURES = {"gap": ("fig_maps.png", "fig_gap_vs_sigma.png")}
 """Figure order of plain runs (explanation_gap writes them so); a sweep's report.md names its own order."""
-SWEEP_CLAIMS = "## The paper's claims on this run"
-"""The heading of a sweep's claims table in its report.md (specxai_jax.sweep.report)."""
 IMAGE_LINE = re.compile(r"^!\[(?P<alt>[^\]]*)\]\((?P<path>[^)]+)\)$")
 
 
@@ -119,21 +119,6 @@ def cell(text) -> str:
     return str(text).replace("|", "∣").replace("\n", " ")
 
 
-def markdown_table_rows(lines: Sequence[str], heading: str) -> list[list[str]]:
-    """The body cells of the first pipe table after the line ``heading`` (none when it is absent)."""
-    if heading not in lines:
-        return []
-    rows = []
-    for line in lines[lines.index(heading) + 1:]:
-        if line.startswith("#"):
-            break
-        if line.startswith("|"):
-            rows.append([part.strip() for part in line.strip().strip("|").split("|")])
-        elif rows:
-            break
-    return rows[2:]
-
-
 def paper_number(run: dict, claim: str) -> str:
     """The paper's published number behind one of our checks of ``run``, or "–" where the paper gives none
     (of its tables only Tab. 4 survives with numbers, see paper_values; its figures carry none)."""
@@ -167,60 +152,41 @@ def gap_rows(directory: Path) -> list[dict]:
                 and "delta_ef" in row]
 
 
-def gap_checks(rows: Sequence[dict]) -> list[dict]:
-    """An explanation-gap run's check of the paper's ordering, per model, from its gap.csv rows."""
-    checks = []
-    for model in dict.fromkeys(row["model"] for row in rows):
-        mine = [row for row in rows if row["model"] == model]
-        delta = {row["method"]: as_float(row["delta_ef"]) for row in mine if math.isfinite(as_float(row["ef"]))}
-        claim = f"{model}: GradCAM has the largest ΔEF"
-        if any(row.get("diverged") == "True" for row in mine) or "gradcam" not in delta:
-            checks.append({"claim": claim, "holds": None, "measured": "diverged: no numbers"
-                           if any(row.get("diverged") == "True" for row in mine) else "GradCAM not computed"})
-            continue
-        largest = max(delta, key=delta.get)
-        checks.append({"claim": claim, "holds": largest == "gradcam",
-                       "measured": f"largest: {largest} ({delta[largest]:.4f}); GradCAM {delta['gradcam']:.4f}"})
-    return checks
-
-
-def run_checks(directory: Path, kind: str, record: dict | None) -> list[dict]:
-    """A run's checks of the paper's claims as {claim, holds (None: undecided), measured}: a target's
-    from target.json, a sweep's from its report.md, a gap run's from gap.csv, Lemma 1's from lemma1.json."""
-    if kind == "target":
-        return record["checks"]
-    if kind == "sweep":
-        path = inside(directory, "report.md")
-        verdicts = {"yes": True, "**no**": False}
-        rows = markdown_table_rows(path.read_text().splitlines(), SWEEP_CLAIMS) if path else []
-        return [{"claim": row[0], "holds": verdicts.get(row[1]), "measured": row[2]} for row in rows if len(row) == 3]
-    if kind == "gap":
-        return gap_checks(gap_rows(directory))
+def run_checks(directory: Path, kind: str, record: dict | None) -> list[Check]:
+    """A run's computed checks of the paper's claims: a target's from target.json, a sweep's and a gap run's
+    from checks.json (none when it has none), Lemma 1's from lemma1.json. UsageError for a malformed record."""
+    try:
+        if kind == "target":
+            return [Check.from_json(check) for check in (record or {}).get("checks", [])]
+        if kind in ("sweep", "gap"):
+            path = inside(directory, CHECKS_FILE)
+            return read_checks(path) if path else []
+    except DataError as error:
+        raise UsageError(f"{directory}: {error}") from None
     checks = json.loads((directory / "lemma1.json").read_text()).get("checks")
     checks = {name: check for name, check in (checks.items() if isinstance(checks, dict) else ())
               if isinstance(check, dict)}
-    return [{"claim": name.replace("_", " "), "holds": {True: True, False: False}.get(check.get("passed")),
-             "measured": f"error {as_float(check.get('error')):.3g}, tolerance {as_float(check.get('tolerance')):.3g}"}
+    return [Check(name.replace("_", " "), check.get("passed") if isinstance(check.get("passed"), bool) else None,
+                  f"error {as_float(check.get('error')):.3g}, tolerance {as_float(check.get('tolerance')):.3g}")
             for name, check in checks.items()]
 
 
 def claims_table(runs: Sequence[dict]) -> list[str]:
     """The report's opening table: every run's checks of the paper's claims, the paper's number beside ours."""
     checks = [(run, check) for run in runs for check in run["checks"]]
-    held = sum(check["holds"] is True for _, check in checks)
+    held = sum(check.holds is True for _, check in checks)
     lines = ["## The paper's claims, checked", "",
-             f"{held} of {len(checks)} checks hold ({sum(c['holds'] is False for _, c in checks)} fail, "
-             f"{sum(c['holds'] is None for _, c in checks)} undecided). The paper's number is given where it "
+             f"{held} of {len(checks)} checks hold ({sum(c.holds is False for _, c in checks)} fail, "
+             f"{sum(c.holds is None for _, c in checks)} inconclusive). The paper's number is given where it "
              "publishes one (its figures carry none).", "",
              "| run | the paper's claim | our check | holds | measured | the paper's number |",
              "|---|---|---|---|---|---|"]
     for run in runs:
         first = True
-        for check in run["checks"] or [{"claim": "no check recorded", "holds": None, "measured": "–"}]:
+        for check in run["checks"] or [Check("no check recorded", None, "–", inconclusive="no check recorded")]:
             claim = f"{run['claim']}" if first else "″"
-            lines.append(f"| {cell(run['title'] if first else '″')} | {cell(claim)} | {cell(check['claim'])} | "
-                         f"{verdict(check['holds'])} | {cell(check['measured'])} | "
-                         f"{cell(paper_number(run, check['claim']))} |")
+            lines.append(f"| {cell(run['title'] if first else '″')} | {cell(claim)} | {cell(check.claim)} | "
+                         f"{verdict(check)} | {cell(check.measured)} | {cell(paper_number(run, check.claim))} |")
             first = False
     return lines + [""]
 
@@ -240,12 +206,12 @@ def target_section(directory: Path, record: dict, out: Path) -> tuple[list[str],
     return lines, figures, tables
 
 
-def checks_table(checks: Sequence[dict]) -> list[str]:
+def checks_table(checks: Sequence[Check]) -> list[str]:
     """A run's checks of the paper's claim as a pipe table (none: no lines)."""
     if not checks:
         return []
     lines = ["| our check of the claim | holds | measured |", "|---|---|---|"]
-    lines += [f"| {cell(c['claim'])} | {verdict(c['holds'])} | {cell(c['measured'])} |" for c in checks]
+    lines += [f"| {cell(c.claim)} | {verdict(c)} | {cell(c.measured)} |" for c in checks]
     return lines + [""]
 
 

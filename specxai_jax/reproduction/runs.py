@@ -10,18 +10,20 @@ from pathlib import Path
 from typing import Callable, Sequence
 
 import numpy as np
-from scipy import stats
 
-from specxai_jax import gap
+from specxai_jax import gap, stats
 from specxai_jax import sweep as beta_sweep
 from specxai_jax.configs import GAP_QUICK, PRESETS, QUICK_GAP, QUICK_SWEEP, REPRODUCE_SEEDS, GapConfig, SweepConfig
 from specxai_jax.errors import UsageError
+from specxai_jax.results import Check
 from specxai_jax.storage import atomic
 from specxai_jax.sweep import report as sweep_report
 
 RESULT_COLUMNS = ["setting", *sweep_report.RESULT_COLUMNS]
 SPECTRUM_COLUMNS = ["setting", *sweep_report.SPECTRUM_COLUMNS]
-SUMMARY_COLUMNS = ["setting", "beta", "ef_mean", "ef_std", "test_accuracy_mean", "test_accuracy_std", "n_seeds"]
+SUMMARY_COLUMNS = ["setting", "beta", "ef_mean", "ef_std", "test_accuracy_mean", "test_accuracy_std", "n_seeds",
+                   "ef_low", "ef_high"]
+"""summary.csv: per (setting, β) mean ± std over seeds; ``ef_low``, ``ef_high``: the 95 % t-interval of EF's mean."""
 SWEEP_CLI = "python -m experiments.sweep_beta"
 GAP_CLI = "python -m experiments.explanation_gap"
 
@@ -41,13 +43,23 @@ class Context:
     input_noise: float | None = None  # every β-sweep's training-input noise (None: the sweep's own)
     no_cap: bool = False  # every β-sweep trains for max_epochs, without the accuracy cap
     pretrained: tuple = ()  # tab2: Hugging Face checkpoints explained instead of from-scratch models
+    seeds: tuple = ()  # every run's seeds (empty: REPRODUCE_SEEDS of the mode)
     runs: list = dataclasses.field(default_factory=list)
-    checks: list = dataclasses.field(default_factory=list)
+    checks: list[Check] = dataclasses.field(default_factory=list)
     notes: list = dataclasses.field(default_factory=list)
 
-    def check(self, claim: str, holds: bool | None, measured: str) -> None:
-        """Record one check of the paper's claim (holds None: could not be decided)."""
-        self.checks.append({"claim": claim, "holds": holds, "measured": measured})
+    def check(self, claim: str, holds: bool | None, measured: str, interval: tuple[float, float] | None = None,
+              inconclusive: str | None = None) -> None:
+        """Record one computed check of the paper's claim (holds None: could not be decided, ``inconclusive``
+        says why); ``interval``: the (low, high) interval it was judged with."""
+        holds = None if holds is None else bool(holds)
+        if holds is None and inconclusive is None:
+            inconclusive = measured or "could not be decided"
+        self.checks.append(Check(claim, holds, measured, interval, inconclusive))
+
+    def run_seeds(self) -> tuple:
+        """The seeds every run uses: the given ones, else REPRODUCE_SEEDS of the mode."""
+        return self.seeds or REPRODUCE_SEEDS["quick" if self.quick else "full"]
 
     @property
     def sweep_options(self) -> bool:
@@ -114,7 +126,7 @@ def sweep_config(ctx: Context, base: SweepConfig = SweepConfig(), **overrides) -
     """``base`` ← the reproduction's seeds ← QUICK_SWEEP (quick) ← ``overrides`` ← ctx's data, input noise, no cap."""
     given = {**ctx.data_settings(), **({"input_noise": ctx.input_noise} if ctx.input_noise is not None else {}),
              **({"acc_cap": None} if ctx.no_cap else {})}
-    return dataclasses.replace(base, **{"seeds": REPRODUCE_SEEDS["quick" if ctx.quick else "full"],
+    return dataclasses.replace(base, **{"seeds": ctx.run_seeds(),
                                         **(QUICK_SWEEP if ctx.quick else {}), **overrides, **given})
 
 
@@ -129,25 +141,24 @@ def sweep(ctx: Context, label: str, directory: str, base: SweepConfig = SweepCon
     print(f"[{label}] {command}", flush=True)
     rows = beta_sweep.run(config, out, fresh=ctx.fresh, progress=ctx.progress)
     ctx.runs.append({"label": label, "dir": directory, "command": command, "settings": dataclasses.asdict(config)})
-    for claim, holds, measured in sweep_report.checks(rows, config):
-        ctx.check(f"{label}: {claim}", holds, measured)
+    ctx.checks += [dataclasses.replace(check, claim=f"{label}: {check.claim}")
+                   for check in sweep_report.checks(rows, config)]
     rho_check(ctx, label, sweep_report.converged(rows))
     return rows
 
 
 def rho_check(ctx: Context, label: str, rows: Sequence[dict], n_boot: int = 1000) -> None:
     """ρ(β, EF) over every model of every seed, with a 95 % bootstrap interval (models resampled)."""
-    betas = np.array([min(r["beta"], 1e6) for r in rows])
+    betas = np.array([r["beta"] for r in rows])
     ef = np.array([r["ef"] for r in rows])
     if len(set(betas)) < 3:
         return
-    rho = float(stats.spearmanr(betas, ef).statistic)
-    draws = np.random.default_rng(0).integers(0, len(rows), (n_boot, len(rows)))
-    boot = [stats.spearmanr(betas[d], ef[d]).statistic for d in draws]
-    low, high = np.nanpercentile(boot, [2.5, 97.5])
+    rho = stats.spearman(betas, ef)
+    low, high = stats.bootstrap_interval(stats.spearman, betas, ef, n_boot=n_boot)
     seeds = len({r["seed"] for r in rows})
     ctx.check(f"{label}: EF rises with β over all seeds' models (95 % bootstrap interval of ρ above 0)",
-              bool(low > 0), f"ρ = {rho:.2f} [{low:.2f}, {high:.2f}], {len(rows)} models, {seeds} seeds")
+              bool(low > 0), f"ρ = {rho:.2f} [{low:.2f}, {high:.2f}], {len(rows)} models, {seeds} seeds",
+              interval=(low, high))
 
 
 @dataclasses.dataclass(frozen=True)
@@ -174,18 +185,18 @@ def sweeps(ctx: Context, settings: Sequence[Setting]) -> dict[str, list[dict]]:
 
 
 def seed_summary(series: dict[str, list[dict]]) -> list[dict]:
-    """summary.csv: per (setting, β), EF and test accuracy as mean ± std across seeds (diverged left out), n."""
+    """summary.csv: per (setting, β), EF and test accuracy as mean ± std across seeds (diverged left out), n,
+    and the 95 % t-interval of EF's mean (:func:`specxai_jax.stats.seed_mean`)."""
     out = []
     for label, rows in series.items():
         rows = sweep_report.converged(rows)
         for beta in sorted({r["beta"] for r in rows}):
             chosen = [r for r in rows if r["beta"] == beta]
-            record = {"setting": label, "beta": beta, "n_seeds": len(chosen)}
-            for name in ("ef", "test_accuracy"):
-                values = np.array([r[name] for r in chosen], float)
-                record[f"{name}_mean"] = float(values.mean())
-                record[f"{name}_std"] = float(values.std(ddof=1)) if len(values) > 1 else math.nan
-            out.append(record)
+            ef = stats.seed_mean([r["ef"] for r in chosen])
+            accuracy = stats.seed_mean([r["test_accuracy"] for r in chosen])
+            out.append({"setting": label, "beta": beta, "ef_mean": ef.mean, "ef_std": ef.std,
+                        "test_accuracy_mean": accuracy.mean, "test_accuracy_std": accuracy.std, "n_seeds": ef.n,
+                        "ef_low": ef.low, "ef_high": ef.high})
     return out
 
 
@@ -208,4 +219,4 @@ def gap_run(ctx: Context, label: str, directory: str, config: GapConfig) -> gap.
 
 def refuse_sweep_options(ctx: Context, target: str, what: str) -> None:
     if ctx.sweep_options:
-        raise UsageError(f"{target} {what}, which takes no --input-noise or --no-cap")
+        raise UsageError(f"{target} {what}, which takes no `input_noise` or `no_cap`")

@@ -6,8 +6,8 @@ builds a :class:`~specxai_jax.configs.SweepConfig` per β-sweep (a preset or the
 ``dataclasses.replace``) and a :class:`~specxai_jax.configs.GapConfig` per explanation-gap run, runs them with
 :func:`specxai_jax.sweep.run` and :func:`specxai_jax.gap.run` (or the Lemma 1 check), and draws one combined
 figure. Multi-setting targets run one sweep per setting into ``out/<setting>/`` (each resumes by itself). Every
-target writes its figure(s), the CSV behind them and ``target.json``: each run's settings and the equivalent
-command line, the paper's claim and our checks of it. ``quick``: a reduced version on synthetic data in minutes
+target writes its figure(s), the CSV behind them, ``checks.json`` (its computed checks, typed) and ``target.json``:
+each run's settings and the equivalent command line, the paper's claim and our checks of it. ``quick``: a reduced version on synthetic data in minutes
 on a CPU; otherwise the paper's settings.
 """
 
@@ -21,9 +21,8 @@ from pathlib import Path
 from typing import Sequence
 
 import numpy as np
-from scipy import stats
 
-from specxai_jax import spectral
+from specxai_jax import results, spectral, stats
 from specxai_jax.configs import PRESETS, GapConfig, SweepConfig
 from specxai_jax.errors import UsageError
 from specxai_jax.plots import reproduction as repro_plots
@@ -96,7 +95,7 @@ def accuracy_check(ctx: Context, label: str, rows: Sequence[dict]) -> None:
     if len({r["beta"] for r in rows}) < 3:
         ctx.check(f"{label}: accuracy rises with β", None, "fewer than 3 β")
         return
-    rho = float(stats.spearmanr([r["beta"] for r in rows], [r["test_accuracy"] for r in rows]).statistic)
+    rho = stats.spearman([r["beta"] for r in rows], [r["test_accuracy"] for r in rows])
     ctx.check(f"{label}: without the cap, accuracy rises with β (Spearman ρ > 0)", bool(rho > 0), f"ρ = {rho:.3f}")
 
 
@@ -171,7 +170,7 @@ def fig11(ctx: Context) -> dict:
     from specxai_jax.ntk import verify_lemma1  # neural-tangents is only needed here
 
     if ctx.dataset or ctx.sweep_options:
-        raise UsageError("fig11 is an NTK computation and takes no --dataset, --input-noise or --no-cap")
+        raise UsageError("fig11 is an NTK computation and takes no `dataset`, `input_noise` or `no_cap`")
     settings = verify_lemma1.Settings.quick() if ctx.quick else verify_lemma1.Settings()
     report = verify_lemma1.verify(settings, ctx.out)
     ctx.runs.append({"label": "Lemma 1", "dir": ".", "settings": dataclasses.asdict(settings),
@@ -217,7 +216,7 @@ def gap_table(ctx: Context, target: str) -> dict:
     """Tabs. 1, 2, 4: the explanation-gap run on the target's models; ours beside the paper's."""
     refuse_sweep_options(ctx, target, "runs the explanation-gap experiment")
     if ctx.pretrained and target != "tab2":
-        raise UsageError(f"--pretrained applies to tab2 only, not {target}")
+        raise UsageError(f"`pretrained` applies to tab2 only, not {target}")
     config = table_config(ctx, target)
     result = gap_run(ctx, target, ".", config)
     rows = result.rows
@@ -241,27 +240,21 @@ def gap_table(ctx: Context, target: str) -> dict:
                            "paper_delta_ef": published[1] if published else math.nan})
     atomic.write_csv(ctx.out / "comparison.csv", comparison, list(comparison[0]))
     atomic.write_text(ctx.out / "comparison.md", comparison_markdown(target, comparison, bool(paper), ctx.notes))
-    gap_checks(ctx, target, rows)
+    ctx.checks += result.checks
+    if target == "tab4":
+        vit_check(ctx, rows)
     return {"figures": ["fig_maps.png", "fig_gap_vs_sigma.png"],
             "tables": ["comparison.csv", "gap.csv", "gap_vs_sigma.csv"], "markdown": ["comparison.md", "table.md"]}
 
 
-def gap_checks(ctx: Context, target: str, rows: Sequence[dict]) -> None:
-    """The tables' claims: GradCAM's ΔEF is the largest; Tab. 4 also: GELU-ViT's VanillaGrad EF > ReLU-ViT's."""
-    for model in dict.fromkeys(row["model"] for row in rows):
-        delta = {r["method"]: r["delta_ef"] for r in rows if r["model"] == model and not math.isnan(r["ef"])}
-        if not delta:  # a diverged model has no numbers to check
-            ctx.check(f"{model}: GradCAM has the largest ΔEF", None, "diverged (non-finite weights or maps)")
-            continue
-        largest = max(delta, key=delta.get)
-        ctx.check(f"{model}: GradCAM has the largest ΔEF", largest == "gradcam",
-                  f"largest: {largest} ({delta[largest]:.4f}); GradCAM {delta['gradcam']:.4f}")
-    if target == "tab4":
-        ef = {r["model"]: r["ef"] for r in rows if r["method"] == "vanilla_grad"}
-        decided = not (math.isnan(ef["vit-gelu"]) or math.isnan(ef["vit-relu"]))
-        ctx.check("GELU-ViT's VanillaGrad EF exceeds ReLU-ViT's (the paper's observation)",
-                  bool(ef["vit-gelu"] > ef["vit-relu"]) if decided else None,
-                  f"GELU {ef['vit-gelu']:.4f}, ReLU {ef['vit-relu']:.4f}")
+def vit_check(ctx: Context, rows: Sequence[dict]) -> None:
+    """Tab. 4's own claim (beside the gap run's checks): GELU-ViT's VanillaGrad EF exceeds ReLU-ViT's."""
+    ef = {r["model"]: r["ef"] for r in rows if r["method"] == "vanilla_grad"}
+    decided = not (math.isnan(ef["vit-gelu"]) or math.isnan(ef["vit-relu"]))
+    ctx.check("GELU-ViT's VanillaGrad EF exceeds ReLU-ViT's (the paper's observation)",
+              bool(ef["vit-gelu"] > ef["vit-relu"]) if decided else None,
+              f"GELU {ef['vit-gelu']:.4f}, ReLU {ef['vit-relu']:.4f}",
+              inconclusive=None if decided else "a ViT diverged")
 
 
 def comparison_markdown(target: str, rows: Sequence[dict], has_paper: bool, notes: Sequence[str]) -> str:
@@ -319,27 +312,31 @@ EXTRA_CLAIMS = {
 
 def reproduce(name: str, out: Path, *, quick: bool = False, dataset: str | None = None, progress: bool = True,
               fresh: bool = False, data_dir: str | None = None, split: str | None = None,
-              pretrained: Sequence[str] = (), input_noise: float | None = None, no_cap: bool = False) -> dict:
+              pretrained: Sequence[str] = (), input_noise: float | None = None, no_cap: bool = False,
+              seeds: Sequence[int] = ()) -> dict:
     """Run target ``name`` into ``out``; returns (and writes as target.json) its record.
 
     ``dataset``, ``data_dir``, ``split``: replace every run's data settings; ``input_noise`` and ``no_cap``
     (train for max_epochs): every β-sweep's. ``pretrained``: tab2's Hugging Face checkpoints (directories or
-    hub names).
+    hub names). ``seeds``: every run's seeds (empty: the mode's REPRODUCE_SEEDS).
     """
     if name not in TARGETS:
         raise UsageError(f"unknown target {name!r}; choose one of {', '.join(TARGETS)}")
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     ctx = Context(out=out, quick=quick, dataset=dataset, progress=progress, fresh=fresh, data_dir=data_dir,
-                  split=split, input_noise=input_noise, no_cap=no_cap, pretrained=tuple(pretrained))
+                  split=split, input_noise=input_noise, no_cap=no_cap, pretrained=tuple(pretrained),
+                  seeds=tuple(seeds))
     start = time.perf_counter()
     outputs = TARGETS[name].run(ctx)
     claim = EXTRA_CLAIMS[name] if name in EXTRA_CLAIMS else paper_values.CLAIMS[name]
     record = {"target": name, "title": TARGETS[name].title, "claim": claim, "quick": quick,
               "dataset": dataset, "data_dir": data_dir, "split": split, "input_noise": input_noise,
-              "no_cap": no_cap, "pretrained": list(pretrained), "seconds": time.perf_counter() - start,
-              "runs": ctx.runs, "checks": ctx.checks,
+              "no_cap": no_cap, "pretrained": list(pretrained), "seeds": list(ctx.run_seeds()),
+              "seconds": time.perf_counter() - start,
+              "runs": ctx.runs, "checks": [check.to_json() for check in ctx.checks],
               "notes": ctx.notes, "figures": outputs["figures"], "tables": outputs["tables"],
               "markdown": outputs.get("markdown", []), "environment": sweep_report.environment()}
+    results.write_checks(out, ctx.checks)
     atomic.write_json(out / "target.json", record)
     return record

@@ -81,6 +81,19 @@ def config_key(settings: Mapping[str, Any]) -> str:
     return atomic.sha256_text(text)[:KEY_LENGTH]
 
 
+def model_settings(fingerprint: str, version: int, settings: Mapping[str, Any]) -> dict:
+    """The one key scheme of trained models (β-sweeps and explanation-gap models alike): every setting that
+    changes a model's numbers, the content ``fingerprint`` of its data (changed data under the same name
+    is never reused) and the ``version`` of the code's numbers (bumped when a code change alters them).
+    Its :func:`config_key` names the model's store entry."""
+    return {"data": fingerprint, "format": version, **settings}
+
+
+def model_key(fingerprint: str, version: int, settings: Mapping[str, Any]) -> str:
+    """:func:`config_key` of :func:`model_settings`: the store entry of one trained model."""
+    return config_key(model_settings(fingerprint, version, settings))
+
+
 def skip_message(stage: str, skipped: int, total: int, root: str | os.PathLike) -> str:
     """The one line a resumed sweep prints, e.g. "skipped training 2 of 3 models (stored in DIR; --fresh recomputes)"."""
     return f"skipped {stage} {skipped} of {total} models (stored in {Path(root) / 'models'}; --fresh recomputes)"

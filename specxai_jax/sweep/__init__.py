@@ -5,7 +5,7 @@ Every model (β × seed) trains through one compiled step (:func:`specxai_jax.tr
 per CPU device, or all of them vmapped on accelerators); each stops at its own accuracy cap.
 Finished models and their explanations are stored under ``out/models/`` keyed by every setting that
 changes their numbers, so an interrupted or repeated sweep skips what is done (``fresh=True`` recomputes).
-Outputs (:mod:`specxai_jax.sweep.report`): results.csv, spectra.csv, config.json, four figures, report.md.
+Outputs (:mod:`specxai_jax.sweep.report`): results.csv, history.csv, spectra.csv, config.json, four figures, report.md.
 """
 
 from __future__ import annotations
@@ -14,7 +14,6 @@ import concurrent.futures
 import dataclasses
 import math
 import sys
-import time
 from pathlib import Path
 
 import jax
@@ -29,8 +28,11 @@ from specxai_jax.models import check_image_fits, init_variables, stack_variables
 from specxai_jax.models.registry import build_model
 from specxai_jax.ops import activations
 from specxai_jax.pipeline import summarize_saliency
+from specxai_jax.results import ModelResult
 from specxai_jax.storage.store import ResultStore, StoreBusy, config_key, skip_message
+from specxai_jax.storage.store import model_settings as store_settings
 from specxai_jax.sweep import report as sweep_report
+from specxai_jax.sweep.models import load_model  # noqa: F401 (public: specxai_jax.sweep.load_model)
 from specxai_jax.training.sharding import model_mesh
 from specxai_jax.training.train import TrainConfig, train_models
 
@@ -71,10 +73,9 @@ def resolve(config: SweepConfig) -> SweepConfig:
 
 
 def model_settings(config: SweepConfig, dataset) -> dict:
-    """Every setting that changes a trained model's numbers (not β and seed), with the content
-    fingerprint of the dataset (so changed data under the same spec is never reused)."""
-    return {"data": dataset.fingerprint, "format": STORE_FORMAT,
-            **{name: getattr(config, name) for name in MODEL_SETTINGS}}
+    """Every setting that changes a trained model's numbers (not β and seed), in the store's one key scheme
+    (:func:`~specxai_jax.storage.store.model_settings`: with the dataset's content fingerprint)."""
+    return store_settings(dataset.fingerprint, STORE_FORMAT, {name: getattr(config, name) for name in MODEL_SETTINGS})
 
 
 def model_jobs(config: SweepConfig, dataset) -> list[ModelJob]:
@@ -142,12 +143,7 @@ def device_mesh(count: int | None):
     try:
         return model_mesh(count) if count > 1 else None
     except ValueError as error:
-        raise UsageError(f"--devices {count}: {error}") from None
-
-
-def weights_finite(variables: dict) -> bool:
-    """True if a network's trained variables are all finite (its constants, such as β = inf, are not checked)."""
-    return stats.all_finite({name: tree for name, tree in variables.items() if name != "constants"})
+        raise UsageError(f"`devices` {count}: {error}") from None
 
 
 def check_model_size(config: SweepConfig) -> None:
@@ -159,8 +155,8 @@ def check_model_size(config: SweepConfig) -> None:
     size = sum(math.prod(leaf.shape) for leaf in jax.tree.leaves(shapes))
     if size > MAX_PARAMETERS:
         raise UsageError(f"the model would have {size:,} parameters (more than {MAX_PARAMETERS:,}) at "
-                                    f"--img-size {config.img_size} and --depth {config.depth}; "
-                                    "use smaller images, more depth or a narrower --dense")
+                                    f"`img_size` {config.img_size} and `depth` {config.depth}; "
+                                    "use smaller images, more depth or a narrower `dense`")
 
 
 def check_trainable(config: SweepConfig, dataset) -> None:
@@ -168,7 +164,7 @@ def check_trainable(config: SweepConfig, dataset) -> None:
     count, batch = dataset.x_train.shape[0], config.batch_size
     if count < batch:
         raise UsageError(f"{dataset.name} has {count} training images, fewer than one batch of "
-                                    f"--batch-size {batch}; use --batch-size {count} or less, or more images")
+                                    f"`batch_size` {batch}; use `batch_size` {count} or less, or more images")
 
 
 def _train_missing(model, jobs: list[ModelJob], dataset, config: SweepConfig, store: ResultStore, progress: bool,
@@ -204,15 +200,16 @@ def _train_jobs(model, todo: list[ModelJob], dataset, config: SweepConfig, store
     train_config = TrainConfig(lr=config.lr, batch_size=config.batch_size, lr_decay=config.lr_decay,
                                acc_cap=config.acc_cap, max_epochs=config.max_epochs, input_noise=config.input_noise,
                                ef_penalty=todo[0].ef_penalty)
-    start = time.perf_counter()
     saving: dict[str, tuple[dict, concurrent.futures.Future]] = {}
+    histories: dict[int, list] = {index: [] for index in range(len(todo))}
 
     def finished(index: int, variables: dict, accuracy: float, epochs: int) -> None:
         job = todo[index]
         reached = config.acc_cap is not None and accuracy >= config.acc_cap
         metadata = {"beta": job.beta, "seed": job.seed, "test_accuracy": accuracy, "epochs": epochs,
-                    "reached_cap": reached, "train_seconds": time.perf_counter() - start,
-                    "diverged": not weights_finite(variables)}
+                    "reached_cap": reached, "train_seconds": sum(record.seconds for record in histories[index]),
+                    "diverged": not stats.weights_finite(variables),
+                    "history": [dataclasses.asdict(record) for record in histories[index]]}
         for _, done in saving.values():  # a failed save stops the sweep at the next model, not at the end
             if done.done():
                 done.result()
@@ -221,7 +218,7 @@ def _train_jobs(model, todo: list[ModelJob], dataset, config: SweepConfig, store
     # Checkpoints are written beside the training (about 0.1 s each); leaving the block waits for every one.
     with concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix="checkpoint") as saver:
         train_models(model.apply, stacked, dataset, [job.seed for job in todo], train_config, on_finished=finished,
-                     progress=progress, mesh=mesh)
+                     on_epoch=lambda index, record: histories[index].append(record), progress=progress, mesh=mesh)
     for key, (variables, saved) in saving.items():
         trained[key] = (variables, saved.result())
     return trained
@@ -263,15 +260,21 @@ def _explain_missing(model, jobs: list[ModelJob], trained: dict, images: np.ndar
 
 
 def _collect(jobs: list[ModelJob], config: SweepConfig, trained: dict, results: dict) -> list[dict]:
-    """One row per model: training metadata + explanation record + arrays."""
+    """One row per model: the fields of its :class:`~specxai_jax.results.ModelResult` (training metadata +
+    explanation record) + its arrays ``spectrum`` and ``examples``."""
     rows = []
     for job in jobs:
         metadata, (record, arrays) = trained[job.key][1], results[job.key]
-        ef = {name: _number(record[name], nan_ok=True) for name in ("ef", "ef_std", "ef_ref")}  # null: NaN
-        rows.append({"activation": config.activation, "beta": job.beta, "seed": job.seed, "ef_penalty": job.ef_penalty,
-                     "test_accuracy": _number(metadata["test_accuracy"], nan_ok=True), "epochs": metadata["epochs"],
-                     "reached_cap": metadata["reached_cap"], "train_seconds": metadata["train_seconds"],
-                     **record, **ef, "spectrum": arrays["spectrum"], "examples": arrays["examples"]})
+        result = ModelResult(
+            activation=config.activation, beta=job.beta, seed=job.seed,
+            test_accuracy=_number(metadata["test_accuracy"], nan_ok=True), epochs=metadata["epochs"],
+            ef=_number(record["ef"], nan_ok=True), ef_std=_number(record["ef_std"], nan_ok=True),  # null: NaN
+            ef_ref=_number(record["ef_ref"], nan_ok=True), n_images=record["n_images"],
+            train_seconds=metadata["train_seconds"], reached_cap=metadata["reached_cap"],
+            dead_maps=record["dead_maps"], diverged=record["diverged"], store_key=job.key,
+            score=sweep_report.SCORE)
+        rows.append({**dataclasses.asdict(result), "ef_penalty": job.ef_penalty, "history": metadata.get("history", []),
+                     "spectrum": arrays["spectrum"], "examples": arrays["examples"]})
     return rows
 
 

@@ -1,6 +1,8 @@
-"""Outputs of a β-sweep: results.csv, spectra.csv, config.json, four figures and report.md.
+"""Outputs of a β-sweep: results.csv, history.csv (per epoch per model), spectra.csv, checks.json, config.json,
+four figures and report.md.
 
-Also the sweep's own checks of the paper's claims: EF rises with β among models that reached the
+Also the sweep's own checks of the paper's claims (:class:`~specxai_jax.results.Check` records, written to
+checks.json and shown in report.md): EF rises with β among models that reached the
 cap (Spearman ρ per seed), and ReLU's spectrum has the heaviest high-frequency tail. Diverged models
 (``diverged`` True, EF NaN) are listed in results.csv but left out of the spectra, checks and figures.
 """
@@ -21,12 +23,14 @@ from typing import Sequence
 import jax
 import numpy as np
 
-from specxai_jax import plots, stats
+from specxai_jax import plots, results, stats
 from specxai_jax.configs import SweepConfig
+from specxai_jax.results import Check, ModelResult, verdict
 from specxai_jax.storage import atomic, provenance
 
-RESULT_COLUMNS = ["activation", "beta", "seed", "test_accuracy", "epochs", "ef", "ef_std", "ef_ref", "n_images",
-                  "train_seconds", "reached_cap", "dead_maps", "diverged"]
+RESULT_COLUMNS = results.columns(ModelResult)
+SCORE = "log_prob"       # what the sweep's VanillaGrad explains: the predicted class's log-softmax (not the logit)
+HISTORY_COLUMNS = ["activation", "beta", "seed", "store_key", "epoch", "test_accuracy", "learning_rate", "seconds"]
 SPECTRUM_COLUMNS = ["activation", "beta", "k", "frequency", "power", "n_models"]
 TAIL_FROM = 0.5          # "tail" of a normalized spectrum: its mass at ω ≥ TAIL_FROM
 MIN_SPEARMAN = 0.9       # EF should rise with β: ρ(β, EF) at least this, per seed
@@ -34,7 +38,8 @@ PACKAGES = ("jax", "jaxlib", "flax", "optax", "numpy", "specxai-jax")
 FIGURES = {"fig_ef_vs_beta.png": "EF vs β (Fig. 3)", "fig_spectra.png": "radial spectra (Fig. 2)",
            "fig_accuracy.png": "accuracy and epochs vs β (Fig. 5)", "fig_saliency.png": "saliency maps per β"}
 VECTOR_FIGURES = tuple(str(Path(name).with_suffix(f".{plots.VECTOR_FORMAT}")) for name in FIGURES)
-OUTPUTS = ("results.csv", "spectra.csv", *FIGURES, *VECTOR_FIGURES, "report.md", "config.json")  # config.json last: the set is done
+OUTPUTS = ("results.csv", "history.csv", "spectra.csv", *FIGURES, *VECTOR_FIGURES, results.CHECKS_FILE, "report.md",
+           "config.json")  # config.json last: the set is done
 
 
 def converged(rows: Sequence[dict]) -> list[dict]:
@@ -68,23 +73,27 @@ def spearman_per_seed(rows: Sequence[dict], capped_only: bool = True) -> dict[in
     return result
 
 
-def checks(rows: Sequence[dict], config: SweepConfig) -> list[tuple[str, bool | None, str]]:
-    """The paper's claims on this sweep: (claim, passed (None: not applicable), measured)."""
+def checks(rows: Sequence[dict], config: SweepConfig) -> list[Check]:
+    """The paper's claims on this sweep, each computed (holds None: too few models to decide)."""
     out = []
     capped_only = config.acc_cap is not None
     among = "capped models" if capped_only else "all models (no cap)"
     for seed, s in spearman_per_seed(rows, capped_only).items():
-        measured = f"ρ = {s['rho']:.3f} over {s['n_capped']} of {s['n_models']} models" if s["rho"] is not None \
-            else f"{s['n_capped']} of {s['n_models']} models reached the cap: too few to rank"
-        passed = None if s["rho"] is None else s["rho"] >= MIN_SPEARMAN
-        out.append((f"seed {seed}: EF rises with β among {among} (Spearman ρ ≥ {MIN_SPEARMAN})", passed, measured))
+        claim = f"seed {seed}: EF rises with β among {among} (Spearman ρ ≥ {MIN_SPEARMAN})"
+        if s["rho"] is None or math.isnan(s["rho"]):
+            reason = f"{s['n_capped']} of {s['n_models']} models" + (" reached the cap" if capped_only else "") + \
+                (": too few β to rank" if s["rho"] is None else ": EF or β constant, no ρ")
+            out.append(Check(claim, None, reason, inconclusive=reason))
+            continue
+        out.append(Check(claim, bool(s["rho"] >= MIN_SPEARMAN),
+                         f"ρ = {s['rho']:.3f} over {s['n_capped']} of {s['n_models']} models"))
     comparable = [r for r in converged(rows) if r["reached_cap"] or not capped_only]
     spectra = mean_spectra(comparable)
     if math.inf in spectra and len(spectra) > 1:
         tails = {beta: tail_share(p) for beta, p in spectra.items()}
         heaviest = max(tails, key=tails.get)
-        out.append((f"ReLU has the heaviest spectral tail (mass at ω ≥ {TAIL_FROM}) among {among}",
-                    math.isinf(heaviest), f"ReLU {tails[math.inf]:.5f}; heaviest: {plots.beta_label(heaviest)} "
+        out.append(Check(f"ReLU has the heaviest spectral tail (mass at ω ≥ {TAIL_FROM}) among {among}",
+                         math.isinf(heaviest), f"ReLU {tails[math.inf]:.5f}; heaviest: {plots.beta_label(heaviest)} "
                     f"{tails[heaviest]:.5f}; lightest: {plots.beta_label(min(tails, key=tails.get))} {min(tails.values()):.5f}"))
     return out
 
@@ -112,8 +121,15 @@ def environment() -> dict:
 
 
 def result_rows(rows: Sequence[dict]) -> list[dict]:
-    """results.csv rows (β as a number, 'inf' for ReLU)."""
+    """results.csv rows (the :class:`~specxai_jax.results.ModelResult` fields; β as a number, 'inf' for ReLU)."""
     return [{name: row[name] for name in RESULT_COLUMNS} for row in rows]
+
+
+def history_rows(rows: Sequence[dict]) -> list[dict]:
+    """history.csv rows: one per epoch per model (test accuracy NaN where it was not measured)."""
+    return [{**{name: row[name] for name in ("activation", "beta", "seed", "store_key")}, **epoch,
+             "test_accuracy": math.nan if epoch["test_accuracy"] is None else epoch["test_accuracy"]}
+            for row in rows for epoch in row.get("history", [])]
 
 
 def spectrum_rows(rows: Sequence[dict], activation: str) -> list[dict]:
@@ -157,6 +173,7 @@ def _write_all(out: Path, rows: Sequence[dict], config: SweepConfig, images: np.
                labels: Sequence[str] | None = None) -> None:
     """Every output file into the directory ``out``."""
     atomic.write_csv(out / "results.csv", result_rows(rows), RESULT_COLUMNS)
+    atomic.write_csv(out / "history.csv", history_rows(rows), HISTORY_COLUMNS)
     atomic.write_csv(out / "spectra.csv", spectrum_rows(rows, config.activation), SPECTRUM_COLUMNS)
     plots.ef_vs_beta(out / "fig_ef_vs_beta.png", converged(rows))
     below_cap = {r["beta"] for r in rows if not r["reached_cap"]} if config.acc_cap is not None else set()
@@ -166,17 +183,15 @@ def _write_all(out: Path, rows: Sequence[dict], config: SweepConfig, images: np.
     plots.saliency_grid(out / "fig_saliency.png",
                         {r["beta"]: r["examples"] for r in converged(rows) if r["seed"] == first_seed},
                         _display_images(images), labels)
-    atomic.write_text(out / "report.md", report_markdown(rows, config))
-    atomic.write_json(out / "config.json", {**dataclasses.asdict(config), "environment": environment()})
+    computed = checks(rows, config)
+    results.write_checks(out, computed)
+    atomic.write_text(out / "report.md", report_markdown(rows, config, computed))
+    atomic.write_json(out / "config.json", {**dataclasses.asdict(config), "score": SCORE,
+                                             "environment": environment()})
 
 
-def verdict(holds: bool | None) -> str:
-    """A check's outcome as a table cell: yes, **no**, or n/a (could not be decided)."""
-    return {True: "yes", False: "**no**", None: "n/a"}[holds]
-
-
-def report_markdown(rows: Sequence[dict], config: SweepConfig) -> str:
-    """report.md: settings, the paper's claims checked, the results table and the figures."""
+def report_markdown(rows: Sequence[dict], config: SweepConfig, computed: Sequence[Check]) -> str:
+    """report.md: settings, the ``computed`` checks of the paper's claims, the results table and the figures."""
     cap = "none" if config.acc_cap is None else f"{config.acc_cap:g}"
     lines = [f"# β-sweep: {config.activation} on {config.dataset}", "",
              f"Conv net `{config.model}`, depth {config.depth}, width {config.width}, {config.img_size} px; "
@@ -186,7 +201,7 @@ def report_markdown(rows: Sequence[dict], config: SweepConfig) -> str:
              f"(`ef_ref` = EF/K, the authors' convention; their tables print it ×10⁴), mean ± std over "
              f"{rows[0]['n_images']} test images.", "", "## The paper's claims on this run", "",
              "| claim | holds | measured |", "|---|---|---|"]
-    lines += [f"| {claim} | {verdict(passed)} | {measured} |" for claim, passed, measured in checks(rows, config)]
+    lines += [f"| {c.claim} | {verdict(c)} | {c.measured} |" for c in computed]
     lines += ["", "## Models", "", "| β | seed | test acc. | epochs | reached cap | EF | EF std | EF/K ×10⁴ |",
               "|---|---|---|---|---|---|---|---|"]
     for r in rows:

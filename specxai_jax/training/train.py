@@ -50,6 +50,17 @@ class TrainConfig:
     ef_penalty: float = 0.0         # λ of λ·EF_raw(saliency) added to the loss (training.ef_penalty); 0: plain cross-entropy
 
 
+@dataclasses.dataclass(frozen=True)
+class EpochRecord:
+    """One epoch of one model, as :func:`train_models` reports it to ``on_epoch``."""
+
+    epoch: int                      # 1, 2, … (the epochs this model has trained)
+    test_accuracy: float            # after the epoch; NaN where not measured (no cap and not the model's last epoch)
+    learning_rate: float            # Adam's rate during the epoch (lr × lr_decay^(epoch − 1))
+    seconds: float                  # the model's share of its epoch round's wall time (the round split evenly
+                                    # over the models that trained in it)
+
+
 @dataclasses.dataclass
 class TrainResult:
     """Stacked trained variables (leading axis M) and per-model outcomes."""
@@ -60,6 +71,7 @@ class TrainResult:
     history: np.ndarray             # (max epochs trained, M) test accuracy after every epoch (without a cap, only
                                     # the last is measured); NaN where not measured and after a stop
     seconds: float
+    train_seconds: np.ndarray       # (M,) each model's own training time: the sum of its EpochRecord.seconds
 
 
 def default_engine() -> str:
@@ -288,13 +300,14 @@ def plan_round(in_slot: dict[int, int], idle: Sequence[int], epochs_left: Sequen
 
 def train_models(apply_fn: Callable, variables: dict, dataset, seeds: Sequence[int], config: TrainConfig, *,
                  on_finished: Callable[[int, dict, float, int], None] | None = None,
+                 on_epoch: Callable[[int, EpochRecord], None] | None = None,
                  progress: bool = True, mesh: Mesh | None = None, engine: str | None = None) -> TrainResult:
     """Train M models (variables with leading axis M, one seed each) on ``dataset``.
 
     ``dataset`` has x_train (N, H, W, C), y_train (N,), x_test, y_test. ``on_finished(i, variables_i,
     accuracy, epochs)`` is called as soon as model i stops (cap reached or last epoch), e.g. to
-    checkpoint it. ``mesh`` (see :func:`specxai_jax.training.sharding.model_mesh`): the devices the models are
-    spread over. ``engine``: ``per_device`` or ``vectorized`` (see the module docstring; default by backend).
+    checkpoint it; ``on_epoch(i, record)`` after each of model i's epochs (before ``on_finished``).
+    ``mesh`` (see :func:`specxai_jax.training.sharding.model_mesh`): the devices the models are spread over. ``engine``: ``per_device`` or ``vectorized`` (see the module docstring; default by backend).
     """
     engine = engine or default_engine()
     if engine not in ENGINES:
@@ -318,6 +331,7 @@ def train_models(apply_fn: Callable, variables: dict, dataset, seeds: Sequence[i
     epochs = np.zeros(num_models, np.int32)
     accuracy = np.zeros(num_models, np.float64)
     history = [[] for _ in range(num_models)]
+    train_seconds = np.zeros(num_models)
     start = time.perf_counter()
     bar = tqdm(total=num_models * config.max_epochs, desc=f"training {num_models} models", unit="epoch",
                disable=not progress)
@@ -333,15 +347,21 @@ def train_models(apply_fn: Callable, variables: dict, dataset, seeds: Sequence[i
                 waiting.remove(model)
                 runner.load(slot, jax.tree.map(lambda leaf, m=model: leaf[m], host))
         in_slot = planned
+        round_start = time.perf_counter()
         runner.run_epoch({slot: (int(seeds[model]), int(epochs[model])) for slot, model in in_slot.items()})
         epochs[list(in_slot.values())] += 1
         due = [slot for slot, model in in_slot.items()   # without a cap, only a model's last epoch needs it
                if config.acc_cap is not None or epochs[model] == config.max_epochs]
         measured = runner.accuracy(due) if due else {}
+        share = (time.perf_counter() - round_start) / len(in_slot)
         for slot, model in list(in_slot.items()):
             acc = measured.get(slot, math.nan)
             accuracy[model] = acc
             history[model].append(acc)
+            train_seconds[model] += share
+            if on_epoch is not None:
+                on_epoch(model, EpochRecord(int(epochs[model]), float(acc),
+                                            config.lr * config.lr_decay ** (int(epochs[model]) - 1), share))
             reached = config.acc_cap is not None and acc >= config.acc_cap
             if reached or epochs[model] == config.max_epochs:
                 trained[model] = runner.read(slot)
@@ -357,4 +377,4 @@ def train_models(apply_fn: Callable, variables: dict, dataset, seeds: Sequence[i
     for model, accs in enumerate(history):
         table[:len(accs), model] = accs
     stacked = jax.device_put(jax.tree.map(lambda *leaves: np.stack([np.asarray(leaf) for leaf in leaves]), *trained))
-    return TrainResult(stacked, accuracy, epochs, table, time.perf_counter() - start)
+    return TrainResult(stacked, accuracy, epochs, table, time.perf_counter() - start, train_seconds)
