@@ -20,6 +20,7 @@ from typing import Callable, Sequence
 import jax
 import jax.numpy as jnp
 import numpy as np
+from matplotlib.lines import Line2D
 from scipy import stats as scipy_stats
 
 from specxai_jax import gap, plots, spectral
@@ -338,9 +339,8 @@ def figure(path, table: Sequence[dict], suite: Sequence[Metric], models: Sequenc
     plots.save_with_vector(fig, path)
 
 
-def plots_handle(colour: str, marker: str, label: str):
-    from matplotlib.lines import Line2D
-
+def plots_handle(colour: str, marker: str, label: str) -> Line2D:
+    """A legend entry: a marker without a line."""
     return Line2D([], [], color=colour, marker=marker, ls="", label=label)
 
 
