@@ -74,38 +74,40 @@ def torch_model(variables: dict, depth: int, beta: float):
     return model.eval()
 
 
-def torch_saliency(model, images_nhwc: np.ndarray) -> np.ndarray:
-    """Channel-summed ∇ₓ log softmax[predicted class]: (B, H, W, C) → (B, H, W)."""
+def torch_saliency(model, images_nhwc: np.ndarray, device: str = "cpu") -> np.ndarray:
+    """Channel-summed ∇ₓ log softmax[predicted class]: (B, H, W, C) → (B, H, W), computed on ``device``."""
     import torch
 
-    x = torch.from_numpy(images_nhwc.transpose(0, 3, 1, 2).copy()).requires_grad_(True)
+    x = torch.from_numpy(images_nhwc.transpose(0, 3, 1, 2).copy()).to(device).requires_grad_(True)
     log_probs = torch.log_softmax(model(x), dim=-1)
     target = log_probs.argmax(dim=-1, keepdim=True)
     log_probs.gather(1, target).sum().backward()
-    return x.grad.sum(dim=1).numpy()
+    return x.grad.sum(dim=1).cpu().numpy()
 
 
 def train_and_explain(data: dict, betas, seeds, *, depth: int, lr: float, lr_decay: float, batch_size: int,
-                      acc_cap: float | None, max_epochs: int, n_explain: int) -> list[dict]:
+                      acc_cap: float | None, max_epochs: int, n_explain: int, device: str = "cpu") -> list[dict]:
     """The authors' β-sweep: per (β, seed), train with Adam until test accuracy ≥ ``acc_cap`` (or for
-    ``max_epochs``), then VanillaGrad of ``n_explain`` test images and per-image EF. One row per model."""
+    ``max_epochs``), then VanillaGrad of ``n_explain`` test images and per-image EF. One row per model.
+    ``device``: where PyTorch trains and explains (``cpu``, ``cuda``, ``cuda:1`` …); the data is put there once."""
     import torch
 
-    to_nchw = lambda a: torch.from_numpy(np.ascontiguousarray(a.transpose(0, 3, 1, 2)))  # noqa: E731
+    to_nchw = lambda a: torch.from_numpy(np.ascontiguousarray(a.transpose(0, 3, 1, 2))).to(device)  # noqa: E731
     x_train, x_test = to_nchw(data["x_train"]), to_nchw(data["x_test"])
-    y_train, y_test = torch.from_numpy(data["y_train"].astype(np.int64)), torch.from_numpy(data["y_test"].astype(np.int64))
+    labels = lambda a: torch.from_numpy(a.astype(np.int64)).to(device)  # noqa: E731
+    y_train, y_test = labels(data["y_train"]), labels(data["y_test"])
     classes = int(max(data["y_train"].max(), data["y_test"].max())) + 1
     rows = []
     for beta in betas:
         for seed in seeds:
             torch.manual_seed(seed)
-            model = torch_plain_cnn(depth, x_train.shape[1], x_train.shape[2], beta, classes=classes)
+            model = torch_plain_cnn(depth, x_train.shape[1], x_train.shape[2], beta, classes=classes).to(device)
             optimizer = torch.optim.Adam(model.parameters(), lr=lr)
             schedule = torch.optim.lr_scheduler.ExponentialLR(optimizer, lr_decay)
             steps = len(x_train) // batch_size
             for epoch in range(max_epochs):
                 model.train()
-                order = torch.randperm(len(x_train))[: steps * batch_size].view(steps, batch_size)
+                order = torch.randperm(len(x_train))[: steps * batch_size].view(steps, batch_size).to(device)
                 for index in order:
                     optimizer.zero_grad()
                     torch.nn.functional.cross_entropy(model(x_train[index]), y_train[index]).backward()
@@ -117,7 +119,7 @@ def train_and_explain(data: dict, betas, seeds, *, depth: int, lr: float, lr_dec
                 if acc_cap is not None and accuracy >= acc_cap:
                     break
             images = data["x_test"][:n_explain]
-            maps = np.concatenate([torch_saliency(model, images[i:i + 250]) for i in range(0, len(images), 250)])
+            maps = np.concatenate([torch_saliency(model, images[i:i + 250], device) for i in range(0, len(images), 250)])
             rows.append({"beta": beta, "seed": seed, "test_accuracy": accuracy, "epochs": epoch + 1,
                          "ef": float(per_image_ef(maps).mean())})
     return rows

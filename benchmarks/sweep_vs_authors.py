@@ -57,6 +57,7 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser.add_argument("--modes", default=",".join(MODES), help=f"comma list of {', '.join(MODES)}")
     parser.add_argument("--repeat", type=int, default=1,
                         help="run every mode this many times, the two sides interleaved; medians reported")
+    parser.add_argument("--device", default="cpu", help="where the authors' PyTorch side runs (cpu, cuda, cuda:1 …)")
     parser.add_argument("--child", choices=("ours", "authors"), help=argparse.SUPPRESS)
     parser.add_argument("--npz", type=Path, help=argparse.SUPPRESS)
     parser.add_argument("--cap", action="store_true", help=argparse.SUPPRESS)
@@ -101,7 +102,8 @@ def authors_child(args) -> None:
     rows = authors.train_and_explain(data, parse_betas(args.betas), [int(s) for s in args.seeds.split(",")],
                                      depth=args.depth, lr=ours.lr, lr_decay=ours.lr_decay, batch_size=ours.batch_size,
                                      acc_cap=ours.acc_cap if args.cap else None,
-                                     max_epochs=ours.max_epochs if args.cap else args.epochs, n_explain=args.n_explain)
+                                     max_epochs=ours.max_epochs if args.cap else args.epochs, n_explain=args.n_explain,
+                                     device=args.device)
     print(json.dumps({"rows": rows}))
 
 
@@ -130,7 +132,7 @@ def run_mode(mode: str, args, npz: Path, work: Path) -> dict:
     with open(out / "results.csv") as handle:
         ours_epochs = sum(int(row["epochs"]) for row in csv.DictReader(handle))
     theirs = [*me, "--child", "authors", "--npz", str(npz), "--betas", args.betas, "--seeds", args.seeds,
-              "--depth", str(args.depth), "--epochs", str(args.epochs), "--n-explain", str(args.n_explain)]
+              "--depth", str(args.depth), "--epochs", str(args.epochs), "--n-explain", str(args.n_explain), "--device", args.device]
     authors_seconds, report = timed(theirs + (["--cap"] if cap else []))
     authors_epochs = sum(row["epochs"] for row in report["rows"])
     side = lambda seconds, epochs: {"wall_seconds": seconds, "model_epochs": epochs,  # noqa: E731

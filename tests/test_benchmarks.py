@@ -70,3 +70,31 @@ def test_sweep_vs_authors_smoke():
         assert mode["wall_ratio_authors_over_ours"] > 0 and len(mode["wall_ratio_per_run"]) == 2
     assert cold["ours"]["compile_count"] > 0 and warm["ours"]["programs_from_cache"] > 0
     assert warm["ours"]["compile_seconds"] < cold["ours"]["compile_seconds"]
+
+
+def test_accelerator_benchmark_arguments():
+    from benchmarks import accelerator
+
+    args = accelerator.parse_args(["--reduced", "--skip", "authors,ef"])
+    assert args.reduced and args.skip == "authors,ef"
+    with pytest.raises(SystemExit) as stopped:
+        accelerator.parse_args(["--skip", "sweep,bogus"])
+    assert stopped.value.code == 2
+    full = accelerator.Setup()   # the CIFAR-10 scale work: 50,000 × 32 px × 3, depth 4, 2 epochs
+    assert (full.n_train, full.size, full.channels, full.depth, full.epochs) == (50_000, 32, 3, 4, 2)
+    assert [size for size, _, _ in full.ef_sizes] == [28, 64, 224]
+
+
+@pytest.mark.slow
+def test_accelerator_benchmark_reduced_runs_on_cpu_to_its_json_line():
+    pytest.importorskip("torch")
+    proc = subprocess.run([sys.executable, "-m", "benchmarks.accelerator", "--reduced"], capture_output=True,
+                          text=True, timeout=600)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    report = last_json_line(proc.stdout)
+    sweep = report["sweep"]
+    for side in ("vectorized", "one_model_at_a_time", "authors_pytorch"):
+        assert sweep[side]["model_epochs"] == 2 and sweep[side]["wall_seconds"] > 0     # 2 models × 1 epoch
+    assert sweep["vectorized"]["compile_count"] > 0
+    assert [part["size"] for part in report["ef_pipeline"]] == [28, 64]
+    assert report["cpu_check"]["within_tolerance"], report["cpu_check"]

@@ -23,11 +23,9 @@ transformers = pytest.importorskip("transformers")
 
 from specxai_jax import gap  # noqa: E402
 from specxai_jax.attribution import METHODS, explain  # noqa: E402
-from specxai_jax.cli import (
-    reproduce,  # noqa: E402
-    validation,
-)
+from specxai_jax.cli import reproduce, validation  # noqa: E402
 from specxai_jax.configs import GapConfig  # noqa: E402
+from specxai_jax.errors import UsageError  # noqa: E402
 from specxai_jax.models import from_pretrained  # noqa: E402
 from specxai_jax.models.hf_activations import hf_activation  # noqa: E402
 from specxai_jax.models.pretrained import IMAGENET_MEAN, IMAGENET_STD, PretrainedCheckpointError  # noqa: E402
@@ -328,5 +326,5 @@ def test_gap_pretrained_size_is_the_vits_and_another_is_refused(tmp_path):
     assert size == CONFIGS["vit-gelu"][2] and [spec.family for spec, _, _ in loaded] == ["resnet", "vit"]
     assert [spec.token_grid for spec, _, _ in loaded] == [None, 16 // 4]
     assert gap.load_pretrained(dataclasses.replace(config, pretrained=config.pretrained[:1]))[1] == 224
-    with pytest.raises(validation.UsageError, match="px images"):
+    with pytest.raises(UsageError, match="px images"):
         gap.load_pretrained(dataclasses.replace(config, img_size=size + 4))

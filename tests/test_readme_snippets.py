@@ -1,4 +1,4 @@
-"""Every ```python block of USING_YOUR_OWN.md runs as written, each in a fresh namespace and an empty folder.
+"""Every ```python block of the README's "Using your own maps and models" section runs as written, each in a fresh namespace and an empty folder.
 
 A block that needs an optional package (torch, captum, quantus) or the metrics package is skipped when it is
 missing; any other error fails."""
@@ -10,13 +10,14 @@ from pathlib import Path
 
 import pytest
 
-DOC = Path(__file__).resolve().parents[1] / "USING_YOUR_OWN.md"
+DOC = Path(__file__).resolve().parents[1] / "README.md"
+SECTION = "## Using your own maps and models"
 OPTIONAL = {"torch", "captum", "captum.attr", "quantus", "specxai_jax.metrics"}
 
 
 def blocks() -> list[tuple[str, str]]:
     """(heading above it, code) of each ```python block."""
-    text = DOC.read_text()
+    text = DOC.read_text().split(SECTION)[1].split("\n## ")[0]
     found = []
     for match in re.finditer(r"```python\n(.*?)```", text, re.DOTALL):
         heading = re.findall(r"^### (.+)$", text[:match.start()], re.MULTILINE)

@@ -11,7 +11,9 @@ import optax
 import pytest
 
 from specxai_jax.data import Dataset
+from specxai_jax.errors import UsageError
 from specxai_jax.models import PlainCNN, init_variables, stack_variables
+from specxai_jax.training import train
 from specxai_jax.training.train import ENGINES, TrainConfig, epoch_permutations, plan_round, train_models
 
 MODEL = PlainCNN(depth=1, width=4, dense=16, num_classes=3)
@@ -209,3 +211,90 @@ def test_models_that_change_device_in_the_last_wave_train_as_on_one_device():
     env = {**os.environ, "XLA_FLAGS": "--xla_force_host_platform_device_count=2", "JAX_PLATFORMS": "cpu"}
     proc = subprocess.run([sys.executable, "-c", TWO_DEVICES], env=env, capture_output=True, text=True, timeout=600)
     assert proc.returncode == 0 and "SAME" in proc.stdout, proc.stderr[-3000:]
+
+
+def test_images_that_are_uint8_codes_are_kept_as_codes():
+    codes = np.random.default_rng(5).integers(0, 256, size=(3000, 4, 4, 3), dtype=np.uint8)
+    as_loaded = codes.astype(np.float32) / np.float32(255.0)        # what data loading makes of uint8 pixels
+    kept = train.stored_images(as_loaded, chunk=1000)
+    assert kept.dtype == np.uint8 and np.array_equal(kept, codes)
+    resized = as_loaded.copy()
+    resized[2500, 0, 0, 0] = np.nextafter(resized[2500, 0, 0, 0], np.float32(2))    # one pixel off the grid
+    assert train.stored_images(resized, chunk=1000) is resized
+
+
+def test_vectorized_training_on_uint8_codes_equals_training_alone_on_floats(dataset):
+    quantized = dataclasses.replace(dataset, x_train=np.round(dataset.x_train * 255).astype(np.float32) / np.float32(255),
+                                    x_test=np.round(dataset.x_test * 255).astype(np.float32) / np.float32(255))
+    assert train.stored_images(quantized.x_train).dtype == np.uint8
+    variables = [init_variables(MODEL, jax.random.key(i), beta, (1, 8, 8, 1)) for i, beta in enumerate(BETAS)]
+    config = TrainConfig(lr=LR, batch_size=BATCH, max_epochs=EPOCHS, acc_cap=None, eval_batch=30)
+    result = train_models(MODEL.apply, stack_variables(variables), quantized, SEEDS, config, progress=False,
+                          engine="vectorized")
+    for i, (v, seed) in enumerate(zip(variables, SEEDS)):
+        params, history = one_model_alone(v, seed, quantized, None)
+        assert result.test_accuracy[i] == pytest.approx(history[-1], abs=1e-9)
+        for ours, theirs in zip(jax.tree.leaves(result.variables["params"]), jax.tree.leaves(params)):
+            np.testing.assert_allclose(np.asarray(ours[i]), np.asarray(theirs), rtol=2e-5, atol=2e-6)
+
+
+def test_models_that_do_not_fit_a_device_get_one_line_with_how_many_fit():
+    gib = 2**30
+    train.check_fits(3, gib, gib // 2, 4 * gib)                     # 3.5 GiB of 4: fits
+    with pytest.raises(UsageError, match=r"at most 2 models fit per device") as error:
+        train.check_fits(4, gib, gib // 2, 3 * gib)
+    assert "\n" not in str(error.value)
+    with pytest.raises(UsageError, match=r"--img-size"):
+        train.check_fits(1, gib, 3 * gib, 3 * gib)
+
+
+SHARDED_IMAGES = r"""
+import dataclasses, jax, numpy as np
+from specxai_jax.training import sharding, train
+from specxai_jax.data import Dataset
+from specxai_jax.models import PlainCNN, init_variables, stack_variables
+from specxai_jax.ops import fast_forms
+
+assert len(jax.devices()) == 2
+model = PlainCNN(depth=1, width=4, dense=8, num_classes=3)
+variables = stack_variables([init_variables(model, jax.random.key(i), b, (1, 8, 8, 1)) for i, b in enumerate([0.5, 3.0, np.inf])])
+rng = np.random.default_rng(0)
+codes = lambda n: rng.integers(0, 256, size=(n, 8, 8, 1)).astype(np.float32) / np.float32(255)
+data = Dataset("random", codes(67), (np.arange(67) % 3).astype(np.int32), codes(30), (np.arange(30) % 3).astype(np.int32), 3)
+config = train.TrainConfig(lr=3e-3, batch_size=16, max_epochs=2, acc_cap=None, eval_batch=8)
+with fast_forms.forced(False):
+    one = train.train_models(model.apply, variables, data, [0, 1, 2], config, progress=False, engine="vectorized")
+    train.REPLICA_LIMIT = 0
+    two = train.train_models(model.apply, variables, data, [0, 1, 2], config, progress=False, engine="vectorized",
+                             mesh=sharding.model_mesh())
+np.testing.assert_array_equal(two.test_accuracy, one.test_accuracy)
+for a, b in zip(jax.tree.leaves(two.variables), jax.tree.leaves(one.variables)):
+    np.testing.assert_allclose(np.asarray(a), np.asarray(b), rtol=1e-5, atol=1e-6)
+print("SAME")
+"""
+
+
+def test_training_images_split_over_devices_train_as_on_one_device():
+    env = {**os.environ, "XLA_FLAGS": "--xla_force_host_platform_device_count=2", "JAX_PLATFORMS": "cpu"}
+    proc = subprocess.run([sys.executable, "-c", SHARDED_IMAGES], env=env, capture_output=True, text=True, timeout=600)
+    assert proc.returncode == 0 and "SAME" in proc.stdout, proc.stderr[-3000:]
+
+
+def test_model_memory_estimate_counts_weights_four_times_and_grows_with_the_batch():
+    variables = jax.tree.map(np.asarray, stack_variables([init_variables(MODEL, jax.random.key(0), 1.0, (1, 8, 8, 1))]))
+    # PlainCNN(depth=1, width=4, dense=16, classes=3) on 8×8×1: conv 3·3·1·4 + 4, dense (4·4·4)·16 + 16, head 16·3 + 3
+    parameters = 40 + 1040 + 51
+    size = {batch: train.model_bytes(variables, MODEL.apply, (batch, 8, 8, 1)) for batch in (16, 32, 64)}
+    per_image = (size[32] - size[16]) / 16
+    assert size[64] - size[32] == 32 * per_image > 3 * 4 * (8 * 8 * 4)     # at least the first conv's output, ×3
+    weights = size[16] - 16 * per_image
+    assert 16 * parameters <= weights <= 16 * (parameters + 4)          # float32 × (weights, grads, 2 Adam moments)
+
+
+def test_training_that_cannot_fit_the_device_stops_before_it_starts(dataset, monkeypatch):
+    monkeypatch.setattr(train, "free_device_bytes", lambda device: 3 * 2**10)
+    variables = [init_variables(MODEL, jax.random.key(i), beta, (1, 8, 8, 1)) for i, beta in enumerate(BETAS)]
+    config = TrainConfig(lr=LR, batch_size=BATCH, max_epochs=1, acc_cap=None)
+    with pytest.raises(UsageError, match="GiB per device"):
+        train_models(MODEL.apply, stack_variables(variables), dataset, SEEDS, config, progress=False,
+                     engine="vectorized")

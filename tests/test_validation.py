@@ -72,7 +72,7 @@ def test_writable_dir(tmp_path):
 SCRIPT = textwrap.dedent("""
     import sys, time
     from specxai_jax.cli import validation
-    from specxai_jax.errors import DataError
+    from specxai_jax.errors import DataError, UsageError
 
     def main(argv=None):
         parser = validation.OneLineArgumentParser(prog="tiny")
@@ -82,7 +82,7 @@ SCRIPT = textwrap.dedent("""
         parser.add_argument("--raise", dest="kind", default="")
         args = parser.parse_args(argv)
         if args.kind == "usage":
-            raise validation.UsageError("depth 5 is too deep for 16-pixel images;\\n use --depth 4 or less")
+            raise UsageError("depth 5 is too deep for 16-pixel images;\\n use --depth 4 or less")
         if args.kind == "data":
             raise DataError("npz file lacks y_test; save arrays x_train, y_train, x_test, y_test")
         if args.kind == "bug":

@@ -6,6 +6,7 @@ from __future__ import annotations
 import argparse
 import sys
 from pathlib import Path
+from typing import Sequence
 
 from specxai_jax.cli import validation
 from specxai_jax.ntk.compare_trained import compare, plot, read_results
@@ -30,7 +31,7 @@ def build_parser() -> validation.OneLineArgumentParser:
     return parser
 
 
-def main(argv: list[str] | None = None) -> int:
+def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     groups = read_results(args.run / "results.csv")
     report = compare(groups)

@@ -23,6 +23,7 @@ from specxai_jax.configs import PRESETS, SweepConfig
 from specxai_jax.models.registry import CONV_VARIANTS
 from specxai_jax.ops import activations
 from specxai_jax.sweep import report as sweep_report
+from specxai_jax.training import distributed
 
 DEFAULTS = SweepConfig()
 
@@ -87,6 +88,12 @@ def build_parser() -> validation.OneLineArgumentParser:
     add("--no-progress", action="store_true", help="hide progress bars")
     add("--out", type=validation.writable_dir, default=Path("runs/sweep_beta"),
         help="output directory (default: %(default)s)")
+    # Multi-process runs (specxai_jax.training.distributed; JAX's jax.distributed conventions).
+    add("--coordinator", help="host:port of process 0, to run over several processes sharing --out")
+    add("--num-processes", type=validation.positive_int, help="processes in the multi-process run")
+    add("--process-id", type=validation.nonnegative_int, help="this process's index in the multi-process run")
+    add("--distributed", action="store_true",
+        help="join a multi-process run whose settings JAX detects (SLURM, TPU pod slices, Open MPI)")
     return parser
 
 
@@ -105,9 +112,12 @@ def sweep_config(args: argparse.Namespace) -> SweepConfig:
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     runtime.use_compile_cache()
+    distributed.initialize(distributed.Launch(args.coordinator, args.num_processes, args.process_id, args.distributed))
     runtime.use_cpu_devices(args.devices)   # before JAX starts; only the CPU backend reads it
     config = sweep_config(args)
     rows = sweep.run(config, args.out, fresh=args.fresh, progress=not args.no_progress, devices=args.devices)
+    if not distributed.is_main():   # multi-process: process 0 wrote the outputs
+        return 0
     print(sweep_report.summary_line(rows, config))
     print(f"wrote {args.out}/results.csv, spectra.csv, checks.json, config.json, figures and report.md")
     return 0

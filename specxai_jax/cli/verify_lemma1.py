@@ -5,6 +5,7 @@ from __future__ import annotations
 import dataclasses
 import math
 import sys
+from typing import Sequence
 
 from specxai_jax.cli import validation
 from specxai_jax.errors import UsageError
@@ -34,7 +35,7 @@ def settings_from(args) -> Settings:
 
 
 
-def main(argv: list[str] | None = None) -> int:
+def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     report = verify(settings_from(args), args.out)
     failed = failures(report)

@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import functools
 import math
+from typing import Callable
 
 import jax
 import jax.numpy as jnp
 
-ACTIVATIONS = {name: jax.jit(fn) for name, fn in {
+_FUNCTIONS: dict[str, Callable[[jax.Array], jax.Array]] = {
     "relu": jax.nn.relu,
     "gelu": functools.partial(jax.nn.gelu, approximate=False),
     "gelu_python": functools.partial(jax.nn.gelu, approximate=False),
@@ -24,7 +25,8 @@ ACTIVATIONS = {name: jax.jit(fn) for name, fn in {
     "sigmoid": jax.nn.sigmoid,
     "relu6": jax.nn.relu6,
     "leaky_relu": functools.partial(jax.nn.leaky_relu, negative_slope=0.01),
-}.items()}
+}
+ACTIVATIONS = {name: jax.jit(fn) for name, fn in _FUNCTIONS.items()}
 """Each a jitted elementwise call, one equation in a traced program (as :mod:`specxai_jax.models.layers`), so
 program transformations such as GuidedBackprop's see the activation as a whole (a bare erf GELU would be
 differentiated plainly)."""

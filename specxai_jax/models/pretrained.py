@@ -63,7 +63,7 @@ def module_from_config(config: dict, mean=IMAGENET_MEAN, std=IMAGENET_STD):
 
     ``mean``/``std``: per-channel normalization the module applies to its [0, 1] inputs.
     """
-    architecture = (config.get("architectures") or [None])[0] or MODEL_TYPES.get(config.get("model_type"))
+    architecture = (config.get("architectures") or [None])[0] or MODEL_TYPES.get(str(config.get("model_type")))
     labels = int(len(config.get("id2label") or {}) or config.get("num_labels", 2))
     channels = int(config.get("num_channels", 3))
     mean, std = _per_channel(mean, channels), _per_channel(std, channels)

@@ -107,7 +107,8 @@ def plot(report: dict, path: Path) -> None:
         ax.errorbar([r["tail_share"] for r in rows], [r["ef_mean"] for r in rows],
                     yerr=[r["ef_std"] for r in rows], fmt="o", capsize=3, label=label)
         span = (max(r["ef_mean"] for r in report["rows"]) - min(r["ef_mean"] for r in report["rows"])) or 1.0
-        anchor, level, previous = None, 0, None
+        anchor: tuple[float, float] = (0.0, 0.0)
+        level, previous = 0, None
         for r in sorted(rows, key=lambda r: r["tail_share"]):
             # neighbours closer than a factor 1.6 in tail share (β = 50, 100, ReLU): labels in a column below-right
             close = previous is not None and r["tail_share"] < 1.6 * previous

@@ -16,6 +16,7 @@ import importlib
 import inspect
 import sys
 import types
+from typing import Any
 
 import jax
 import jax.extend.core
@@ -98,7 +99,8 @@ def _jax_util_stub() -> types.ModuleType:
     from jax._src import util
 
     module = types.ModuleType("jax.util")
-    module.safe_map, module.safe_zip = util.safe_map, util.safe_zip
+    setattr(module, "safe_map", util.safe_map)
+    setattr(module, "safe_zip", util.safe_zip)
     return module
 
 
@@ -112,7 +114,8 @@ def _experimental_stub() -> types.ModuleType:
     def needs_tensorflow(*args, **kwargs):
         raise ImportError("neural_tangents.experimental (TensorFlow interop) is not loaded: it needs tf2jax and jax2tf")
 
-    module.empirical_ntk_fn_tf = module.get_apply_fn_and_params = needs_tensorflow
+    for name in ("empirical_ntk_fn_tf", "get_apply_fn_and_params"):
+        setattr(module, name, needs_tensorflow)
     return module
 
 
@@ -158,7 +161,7 @@ def _ad_overrides(ad) -> dict:
     from jax._src import source_info_util
     from jax._src.interpreters import ad as ad_internal
 
-    overrides = {}
+    overrides: dict[str, Any] = {}
     if not hasattr(ad, "source_info_util"):
         overrides["source_info_util"] = source_info_util
     if not hasattr(ad, "reducing_transposes"):
@@ -175,7 +178,7 @@ def _ad_overrides(ad) -> dict:
 def _get_flops(f, optimize: bool, *args, **kwargs) -> float:
     """FLOP estimate of ``jit(f)``; JAX's ``cost_analysis`` returns a dict now (a list of dicts before)."""
     lowered = jax.jit(f).lower(*args, **kwargs)
-    analysis = lowered.compile().cost_analysis() if optimize else lowered.cost_analysis()
+    analysis: Any = lowered.compile().cost_analysis() if optimize else lowered.cost_analysis()
     if isinstance(analysis, (list, tuple)):
         analysis = analysis[0]
     return analysis["flops"]
@@ -190,7 +193,7 @@ def _patch_empirical(empirical) -> None:
     empirical._get_flops = _get_flops
     primitive = jax.extend.core.Primitive
     if not hasattr(primitive, "map_primitive"):
-        primitive.map_primitive = False  # Map primitives (pmap) left JAX's jaxprs; none is one.
+        setattr(primitive, "map_primitive", False)  # Map primitives (pmap) left JAX's jaxprs; none is one.
 
 
 def load() -> types.ModuleType:

@@ -14,6 +14,7 @@ import math
 import time
 import warnings
 from pathlib import Path
+from typing import Any
 
 import jax
 import numpy as np
@@ -233,11 +234,11 @@ def run(settings: Settings) -> dict:
     points /= np.linalg.norm(points, axis=1, keepdims=True)
     images = synthetic.generate(size=settings.image_size, n_train=settings.images, n_test=10, seed=0)[0]
     cases = [(f, b) for f in FAMILIES for b in settings.betas] + [("relu", math.inf)]
-    report = {"settings": {k: (list(v) if isinstance(v, tuple) else v) for k, v in
+    report: dict[str, Any] = {"settings": {k: (list(v) if isinstance(v, tuple) else v) for k, v in
                            dataclasses.asdict(settings).items() if k != "width_activations"},
               "families": {}, "checks": {}}
     for family, beta in tqdm(cases, desc="kernels per β", unit="β"):
-        entry = {"beta": "inf" if math.isinf(beta) else beta, "parameter": parameter(family, beta)}
+        entry: dict[str, Any] = {"beta": "inf" if math.isinf(beta) else beta, "parameter": parameter(family, beta)}
         entry.update(sphere_spectra(family, beta, settings, points))
         eigen = empirical_gram(family, beta, images)
         entry["empirical_gram_eigenvalues"] = eigen.tolist()

@@ -51,6 +51,10 @@ def _quiet_orbax():
 def _checkpointer():
     import orbax.checkpoint as ocp  # deferred: orbax is slow to import and only needed here
 
+    if jax.process_count() > 1:   # multi-process run: each process saves and restores on its own, no barriers
+        own = ocp.options.MultiprocessingOptions(primary_host=jax.process_index(), active_processes={jax.process_index()},
+                                                 barrier_sync_key_prefix=f"process{jax.process_index()}")
+        return ocp.StandardCheckpointer(multiprocessing_options=own)
     return ocp.StandardCheckpointer()
 
 
@@ -148,7 +152,7 @@ def verify(path: str | os.PathLike) -> dict:
 def _restore_target(checkpointer, state: Path):
     """Abstract tree (shape, dtype, default device) of a saved state, so restore needs no saved sharding."""
     tree = checkpointer.metadata(state).item_metadata.tree
-    sharding = jax.sharding.SingleDeviceSharding(jax.devices()[0])
+    sharding = jax.sharding.SingleDeviceSharding(jax.local_devices()[0])
     return jax.tree.map(lambda leaf: jax.ShapeDtypeStruct(leaf.shape, leaf.dtype, sharding=sharding), tree)
 
 

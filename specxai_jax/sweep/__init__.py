@@ -33,6 +33,7 @@ from specxai_jax.storage.store import ResultStore, StoreBusy, config_key, skip_m
 from specxai_jax.storage.store import model_settings as store_settings
 from specxai_jax.sweep import report as sweep_report
 from specxai_jax.sweep.models import load_model  # noqa: F401 (public: specxai_jax.sweep.load_model)
+from specxai_jax.training import distributed
 from specxai_jax.training.sharding import model_mesh
 from specxai_jax.training.train import TrainConfig, train_models
 
@@ -306,12 +307,17 @@ def run(config: SweepConfig, out: Path, *, fresh: bool = False, progress: bool =
               f"explaining all {dataset.x_test.shape[0]}", file=sys.stderr)
         config = dataclasses.replace(config, n_explain=dataset.x_test.shape[0])
     store = ResultStore(out)
+    images = dataset.x_test[: config.n_explain]
     try:
-        with store.lock():
-            if fresh:
+        with distributed.main_holds(store.lock):
+            if fresh and distributed.is_main():
                 store.clear()
+            # Multi-process: each process trains and explains its share into the store; process 0 reads them all below.
+            if not distributed.each_does_its_share(jobs, store, lambda share, own: _explain_missing(
+                    model, share, _train_missing(model, share, dataset, config, own, progress, mesh), images,
+                    config, own, progress, mesh)):
+                return []
             trained = _train_missing(model, jobs, dataset, config, store, progress, mesh)
-            images = dataset.x_test[: config.n_explain]
             results = _explain_missing(model, jobs, trained, images, config, store, progress, mesh)
             rows = _collect(jobs, config, trained, results)
             diverged = [f"{config.activation} {plots.beta_label(row['beta'])} seed {row['seed']}"
