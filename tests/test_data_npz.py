@@ -4,6 +4,7 @@ import numpy as np
 import pytest
 
 from specxai_jax.data import load_dataset
+from specxai_jax.errors import DataError
 
 
 def write_npz(path, **arrays):
@@ -73,9 +74,11 @@ def test_resizing_keeps_constants_and_linear_ramps(tmp_path, new_size, tolerance
     np.testing.assert_allclose(ds.x_train[0, :, interior, 0], expected[:, interior], atol=tolerance)
 
 
-def test_train_and_test_of_different_sizes_work_once_resized(tmp_path):
+def test_train_and_test_of_different_sizes_work_once_resized_on_request(tmp_path):
     rng = np.random.default_rng(3)
     spec = write_npz(tmp_path / "m.npz", x_train=rng.uniform(size=(4, 8, 8, 1)), y_train=np.array([0, 1, 0, 1]),
                      x_test=rng.uniform(size=(2, 12, 12, 1)), y_test=np.array([0, 1]))
-    ds = load_dataset(spec, img_size=10)
+    with pytest.raises(DataError, match="train images are 8×8 px but test images are 12×12 px"):
+        load_dataset(spec, img_size=10)  # refused before the resize would hide it
+    ds = load_dataset(spec, img_size=10, resize_mismatched=True)
     assert ds.x_train.shape[1:] == ds.x_test.shape[1:] == (10, 10, 1)

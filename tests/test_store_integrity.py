@@ -65,24 +65,25 @@ def test_files_copied_from_another_entry_are_detected_and_discarded(tmp_path, co
     with pytest.warns(SpecxaiWarning, match="recomputed"):
         checkpoint, result = load(store, KEY_B)
     assert result is None  # a result of another entry or another checkpoint is never returned
-    assert (checkpoint is None) == (copied != "result")
+    assert checkpoint is None  # a result naming another checkpoint makes this one suspect too: recomputed
     assert load(store, KEY_A)[1][0]["ef"] == 0.01  # the source is untouched
 
 
 def test_result_of_a_replaced_checkpoint_is_stale(tmp_path):
     store = filled_store(tmp_path)
     store.save_checkpoint(KEY_A, weights(5.0), METADATA)  # retrained: the old explanation no longer applies
-    with pytest.warns(SpecxaiWarning, match="recomputed"):
-        assert store.load_result(KEY_A) is None
+    assert store.load_result(KEY_A) is None and store.load_checkpoint(KEY_A) is not None
 
 
 def rewrite_record(store, key, change):
-    """Edit a stored record and give it a valid checksum, as a careless hand edit would."""
+    """Edit a stored record and give it a valid checksum and seal (every piece rewritten together), so that
+    what is tested is the check of the record's fields."""
     path = store.entry(key) / "result.json"
     content = json.loads(path.read_text())
     change(content["record"])
     content["sha256"] = atomic.sha256_text(json.dumps(content["record"], sort_keys=True))
     path.write_text(json.dumps(content))
+    (store.entry(key) / "result.seal").write_text(atomic.sha256_file(path))
 
 
 @pytest.mark.parametrize("change", [
@@ -233,3 +234,59 @@ def test_full_disk_during_a_checkpoint_save_is_one_line_and_leaves_nothing(tmp_p
     err = capsys.readouterr().err
     assert stopped.value.code == 2 and err.count("\n") == 1 and "No space left on device" in err, err
     assert list(store.entry(KEY_A).iterdir()) == []  # no staging directory left behind
+
+
+def forge_metadata(entry, field: str, value) -> None:
+    """Edit one field of a checkpoint's metadata and rewrite its manifest to match (a consistent forgery)."""
+    checkpoint = entry / "checkpoint"
+    metadata = json.loads((checkpoint / "metadata.json").read_text())
+    metadata[field] = value
+    (checkpoint / "metadata.json").write_text(json.dumps(metadata))
+    manifest = json.loads((checkpoint / "manifest.json").read_text())
+    manifest["files"] = atomic.sha256_tree(checkpoint, exclude=("manifest.json",))
+    (checkpoint / "manifest.json").write_text(json.dumps(manifest))
+
+
+@pytest.mark.parametrize("field,value", [("test_accuracy", 0.99), ("epochs", 7), ("reached_cap", True),
+                                         ("train_seconds", 0.5), ("diverged", True), ("beta", 5.0)])
+def test_checkpoint_metadata_forged_with_its_manifest_is_refused_by_its_results(tmp_path, field, value):
+    """The result names the checkpoint manifest it was computed from, so a consistent edit of the
+    checkpoint alone (metadata + manifest) no longer passes: the entry is discarded and recomputed."""
+    store = filled_store(tmp_path)
+    forge_metadata(store.entry(KEY_A), field, value)
+    with pytest.warns(SpecxaiWarning, match="not the one its results were computed from"):
+        assert store.load_checkpoint(KEY_A, check=sweep.check_metadata) is None
+    assert not store.entry(KEY_A).exists() and load(store, KEY_B)[0][1]["beta"] == 2.0
+
+
+def forge_result(entry, *, ef=None, spectrum=None) -> None:
+    """Edit result.json's ``ef`` or result.npz's spectrum and recompute every checksum inside result.json
+    (a consistent one-file forgery of the record, or of the arrays plus the record's hash of them)."""
+    path = entry / "result.json"
+    content = json.loads(path.read_text())
+    if ef is not None:
+        content["record"]["ef"] = ef
+        content["sha256"] = atomic.sha256_text(json.dumps(content["record"], sort_keys=True))
+    if spectrum is not None:
+        np.savez(entry / "result.npz", spectrum=spectrum)
+        content["arrays"]["sha256"] = atomic.sha256_file(entry / "result.npz")
+    path.write_text(json.dumps(content))
+
+
+@pytest.mark.parametrize("forgery", [{"ef": 0.5}, {"spectrum": np.full(4, 9.0)}])
+def test_a_result_forged_with_recomputed_hashes_fails_its_seal(tmp_path, forgery):
+    store = filled_store(tmp_path)
+    forge_result(store.entry(KEY_A), **forgery)
+    with pytest.warns(SpecxaiWarning, match="does not match its seal"):
+        assert store.load_result(KEY_A, check=sweep.check_record) is None
+    assert not (store.entry(KEY_A) / "result.json").exists() and not (store.entry(KEY_A) / "result.seal").exists()
+    assert store.load_checkpoint(KEY_A, check=sweep.check_metadata) is not None  # only the explanation is redone
+    assert load(store, KEY_B)[1][0]["ef"] == 0.02
+
+
+def test_an_unforged_result_passes_its_seal_and_a_removed_seal_is_refused(tmp_path):
+    store = filled_store(tmp_path)
+    assert store.load_result(KEY_A, check=sweep.check_record)[0]["ef"] == 0.01
+    (store.entry(KEY_A) / "result.seal").unlink()
+    with pytest.warns(SpecxaiWarning, match="does not match its seal"):
+        assert store.load_result(KEY_A, check=sweep.check_record) is None

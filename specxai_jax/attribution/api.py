@@ -33,7 +33,11 @@ from specxai_jax.attribution.core import (
     ApplyFn,
     Model,
     as_model,
+    check_images,
+    check_options,
+    check_target,
     input_gradient,
+    logits_shape,
     predicted_class,
     select_score,
     target_log_prob,
@@ -86,11 +90,13 @@ class Explainer:
         unknown = sorted(set(options) - set(_options_of(method)))
         if unknown:
             raise ValueError(f"{method} takes the options {', '.join(_options_of(method))}; got {', '.join(unknown)}")
+        check_options(options)
         self.method = method
         self.model = as_model(model_or_fn)
         self._owner = model_or_fn if self.model.nnx_graph is not None else None
         self.arrays = {name: value for name, value in options.items() if _is_array(value)}
         fixed = {name: value for name, value in options.items() if not _is_array(value)}
+        self._classes: dict = {}   # (image shape, dtype, variable shapes) → the model's class count there
         attribute = functools.partial(METHODS[method], self.model, **fixed)
         self.compiled = fast_forms.jit(lambda variables, x, target, arrays: attribute(variables, x, target, **arrays))
 
@@ -104,9 +110,12 @@ class Explainer:
                 raise ValueError("variables are required (None means the module's own state for NNX modules only)")
             variables = sys.modules["flax.nnx"].state(self._owner)   # imported: the owner is an NNX module
         x = jnp.asarray(x)
-        if x.ndim != 4:
-            raise ValueError(f"explain takes images (B, H, W, C); got shape {x.shape}")
-        target = None if target is None else jnp.broadcast_to(jnp.asarray(target, jnp.int32), (x.shape[0],))
+        check_images(x)
+        signature = (x.shape, x.dtype.str, str(jax.tree.map(jnp.shape, variables)))
+        if signature not in self._classes:
+            self._classes[signature] = logits_shape(self.model.apply, variables, x)[1]
+        classes = self._classes[signature]
+        target = None if target is None else check_target(target, x.shape[0], classes)
         result = self.compiled(variables, x, target, {**self.arrays, **arrays})
         if self.method == "lrp" and bool(jnp.isnan(result).any()):
             raise ValueError("LRP (ε-rule) is defined for ReLU networks; this model's activation is not ReLU "

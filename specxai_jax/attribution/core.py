@@ -8,12 +8,15 @@ paper's) or the target logit (``score="logit"``: Captum's convention, which expl
 from __future__ import annotations
 
 import dataclasses
+import math
+import numbers
 import sys
 from typing import Callable
 
 import flax.linen as nn
 import jax
 import jax.numpy as jnp
+import numpy as np
 
 from specxai_jax.errors import UsageError
 
@@ -68,6 +71,72 @@ def resolve_target(apply_fn: ApplyFn, variables, x: jax.Array, target) -> jax.Ar
     if target is None:
         return predicted_class(apply_fn, variables, x)
     return jnp.broadcast_to(jnp.asarray(target, jnp.int32), (x.shape[0],))
+
+
+COUNT_OPTIONS = ("samples", "steps")
+SPREAD_OPTIONS = ("sigma", "noise_std")
+
+
+def check_options(options: dict) -> None:
+    """Raise UsageError naming the option when a count (``samples``, ``steps``) is not an integer ≥ 1,
+    a noise level (``sigma``, ``noise_std``) is not a finite number ≥ 0, or ``layer`` is an empty name
+    (array values are left to the traced computation)."""
+    for name, value in options.items():
+        if isinstance(value, (jax.Array, np.ndarray)):  # array options are call arguments, possibly traced
+            continue
+        if name in COUNT_OPTIONS and (isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < 1):
+            raise UsageError(f"{name}={value!r} is invalid; use an integer ≥ 1")
+        if name in SPREAD_OPTIONS and (isinstance(value, bool) or not isinstance(value, numbers.Real)
+                                       or not math.isfinite(value) or value < 0):
+            raise UsageError(f"{name}={value!r} is invalid; use a finite number ≥ 0 (in image units, images in [0, 1])")
+        if name == "layer" and value is not None and (not isinstance(value, str) or not value.strip()):
+            raise UsageError(f"layer={value!r} is invalid; name a submodule, e.g. layer='conv2', or pass None "
+                             "for the model's default layer")
+
+
+def check_images(x) -> None:
+    """Raise UsageError unless x is a non-empty float batch (B, H, W, C)."""
+    if x.ndim != 4:
+        raise UsageError(f"explain takes images (B, H, W, C) (NHWC); got shape {tuple(x.shape)}")
+    if x.shape[0] == 0:
+        raise UsageError(f"explain needs at least one image; got a batch of 0 (shape {tuple(x.shape)})")
+    if not jnp.issubdtype(x.dtype, jnp.floating):
+        raise UsageError(f"images have dtype {x.dtype}; explain needs float images in [0, 1]: convert them, "
+                         "e.g. x.astype(np.float32) / 255 for uint8 pixels")
+
+
+def logits_shape(apply: ApplyFn, variables, x) -> tuple[int, int]:
+    """(B, K) of the model's logits for x, found by tracing only; UsageError when the images do not fit the
+    model (naming NHWC and the shape got) or the model does not return logits (B, K)."""
+    try:
+        out = jax.eval_shape(apply, variables, x)
+    except Exception as error:  # Flax and XLA raise many kinds for a shape the parameters do not fit
+        first = str(error).strip().splitlines()[0] if str(error).strip() else ""
+        raise UsageError(f"the model cannot take images of shape {tuple(x.shape)}: it expects NHWC images "
+                         f"(B, H, W, C) with the size and channel count it was built for ({type(error).__name__}: "
+                         f"{first[:200]})") from error
+    shape = getattr(out, "shape", None)
+    if shape is None or len(shape) != 2 or shape[0] != x.shape[0]:
+        raise UsageError(f"the model returned {'shape ' + str(tuple(shape)) if shape is not None else type(out).__name__} "
+                         f"for {x.shape[0]} images; explain needs a model that returns logits (B, K)")
+    return tuple(shape)
+
+
+def check_target(target, batch: int, classes: int) -> jax.Array:
+    """``target`` (an int or (B,) ints in [0, classes)) as int32 (B,); UsageError naming what is wrong."""
+    if isinstance(target, jax.core.Tracer):  # inside a caller's jit: only the shape can be checked
+        values = None
+    else:
+        values = np.asarray(target)
+        if values.dtype == bool or not np.issubdtype(values.dtype, np.integer):
+            raise UsageError(f"target={target!r} is invalid; give integer class indices (an int or one per image), "
+                             f"not {values.dtype}")
+    if np.ndim(target) not in (0, 1) or (np.ndim(target) == 1 and np.shape(target)[0] != batch):
+        raise UsageError(f"target has shape {np.shape(target)}; give one class index, or one per image: shape ({batch},)")
+    if values is not None and values.size and (values.min() < 0 or values.max() >= classes):
+        bad = int(values.min()) if values.min() < 0 else int(values.max())
+        raise UsageError(f"target {bad} is out of range: the model has {classes} classes (0 to {classes - 1})")
+    return jnp.broadcast_to(jnp.asarray(target, jnp.int32), (batch,))
 
 
 def check_score(score: str) -> None:

@@ -6,7 +6,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from specxai_jax.attribution.core import ApplyFn, check_score, resolve_target, score_gradient
+from specxai_jax.attribution.core import ApplyFn, check_options, check_score, resolve_target, score_gradient
 
 QUADRATURES = ("gausslegendre", "riemann_left", "riemann_right", "riemann_middle", "riemann_trapezoid")
 
@@ -52,6 +52,7 @@ def integrated_gradients(apply_fn: ApplyFn, variables, x: jax.Array, target: jax
     Completeness: the attributions sum to f(x) − f(x₀) up to the quadrature error.
     """
     check_score(score)
+    check_options({"steps": steps})
     target = resolve_target(apply_fn, variables, x, target)
     baseline = jnp.broadcast_to(jnp.asarray(baseline, x.dtype), x.shape)
     return (x - baseline) * path_gradient(apply_fn, variables, x, target, baseline, steps, quadrature, score)

@@ -6,6 +6,7 @@ import jax
 
 from specxai_jax.attribution.core import (
     ApplyFn,
+    check_options,
     check_score,
     default_index,
     image_noise,
@@ -27,6 +28,7 @@ def smooth_grad(apply_fn: ApplyFn, variables, x: jax.Array, target: jax.Array | 
     image's (predicted) class, as Captum's NoiseTunnel does.
     """
     check_score(score)
+    check_options({"sigma": sigma, "samples": samples})
     target = resolve_target(apply_fn, variables, x, target)
     if noise is None:
         noise = image_noise(require_key(key, "smooth_grad"), default_index(x, index), x.shape[1:], sigma,

@@ -16,6 +16,7 @@ from typing import Sequence
 from specxai_jax import gap
 from specxai_jax.cli import runtime, validation
 from specxai_jax.configs import GAP_QUICK, GapConfig
+from specxai_jax.data.load import MAX_IMG_SIZE
 
 
 def _comma(values) -> str | None:
@@ -28,17 +29,22 @@ def checkpoint_dir(text: str) -> str:
     return str(validation.writable_dir(text))
 
 
+MAX_GAP_DEPTH = 100  # conv blocks, ResNet stages or ViT blocks: far above any of the paper's models
+
+
 def build_parser(base: GapConfig = GapConfig()) -> validation.OneLineArgumentParser:
     """The command line: every GapConfig field is the flag of the same name, its default taken from ``base``."""
     parser = validation.OneLineArgumentParser(prog="python -m experiments.explanation_gap",
                                               description=__doc__.split("\n\n")[0])
 
-    def add(flag, **options):
+    caps = parser.add_mutually_exclusive_group()   # --acc-cap and --no-cap contradict each other
+
+    def add(flag, group=parser, **options):
         name = flag[2:].replace("-", "_")
         if hasattr(base, name):
             value = getattr(base, name)
             options.setdefault("default", _comma(value) if isinstance(value, tuple) else value)
-        parser.add_argument(flag, **options)
+        group.add_argument(flag, **options)
 
     add("--dataset", type=validation.dataset_spec, help="synthetic[:k=v,..], tfds:NAME, npz:PATH or folder:PATH")
     add("--data-dir", help="where TFDS keeps prepared datasets (TFDS's default if unset)")
@@ -55,23 +61,23 @@ def build_parser(base: GapConfig = GapConfig()) -> validation.OneLineArgumentPar
     add("--fresh", action="store_true", help="retrain every model instead of reusing those in --checkpoint-dir")
     add("--quick", action="store_true", help="small data, few epochs and images (minutes on CPU); "
                                              "--quick --help shows its defaults")
-    add("--img-size", type=validation.positive_int, help="image side")
-    add("--depth", type=validation.positive_int, help="conv blocks / ResNet stages / ViT blocks (unset: the model's)")
+    add("--img-size", type=validation.int_in_range(1, MAX_IMG_SIZE), help="image side")
+    add("--depth", type=validation.int_in_range(1, MAX_GAP_DEPTH), help="conv blocks / ResNet stages / ViT blocks (unset: the model's)")
     add("--n-explain", type=validation.positive_int, help="test images explained per model")
     add("--n-images", dest="n_explain", type=validation.positive_int, default=argparse.SUPPRESS,
         help=argparse.SUPPRESS)  # the flag's former name
     add("--max-train", type=validation.positive_int, help="use at most this many training images")
     add("--max-test", type=validation.positive_int, help="use at most this many test images")
     add("--lr", type=validation.positive_float, help="Adam learning rate")
-    add("--acc-cap", type=validation.fraction, help="stop training once test accuracy reaches this")
-    add("--no-cap", dest="acc_cap", action="store_const", const=None, default=argparse.SUPPRESS,
+    add("--acc-cap", caps, type=validation.fraction, help="stop training once test accuracy reaches this")
+    add("--no-cap", caps, dest="acc_cap", action="store_const", const=None, default=argparse.SUPPRESS,
         help="train every model for --max-epochs")
     add("--max-epochs", type=validation.positive_int, help="most epochs a model trains")
     add("--smooth-sigma", type=validation.positive_float, help="SmoothGrad σ of the table")
     add("--sigmas", nargs="+", type=validation.positive_float_list, help="σ grid for G vs ΔEF, comma-separated")
     add("--samples", type=validation.positive_int, help="SmoothGrad noise samples (≥ 2: G uses two halves)")
     add("--ig-steps", type=validation.positive_int, help="IntGrad quadrature nodes")
-    add("--seed", type=validation.nonnegative_int, help="initialisation, data order and SmoothGrad noise")
+    add("--seed", type=validation.int_in_range(0, validation.MAX_SEED), help="initialisation, data order and SmoothGrad noise")
     add("--no-progress", action="store_true", help="hide the progress bar")
     return parser
 

@@ -7,6 +7,8 @@ array_record (random access: only the examples used are decoded).
 
 from __future__ import annotations
 
+import argparse
+import logging
 import sys
 from typing import Sequence
 
@@ -14,14 +16,23 @@ from specxai_jax.cli import validation
 from specxai_jax.data import tfds_source
 
 
+def tfds_name(text: str) -> str:
+    """A TFDS name NAME[/CONFIG][:VERSION] (a leading ``tfds:`` is dropped)."""
+    name = str(text).strip().removeprefix("tfds:")
+    if not validation.TFDS_NAME.fullmatch(name):
+        raise argparse.ArgumentTypeError(f"{text!r} is not a TFDS dataset name; write NAME[/CONFIG][:VERSION] such as "
+                                         "mnist, cifar10 or imagenette/160px-v2")
+    return name
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = validation.OneLineArgumentParser(prog="specxai-prepare",
                                               description="Download and prepare TFDS datasets (needs network).")
-    parser.add_argument("names", nargs="+", help="TFDS names, e.g. fashion_mnist cifar10 imagenette/160px-v2")
+    parser.add_argument("names", nargs="+", type=tfds_name, help="TFDS names, e.g. fashion_mnist cifar10 imagenette/160px-v2")
     parser.add_argument("--data-dir", help="where TFDS keeps prepared datasets (TFDS's default if unset)")
     args = parser.parse_args(argv)
+    logging.getLogger("absl").setLevel(logging.ERROR)  # TFDS's warnings would come before our one error line
     for name in args.names:
-        name = name.removeprefix("tfds:")
         builder = tfds_source.get_builder(name, args.data_dir)
         print(f"tfds:{name} is prepared in {builder.data_dir}")
     return 0

@@ -43,7 +43,10 @@ def build_parser() -> validation.OneLineArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if args.pretrained and args.target != "tab2":
+        parser.error(f"--pretrained applies to --target tab2 only, not {args.target}; drop it")
     runtime.use_compile_cache()
     runtime.use_cpu_devices()   # before JAX starts: the sweeps train one model per core
     pretrained = [name for names in args.pretrained or () for name in names]

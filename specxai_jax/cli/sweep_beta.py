@@ -20,6 +20,7 @@ from typing import Sequence
 from specxai_jax import sweep
 from specxai_jax.cli import runtime, validation
 from specxai_jax.configs import PRESETS, SweepConfig
+from specxai_jax.data.load import MAX_IMG_SIZE
 from specxai_jax.models.registry import CONV_VARIANTS
 from specxai_jax.ops import activations
 from specxai_jax.sweep import report as sweep_report
@@ -60,10 +61,10 @@ def build_parser() -> validation.OneLineArgumentParser:
     setting("betas", "β grid, e.g. 0.5,1,3,10,relu (relu = inf)", type=validation.beta_list)
     setting("seeds", "seeds, e.g. 0,1,2 (each seed: its own init and data order)", type=validation.seed_list)
     setting("model", "plain conv net, or with skip connections and/or batch norm (Fig. 9)", choices=list(CONV_VARIANTS))
-    setting("depth", "conv blocks L", type=validation.positive_int)
+    setting("depth", "conv blocks L", type=validation.int_in_range(1, validation.MAX_DEPTH, " (each halves the image)"))
     setting("width", "channels of the first conv block (doubles per block)", type=validation.positive_int)
     setting("dense", "units of the hidden dense layer", type=validation.positive_int)
-    setting("img_size", "resize images to this many pixels per side", type=validation.positive_int)
+    setting("img_size", "resize images to this many pixels per side", type=validation.int_in_range(1, MAX_IMG_SIZE))
     setting("lr", "Adam learning rate", type=validation.positive_float)
     setting("lr_decay", "learning-rate factor per epoch", type=validation.fraction)
     setting("batch_size", type=validation.positive_int)
@@ -109,8 +110,20 @@ def sweep_config(args: argparse.Namespace) -> SweepConfig:
     return dataclasses.replace(config, **given)
 
 
+def check_conflicts(parser: argparse.ArgumentParser, args: argparse.Namespace) -> None:
+    """Refuse flags that contradict each other or would be dropped without a word."""
+    if args.no_cap and args.acc_cap is not None:
+        parser.error(f"--acc-cap {args.acc_cap:g} and --no-cap contradict each other; give one of them")
+    activation = args.activation or (PRESETS[args.preset] if args.preset else DEFAULTS).activation
+    if args.betas is not None and activation not in activations.SMOOTHED:
+        parser.error(f"--betas applies to the smoothed activations ({', '.join(activations.SMOOTHED)}); "
+                     f"--activation {activation} has no β, so drop --betas")
+
+
 def main(argv: Sequence[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    check_conflicts(parser, args)
     runtime.use_compile_cache()
     distributed.initialize(distributed.Launch(args.coordinator, args.num_processes, args.process_id, args.distributed))
     runtime.use_cpu_devices(args.devices)   # before JAX starts; only the CPU backend reads it

@@ -23,6 +23,7 @@ USAGE_EXIT = 2
 INTERRUPT_EXIT = 130
 MAX_SEED = 2**32 - 1                     # seeds are uint32 (JAX's PRNG seed)
 BETA_RANGE = (1.1754944e-38, 3.4028235e38)  # float32's normal range: β outside it is 0 or inf on the device
+MAX_DEPTH = 12                           # 2**12 = 4096 px, the largest image side a dataset may have
 TFDS_NAME = re.compile(r"[a-z][a-z0-9_]*(/[A-Za-z0-9_.+-]+)?(:[0-9]+\.[0-9*]+\.[0-9*]+)?")  # name[/config][:version]
 _STORAGE_ERRORS = (errno.ENOSPC, errno.EDQUOT, errno.EROFS)  # a full or read-only disk: the user's to fix
 
@@ -105,6 +106,18 @@ def penalty_list(text: str) -> list[float]:
     return weights
 
 
+def int_in_range(low: int, high: int, why: str = "") -> Callable[[str], int]:
+    """An ``argparse`` type: an integer in [low, high]; the bound is checked before the value is used."""
+
+    def parse(text: str) -> int:
+        value = _integer(text, f"an integer from {low} to {high}")
+        if not low <= value <= high:
+            raise argparse.ArgumentTypeError(f"must be an integer from {low} to {high}{why}, got {text!r}")
+        return value
+
+    return parse
+
+
 def beta_list(text: str) -> list[float]:
     """Comma- or space-separated β values ('relu'/'inf' → inf), each positive, none repeated."""
     items = [item for item in re.split(r"[,\s]+", str(text)) if item]
@@ -116,6 +129,8 @@ def beta_list(text: str) -> list[float]:
             beta = parse_beta(item)
         except ValueError as error:
             raise argparse.ArgumentTypeError(str(error)) from None
+        if math.isinf(beta) and item.strip().lower() not in ("relu", "inf", "+inf", "infinity"):
+            raise argparse.ArgumentTypeError(f"β {item!r} overflows to infinity; write relu for β = inf")
         if math.isfinite(beta) and not BETA_RANGE[0] <= beta <= BETA_RANGE[1]:
             raise argparse.ArgumentTypeError(f"β {item!r} is outside float32's range [{BETA_RANGE[0]:.2g}, "
                                              f"{BETA_RANGE[1]:.2g}] (it would become 0 or inf); use relu for β = inf")
@@ -187,7 +202,10 @@ def dataset_spec(text: str) -> str:
 
 
 def writable_dir(text: str) -> Path:
-    """A directory that exists (created if needed) and accepts new files."""
+    """A directory that exists (created if needed) and accepts new files; an empty path is refused (it
+    would mean the current directory without saying so)."""
+    if not str(text).strip():
+        raise argparse.ArgumentTypeError("is empty; name a directory, e.g. runs/mine (or . for the current one)")
     path = Path(text).expanduser()
     try:
         path.mkdir(parents=True, exist_ok=True)
@@ -219,6 +237,12 @@ class OneLineArgumentParser(argparse.ArgumentParser):
         kwargs.setdefault("formatter_class", DefaultsHelpFormatter)
         super().__init__(*args, **kwargs)
 
+    def parse_known_args(self, args=None, namespace=None):
+        for arg in sys.argv[1:] if args is None else args:
+            if isinstance(arg, str) and arg.startswith("--") and arg.partition("=")[2] == "--":
+                self.error(f"{arg.partition('=')[0]}: '--' is not a value")  # argparse would drop it silently
+        return super().parse_known_args(args, namespace)
+
     def error(self, message: str) -> NoReturn:
         if "expected one argument" in message:  # e.g. --betas -inf: argparse takes "-inf" for a flag
             message += "; write a value that starts with '-' as --flag=VALUE"
@@ -246,12 +270,23 @@ def _storage_error(error: BaseException) -> OSError | None:
 
 
 
+def _misplaced_path(error: BaseException) -> str | None:
+    """"PATH is a directory, not a file" (or the reverse) for an IsADirectoryError/NotADirectoryError."""
+    path = error.filename2 or error.filename if isinstance(error, OSError) else None  # a rename names its target second
+    if isinstance(error, IsADirectoryError):
+        return f"{path} is a directory where a file belongs"
+    if isinstance(error, NotADirectoryError):
+        return f"{path}: a file stands where a directory belongs"
+    return None
+
+
 def cli_entry(main: Callable[[Sequence[str] | None], int | None], argv: Sequence[str] | None = None, *,
               resume_hint: str = "rerun the same command to resume") -> NoReturn:
     """Run ``main(argv)`` and exit with its return code.
 
-    User errors (UsageError, specxai_jax.data.DataError, CorruptCheckpoint) and a full or read-only
-    disk (found anywhere in the exception's chain) → ``error: <message>`` on stderr, exit 2; Ctrl-C → one line that finished results are kept and how to resume, exit 130.
+    User errors (UsageError, specxai_jax.data.DataError, CorruptCheckpoint), a full or read-only
+    disk (found anywhere in the exception's chain) and a directory where a file belongs (or the reverse)
+    → ``error: <message>`` on stderr, exit 2; Ctrl-C → one line that finished results are kept and how to resume, exit 130.
     Anything else is a bug and keeps its traceback.
     """
     try:
@@ -265,6 +300,10 @@ def cli_entry(main: Callable[[Sequence[str] | None], int | None], argv: Sequence
             where = f" writing {storage.filename}" if storage.filename else ""
             print(f"error: {storage.strerror or storage}{where}; free space or choose another output directory "
                   f"({resume_hint})", file=sys.stderr)
+            sys.exit(USAGE_EXIT)
+        misplaced = _misplaced_path(error)
+        if misplaced is not None:
+            print(f"error: {misplaced}; move it away or choose another output directory", file=sys.stderr)
             sys.exit(USAGE_EXIT)
         if not isinstance(error, USER_ERRORS):
             raise

@@ -2,6 +2,9 @@
 
 Class indices follow the sorted class-folder names of ``train/``. Images are read with PIL; they are
 grayscale (C = 1) when every selected image is grayscale, RGB (C = 3) otherwise (alpha is dropped).
+Pixels are scaled by the true range of their PIL mode, as npz data is: 8-bit modes (1, L, LA, P, RGB,
+RGBA, …) by 1/255, 16-bit modes (I;16…, and I as PNG reads 16-bit grayscale) by 1/65535; float images
+(F) must already lie in [0, 1]. A mode without a defined range (32-bit integers outside PNG) is refused.
 """
 
 from __future__ import annotations
@@ -13,7 +16,7 @@ from PIL import Image
 
 from specxai_jax.errors import DataError
 
-IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".webp")
+IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".webp", ".tif", ".tiff")
 GRAYSCALE_MODES = ("1", "L", "LA", "I", "I;16", "F")
 EVAL_SPLITS = ("val", "test")
 
@@ -78,13 +81,39 @@ def read_images(paths: list[str]) -> list[Image.Image]:
     return images
 
 
-def to_arrays(images: list[Image.Image], grayscale: bool) -> list[np.ndarray]:
-    """PIL images → uint8 arrays (H, W, C), C = 1 if ``grayscale`` else 3."""
-    mode = "L" if grayscale else "RGB"
-    arrays = [np.asarray(image.convert(mode), np.uint8) for image in images]
-    return [a[..., None] if a.ndim == 2 else a for a in arrays]
+def pixel_array(image: Image.Image, grayscale: bool, path: str) -> np.ndarray:
+    """One PIL image → (H, W, C) uint8 (8-bit modes) or float32 in [0, 1] (16-bit and float modes),
+    C = 1 if ``grayscale`` else 3; a mode whose range is not defined raises DataError naming ``path``."""
+    mode = image.mode
+    if mode.startswith("I;16") or (mode == "I" and image.format == "PNG"):
+        values = np.asarray(image).astype(np.float32) / np.float32(65535.0)
+    elif mode == "I":
+        raise DataError(f"image {path} holds 32-bit integers (PIL mode I), whose range is not defined; "
+                        "save it as 8- or 16-bit PNG, or as float in [0, 1]")
+    elif mode == "F":
+        values = np.asarray(image, np.float32)
+        if not np.isfinite(values).all() or values.min() < 0.0 or values.max() > 1.0:
+            raise DataError(f"image {path} holds float pixels outside [0, 1] (or NaN); save it with values "
+                            "in [0, 1], or as 8- or 16-bit PNG")
+    else:
+        try:
+            values = np.asarray(image.convert("L" if grayscale else "RGB"), np.uint8)
+        except (ValueError, OSError) as error:
+            raise DataError(f"image {path} has PIL mode {mode}, which cannot be read as grayscale or RGB "
+                            f"({error}); save it as PNG") from None
+    if values.ndim == 2:
+        values = values[..., None]
+    if not grayscale and values.shape[-1] == 1:
+        values = np.repeat(values, 3, axis=-1)
+    return values
+
+
+def to_arrays(images: list[Image.Image], grayscale: bool, paths: list[str]) -> list[np.ndarray]:
+    """PIL images → arrays (H, W, C), uint8 or float32 in [0, 1] (see :func:`pixel_array`),
+    C = 1 if ``grayscale`` else 3."""
+    return [pixel_array(image, grayscale, path) for image, path in zip(images, paths)]
 
 
 def is_grayscale(images: list[Image.Image]) -> bool:
     """True when every image's PIL mode is a grayscale mode."""
-    return all(image.mode in GRAYSCALE_MODES for image in images)
+    return all(image.mode in GRAYSCALE_MODES or image.mode.startswith("I;16") for image in images)

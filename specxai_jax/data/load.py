@@ -12,12 +12,16 @@ from specxai_jax.data.subset import subset_indices
 from specxai_jax.errors import DataError
 
 MAX_IMG_SIZE = 4096
+MIN_RESIZE_SIDE = 8
+"""Images with a side below this many pixels are never resized: upscaled, they would hide that they hold
+almost nothing (a 1×1 image becomes a constant one)."""
 PERMUTATION_SEED = 0
 """Seed of the one pixel permutation ``permuted:SPEC`` applies (the same for every image and data seed)."""
 
 
 def load_dataset(spec: str, *, img_size: int | None = None, seed: int = 0, max_train: int | None = None,
-                 max_test: int | None = None, data_dir: str | None = None, split: str | None = None) -> Dataset:
+                 max_test: int | None = None, data_dir: str | None = None, split: str | None = None,
+                 resize_mismatched: bool = False) -> Dataset:
     """Load the dataset a spec names: images (N, H, W, C) float32 in [0, 1], labels int32.
 
     - ``img_size``: resize every image to img_size × img_size (bilinear, antialiased); ``None`` keeps the
@@ -30,6 +34,9 @@ def load_dataset(spec: str, *, img_size: int | None = None, seed: int = 0, max_t
     - ``split`` (tfds only): the TFDS split the test set comes from ("EVAL"), or the train and test
       splits ("TRAIN,EVAL"); TFDS slicing works, e.g. "train[:90%],train[90%:]". Default: train and
       test (or validation).
+    - ``resize_mismatched``: bring npz train and test images of different sizes to ``img_size``; without
+      it such data is refused before any resize (a resize would hide that the splits differ). Images with
+      a side below MIN_RESIZE_SIDE pixels are refused rather than resized.
 
     Every problem raises :class:`DataError` with one line saying what is wrong and how to fix it.
     """
@@ -44,13 +51,13 @@ def load_dataset(spec: str, *, img_size: int | None = None, seed: int = 0, max_t
         raise DataError(f"a split choice ({split!r}) applies to tfds: datasets only, not to {name}")
     if parsed.scheme == "permuted":
         inner = load_dataset(parsed.target, img_size=img_size, seed=seed, max_train=max_train, max_test=max_test,
-                             data_dir=data_dir, split=split)
+                             data_dir=data_dir, split=split, resize_mismatched=resize_mismatched)
         return permute_pixels(inner, name)
     if parsed.scheme == "synthetic":
         return synthetic_dataset(name, dict(parsed.options), img_size, seed, max_train, max_test)
     if parsed.scheme == "npz":
         raw = arrays.load_npz(parsed.target)
-        return from_arrays(name, raw, img_size, seed, max_train, max_test)
+        return from_arrays(name, raw, img_size, seed, max_train, max_test, resize_mismatched)
     if parsed.scheme == "folder":
         return folder_dataset(name, parsed.target, img_size, seed, max_train, max_test)
     from specxai_jax.data import tfds_source  # TFDS takes ~0.3 s to import; only tfds: specs need it
@@ -96,8 +103,26 @@ def count_classes(name: str, labels: list[np.ndarray], declared: int | None) -> 
     return int(declared)
 
 
-def from_arrays(name: str, raw: dict, img_size, seed, max_train, max_test) -> Dataset:
-    """Checked raw arrays (uint8 or float) → subset → float32 → resize → Dataset."""
+def check_resizable(name: str, sizes, height: int, width: int) -> None:
+    """Raise DataError if an image size (H, W) among ``sizes`` would be resized to (height, width) from a side
+    below MIN_RESIZE_SIDE."""
+    small = sorted({tuple(size) for size in sizes if tuple(size) != (height, width) and min(size) < MIN_RESIZE_SIDE})
+    if small:
+        raise DataError(f"{name} has images of {small[0][0]}×{small[0][1]} px, too small to resize to "
+                        f"{height}×{width} (resizing would hide that they hold almost nothing); give images of at "
+                        f"least {MIN_RESIZE_SIDE} px per side, or use them at their own size")
+
+
+def from_arrays(name: str, raw: dict, img_size, seed, max_train, max_test, resize_mismatched: bool = False) -> Dataset:
+    """Checked raw arrays (uint8 or float) → subset → float32 → resize → Dataset; sizes are checked before
+    any resize (see :func:`load_dataset`)."""
+    sizes = {split: raw[f"x_{split}"].shape[1:3] for split in ("train", "test")}
+    if sizes["train"] != sizes["test"] and not resize_mismatched:
+        raise DataError(f"{name}: train images are {sizes['train'][0]}×{sizes['train'][1]} px but test images are "
+                        f"{sizes['test'][0]}×{sizes['test'][1]} px; store both splits at one size (a resize would "
+                        "hide the difference; library callers may pass resize_mismatched=True)")
+    if img_size is not None:
+        check_resizable(name, sizes.values(), img_size, img_size)
     out = {}
     for stream, (split, limit) in enumerate((("train", max_train), ("test", max_test))):
         indices = subset_indices(raw[f"x_{split}"].shape[0], limit, seed, stream)
@@ -114,6 +139,7 @@ def from_image_lists(name: str, splits: dict, num_classes: int | None, img_size)
     images = {split: [validate.check_raw_images(f"{name} {split} image", picture[None])[0] for picture in pictures]
               for split, (pictures, _) in splits.items()}
     height, width = (img_size, img_size) if img_size is not None else most_common_size(images["train"])
+    check_resizable(name, (image.shape[:2] for split in images.values() for image in split), height, width)
     labels = {split: validate.check_labels(f"{name} {split} labels", y, len(images[split]))
               for split, (_, y) in splits.items()}
     num_classes = count_classes(name, list(labels.values()), num_classes)
@@ -128,7 +154,9 @@ def folder_dataset(name: str, root: str, img_size, seed, max_train, max_test) ->
     for stream, (split, limit) in enumerate((("train", max_train), ("test", max_test))):
         paths, labels = listing[split]
         indices = subset_indices(len(paths), limit, seed, stream)
-        chosen[split] = (folder.read_images([paths[i] for i in indices]), labels[indices])
+        files = [paths[i] for i in indices]
+        chosen[split] = (folder.read_images(files), labels[indices], files)
     grayscale = folder.is_grayscale(chosen["train"][0] + chosen["test"][0])
-    splits = {split: (folder.to_arrays(pictures, grayscale), labels) for split, (pictures, labels) in chosen.items()}
+    splits = {split: (folder.to_arrays(pictures, grayscale, files), labels)
+              for split, (pictures, labels, files) in chosen.items()}
     return from_image_lists(name, splits, len(listing["classes"]), img_size)

@@ -30,13 +30,13 @@ def most_common_size(images: list[np.ndarray]) -> tuple[int, int]:
 def stack_resized(images: list[np.ndarray], height: int, width: int) -> np.ndarray:
     """Images (H_i, W_i, C), uint8 or float in [0, 1] → float32 (N, height, width, C).
 
-    Images of one size are converted and resized together, CHUNK at a time, so only the output is
+    Images of one size and dtype are converted and resized together, CHUNK at a time, so only the output is
     held as float32.
     """
     out = np.empty((len(images), height, width, images[0].shape[-1]), np.float32)
     groups: dict[tuple, list[int]] = {}
     for index, image in enumerate(images):
-        groups.setdefault(image.shape, []).append(index)
+        groups.setdefault((image.shape, image.dtype.str), []).append(index)  # uint8 and float apart
     for indices in groups.values():
         for start in range(0, len(indices), CHUNK):
             chunk = indices[start:start + CHUNK]

@@ -95,6 +95,9 @@ def get_builder(name: str, data_dir: str | None):
     except tfds.core.registered.DatasetNotFoundError as error:
         raise DataError(f"tfds:{name} is not a known TFDS dataset ({first_line(error)}); check the name "
                         "at https://www.tensorflow.org/datasets/catalog or pass data_dir where it is prepared") from None
+    except ValueError as error:  # TFDS refuses a malformed name with a multi-line ValueError
+        raise DataError(f"{name!r} is not a TFDS dataset name ({first_line(error)}); write NAME[/CONFIG][:VERSION] "
+                        "such as mnist or cifar10") from None
     if builder.is_prepared():
         return builder
     offline = unreachable_hosts(builder)

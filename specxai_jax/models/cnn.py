@@ -5,18 +5,25 @@ from __future__ import annotations
 
 import flax.linen as nn
 import jax.numpy as jnp
+import numpy as np
 
+from specxai_jax.errors import UsageError
 from specxai_jax.models import layers
 from specxai_jax.ops import activations, convolution, fast_forms
 
 
 def check_image_fits(image_size: int, depth: int) -> None:
-    """Raise ValueError when ``depth`` 2×2 poolings would shrink ``image_size`` below one pixel."""
-    if image_size < 2**depth:
-        raise ValueError(
-            f"image size {image_size} is too small for depth {depth}: "
-            f"{depth} poolings need at least {2**depth} px (use a smaller --depth or a larger --img-size)"
-        )
+    """Raise UsageError (a ValueError) when ``depth`` 2×2 poolings would shrink ``image_size`` below one pixel.
+
+    Both bounds are checked before any arithmetic on them, so a huge ``depth`` answers at once.
+    """
+    for name, value in (("image size", image_size), ("depth", depth)):
+        if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
+            raise UsageError(f"{name} {value!r} is invalid; use a positive integer")
+    if depth >= int(image_size).bit_length():  # 2**depth > image_size, without computing 2**depth
+        need = f"{2**depth} px" if depth <= 64 else f"2^{depth} px"
+        raise UsageError(f"image size {image_size} is too small for depth {depth}: {depth} poolings need at least "
+                         f"{need} (use a smaller --depth or a larger --img-size)")
 
 
 class PlainCNN(nn.Module):

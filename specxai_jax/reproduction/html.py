@@ -11,6 +11,7 @@ import base64
 import html
 import re
 from pathlib import Path
+from typing import Sequence
 
 STYLE = """body{font-family:system-ui,sans-serif;max-width:1100px;margin:2em auto;padding:0 1em;color:#222}
 table{border-collapse:collapse;margin:0.8em 0;font-size:0.85em}td,th{border:1px solid #ccc;padding:3px 7px;text-align:right}
@@ -28,10 +29,20 @@ def inline(text: str) -> str:
     return re.sub(r"\*\*([^*]+)\*\*", r"<strong>\1</strong>", escaped)
 
 
-def embedded_image(alt: str, path: Path) -> str:
-    """A <figure> holding the PNG at ``path`` as a data URI (a missing file gives a visible note)."""
-    if not path.is_file():
-        return f"<p><em>missing figure: {html.escape(str(path))}</em></p>"
+def within(path: Path, roots: Sequence[Path]) -> bool:
+    """True if ``path`` (links followed) is a file inside one of the directories ``roots``."""
+    try:
+        resolved = path.resolve()
+        return path.is_file() and any(resolved.is_relative_to(Path(root).resolve()) for root in roots)
+    except (OSError, ValueError):
+        return False
+
+
+def embedded_image(alt: str, path: Path, roots: Sequence[Path]) -> str:
+    """A <figure> holding the PNG at ``path`` as a data URI; a file that is missing or lies outside every
+    directory of ``roots`` gives a visible note instead."""
+    if not within(path, roots):
+        return f"<p><em>figure left out (not a file inside the runs): {html.escape(str(path))}</em></p>"
     data = base64.b64encode(path.read_bytes()).decode("ascii")
     return (f'<figure><img alt="{html.escape(alt)}" src="data:image/png;base64,{data}">'
             f"<figcaption>{inline(alt)}</figcaption></figure>")
@@ -45,8 +56,9 @@ def table(lines: list[str]) -> str:
     return f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
 
 
-def to_html(markdown: str, base: Path, title: str) -> str:
-    """The page for ``markdown``; image paths are resolved against the directory ``base``."""
+def to_html(markdown: str, base: Path, title: str, roots: Sequence[Path]) -> str:
+    """The page for ``markdown``; image paths are resolved against the directory ``base``, and only files
+    inside the directories ``roots`` (the run folders) are embedded, wherever the image line appears."""
     out, lines, i = [], markdown.splitlines(), 0
     while i < len(lines):
         line = lines[i]
@@ -72,7 +84,7 @@ def to_html(markdown: str, base: Path, title: str) -> str:
             level = len(heading.group(1))
             out.append(f"<h{level}>{inline(heading.group(2))}</h{level}>")
         elif image:
-            out.append(embedded_image(image.group("alt"), base / image.group("path")))
+            out.append(embedded_image(image.group("alt"), base / image.group("path"), roots))
         elif line.startswith("> "):
             out.append(f"<blockquote>{inline(line[2:])}</blockquote>")
         elif line.strip():

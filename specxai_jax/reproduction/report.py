@@ -346,5 +346,5 @@ def write_report(runs: Sequence[Path], out: Path, title: str = "Reproduction rep
     out = Path(out)
     markdown = report_markdown(runs, out, title)
     atomic.write_text(out / "report.md", markdown)
-    atomic.write_text(out / "report.html", repro_html.to_html(markdown, out, title))
+    atomic.write_text(out / "report.html", repro_html.to_html(markdown, out, title, runs))
     return out / "report.md", out / "report.html"

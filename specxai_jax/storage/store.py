@@ -5,11 +5,16 @@ Layout under ``root``::
     models/<key>/checkpoint/            trained variables + metadata (specxai_jax.storage.checkpoints)
     models/<key>/result.json            the model's metrics record + its sha256
     models/<key>/result.npz             optional arrays of the record (spectra, example maps)
+    models/<key>/result.seal            sha256 of result.json as written (it vouches for the record)
 
 ``<key>`` is :func:`config_key` of every setting that changes the model's numbers. Results of other
 explanation settings for the same model sit beside it as ``result-<explain_key>.json``. Every file is
 written atomically and names the entry it belongs to; a result also names the checkpoint it was
-computed from. Anything that fails its checksum, sits in another entry, belongs to another checkpoint,
+computed from, and its seal vouches for the result file as a whole. The pieces vouch for each other, so
+an edit of any one file is caught, even one whose own checksum was recomputed: a forged record fails its
+seal, a forged checkpoint (metadata and manifest rewritten together) fails the manifest digest its results
+name. This is integrity against accidents and one-file edits, not cryptography: an edit of every piece
+together goes unnoticed. Anything that fails its checksum, sits in another entry, belongs to another checkpoint,
 fails the caller's ``check`` of its fields, or resolves outside ``root`` is reported (``SpecxaiWarning``),
 deleted and reported as missing, so the caller recomputes it. Only files of this layout are ever read
 or deleted.
@@ -39,7 +44,7 @@ from specxai_jax.storage import atomic, checkpoints
 
 KEY_LENGTH = 16  # hex characters of sha256 kept: 64 bits, collision-free for any real sweep
 KEY_PATTERN = re.compile(f"[0-9a-f]{{{KEY_LENGTH}}}")
-ENTRY_FILE = re.compile(rf"checkpoint|result(-[0-9a-f]{{{KEY_LENGTH}}})?\.(json|npz)|\..*{re.escape(atomic.TEMP_MARKER)}.*")
+ENTRY_FILE = re.compile(rf"checkpoint|result(-[0-9a-f]{{{KEY_LENGTH}}})?\.(json|npz|seal)|\..*{re.escape(atomic.TEMP_MARKER)}.*")
 LOCK = ".lock"
 STORE_KEY = "store_key"  # metadata field naming the entry a checkpoint was saved into
 
@@ -170,7 +175,9 @@ class ResultStore:
 
         Returns the metadata as :meth:`load_checkpoint` will read it back (plain JSON values)."""
         metadata = atomic.from_json(atomic.to_json(metadata))
-        self._usable_entry(key)
+        entry = self._usable_entry(key)
+        for stale in entry.glob("result*.*"):  # computed from the checkpoint this one replaces
+            _remove(stale)
         checkpoints.save_variables(self.checkpoint_path(key), variables, {**metadata, STORE_KEY: key})
         return metadata
 
@@ -188,6 +195,8 @@ class ResultStore:
             variables, metadata = checkpoints.load_variables(path)
             if not isinstance(metadata, dict) or metadata.pop(STORE_KEY, None) != key:
                 raise checkpoints.CorruptCheckpoint(path, "it was saved for another entry")
+            if not self._results_vouch_for_checkpoint(key):
+                raise checkpoints.CorruptCheckpoint(path, "its manifest is not the one its results were computed from")
             if check is not None:
                 check(metadata)
         except FileNotFoundError:
@@ -199,6 +208,19 @@ class ResultStore:
             self._report_and_discard(self.entry(key), f"checkpoint {path} has unusable metadata ({error})")
             return None
         return variables, metadata
+
+    def _results_vouch_for_checkpoint(self, key: str) -> bool:
+        """False if a result of the entry names another checkpoint manifest than the present one: the checkpoint
+        was edited (e.g. its metadata and manifest both rewritten) or replaced after the result was computed."""
+        digest = self._checkpoint_digest(key)
+        for result in self.entry(key).glob("result*.json"):
+            try:
+                named = json.loads(result.read_text(encoding="utf-8")).get("checkpoint")
+            except (OSError, ValueError, AttributeError):
+                continue  # an unreadable result is load_result's to discard
+            if named is not None and named != digest:
+                return False
+        return True
 
     # -- explanation results --------------------------------------------------------------------
 
@@ -223,6 +245,7 @@ class ResultStore:
             atomic.write_bytes(arrays_path, buffer.getvalue())
             content["arrays"] = {"file": arrays_path.name, "sha256": atomic.sha256_file(arrays_path)}
         atomic.write_json(path, content)
+        atomic.write_bytes(path.with_suffix(".seal"), atomic.sha256_file(path).encode())
         return record
 
     def load_result(self, key: str, *, explain_key: str = "",
@@ -232,13 +255,15 @@ class ResultStore:
         ValueError, TypeError or KeyError) is warned about and deleted (the checkpoint stays), so only
         the explanation is recomputed. Only the entry's own ``.npz`` is read, never a path the JSON names."""
         path = self._result_path(key, explain_key)
-        arrays_path = path.with_suffix(".npz")
+        arrays_path, seal_path = path.with_suffix(".npz"), path.with_suffix(".seal")
         if not path.exists() and not path.is_symlink():
             return None
         try:
-            for file in (path, arrays_path):
+            for file in (path, arrays_path, seal_path):
                 if file.is_symlink() or ((file.exists() or file == path) and not (file.is_file() and self._inside(file))):
                     raise ValueError(f"{file.name} is not a regular file inside the store")
+            if not seal_path.exists() or seal_path.read_text(encoding="ascii") != atomic.sha256_file(path):
+                raise ValueError(f"{path.name} does not match its seal {seal_path.name} (edited, or written before seals)")
             content = atomic.from_json(path.read_text(encoding="utf-8"))
             record = content["record"]
             if not isinstance(record, dict) or _record_digest(record) != content["sha256"]:
@@ -258,6 +283,7 @@ class ResultStore:
         except (OSError, ValueError, KeyError, TypeError, AttributeError) as error:
             self._report_and_discard(path, f"corrupt result {path}: {error}")
             _remove(arrays_path)
+            _remove(seal_path)
             return None
         return record, arrays
 
