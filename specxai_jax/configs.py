@@ -50,6 +50,7 @@ class SweepConfig:
     explain_noise: float = 0.0
     explain_samples: int = 1
     explain_batch: int = 250
+    ef_penalty: tuple[float, ...] = (0.0,)  # λ grid of EF-regularized training (training.ef_penalty); 0: plain
     preset: str | None = None
     matched_epochs: int | None = None
 

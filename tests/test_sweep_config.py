@@ -103,8 +103,8 @@ def test_matched_epoch_models_have_their_own_store_keys():
     config = sweep.resolve(SweepConfig(matched_epochs=7))
     matched = sweep.matched_config(config)
     assert (matched.acc_cap, matched.max_epochs) == (None, 7)
-    capped_keys = {job.key for job in sweep.make_jobs(config, DATASET)}
-    matched_keys = {job.key for job in sweep.make_jobs(matched, DATASET)}
+    capped_keys = {job.key for job in sweep.model_jobs(config, DATASET)}
+    matched_keys = {job.key for job in sweep.model_jobs(matched, DATASET)}
     assert len(capped_keys) == len(matched_keys) == len(config.betas) and not capped_keys & matched_keys
 
 

@@ -81,6 +81,8 @@ def build_parser() -> validation.OneLineArgumentParser:
             "0: exact)", type=validation.nonnegative_float)
     setting("explain_samples", "noisy copies averaged when --explain-noise > 0", type=validation.positive_int)
     setting("explain_batch", "images per explanation batch (memory, not numbers)", type=validation.positive_int)
+    setting("ef_penalty", "λ grid of EF-regularized training, λ·EF_raw(VanillaGrad map) added to the loss, "
+            "e.g. 0,0.3,1 (0: plain cross-entropy)", type=validation.penalty_list)
     add = parser.add_argument
     add("--devices", type=validation.positive_int,
         help="spread the models over this many local devices (default: all; on CPU the host is split into "
@@ -104,7 +106,7 @@ def sweep_config(args: argparse.Namespace) -> SweepConfig:
     config = DEFAULTS if args.preset is None else PRESETS[args.preset]
     given = {field.name: getattr(args, field.name) for field in dataclasses.fields(SweepConfig)
              if field.name != "preset" and getattr(args, field.name) is not None}
-    given.update({name: tuple(given[name]) for name in ("betas", "seeds") if name in given})
+    given.update({name: tuple(given[name]) for name in ("betas", "seeds", "ef_penalty") if name in given})
     if args.no_cap:
         given["acc_cap"] = None
     return dataclasses.replace(config, **given)

@@ -26,7 +26,7 @@ from specxai_jax import results, spectral, stats
 from specxai_jax.configs import PRESETS, GapConfig, SweepConfig
 from specxai_jax.errors import UsageError
 from specxai_jax.plots import reproduction as repro_plots
-from specxai_jax.reproduction import paper_values, plane
+from specxai_jax.reproduction import faithfulness, paper_values, plane, regularized
 from specxai_jax.reproduction import theorem1 as theorem1_target
 from specxai_jax.reproduction.runs import (
     Context,
@@ -302,6 +302,8 @@ TARGETS: dict[str, Target] = {
     "tab4": Target("Tab. 4: EF and ΔEF per method, ViT with ReLU vs GELU", lambda ctx: gap_table(ctx, "tab4")),
     "theorem1": Target("Theorem 1 and App. G: kernel sharpness and the spectral tail of gradients", theorem1_target.run),
     "plane": Target("Sec. 6: the complexity–faithfulness plane", plane_target),
+    "faithfulness": Target("Beyond the paper: complexity against the field's faithfulness metrics", faithfulness.run),
+    "regularized": Target("Beyond the paper: EF-penalized training against SoftPlus β", regularized.run),
 }
 EXTRA_CLAIMS = {
     "theorem1": "The tail of the spatial spectrum of ∇f follows ω²|k̂(ω)|² when the inputs are spatially "
@@ -309,6 +311,8 @@ EXTRA_CLAIMS = {
                 "kernel sharpness and explanation complexity weakens (App. G).",
     "plane": "Ante-hoc (β) and post-hoc (the explanation method) act as two orthogonal axes: β sets complexity "
              "(EF), the method trades complexity for faithfulness (ΔEF, G) (Sec. 6).",
+    "faithfulness": faithfulness.CLAIM,
+    "regularized": regularized.CLAIM,
 }
 """Claims of targets beyond the paper's figures and tables (paper_values.CLAIMS holds the figures' claims)."""
 

@@ -52,21 +52,24 @@ RECORD_FORMAT = 2  # of an explanation record (2: with ef_raw); part of its key,
 
 @dataclasses.dataclass(frozen=True)
 class ModelJob:
-    """One model of the sweep: its β, seed and store key."""
+    """One model of the sweep: its β, seed, store key and EF-penalty weight λ (0: plain training)."""
 
     beta: float
     seed: int
     key: str
+    ef_penalty: float = 0.0
 
 
 def resolve(config: SweepConfig) -> SweepConfig:
     """``config`` as the sweep runs it: β and seeds as tuples of float and int; one β (inf) for an
     activation without β (ReLU, GELU); one explanation sample when ``explain_noise`` is 0.
 
-    Raises ValueError when ``depth`` poolings do not fit ``img_size``, or for ``matched_epochs`` without a
-    cap or below 1.
+    Raises ValueError when ``depth`` poolings do not fit ``img_size``, an EF-penalty weight is negative, or
+    for ``matched_epochs`` without a cap or below 1.
     """
     check_image_fits(config.img_size, config.depth)
+    if not config.ef_penalty or not all(math.isfinite(w) and w >= 0 for w in config.ef_penalty):
+        raise ValueError(f"ef_penalty needs finite weights λ ≥ 0, got {list(config.ef_penalty)}")
     if config.matched_epochs is not None:
         if config.acc_cap is None:
             raise ValueError("`matched_epochs` needs an accuracy cap: without one every model already trains "
@@ -76,7 +79,7 @@ def resolve(config: SweepConfig) -> SweepConfig:
     smoothed = config.activation in activations.SMOOTHED
     return dataclasses.replace(
         config, betas=tuple(map(float, config.betas)) if smoothed else (math.inf,),
-        seeds=tuple(map(int, config.seeds)),
+        seeds=tuple(map(int, config.seeds)), ef_penalty=tuple(map(float, config.ef_penalty)),
         explain_samples=1 if config.explain_noise == 0.0 else config.explain_samples)
 
 
@@ -93,11 +96,13 @@ def matched_config(config: SweepConfig) -> SweepConfig:
     return dataclasses.replace(config, acc_cap=None, max_epochs=config.matched_epochs)
 
 
-def make_jobs(config: SweepConfig, dataset) -> list[ModelJob]:
-    """One job per β × seed (β-major), keyed by its settings, β and seed."""
+def model_jobs(config: SweepConfig, dataset) -> list[ModelJob]:
+    """The sweep's models (λ-major, then β, then seed) with their store keys; λ joins a key only when non-zero,
+    so the keys of plain training are those of sweeps made before EF-regularized training existed."""
     base = model_settings(config, dataset)
-    return [ModelJob(beta, seed, config_key({**base, "beta": beta, "seed": seed}))
-            for beta in config.betas for seed in config.seeds]
+    return [ModelJob(beta, seed, config_key({**base, "beta": beta, "seed": seed,
+                                             **({"ef_penalty": weight} if weight else {})}), weight)
+            for weight in config.ef_penalty for beta in config.betas for seed in config.seeds]
 
 
 def explain_key(config: SweepConfig) -> str:
@@ -195,12 +200,24 @@ def _train_missing(model, jobs: list[ModelJob], dataset, config: SweepConfig, st
             trained[job.key] = stored
     if len(todo) < len(jobs):
         print(skip_message("training", len(jobs) - len(todo), len(jobs), store.root))
-    if not todo:
-        return trained
+    for weight in dict.fromkeys(job.ef_penalty for job in todo):  # one training program per λ
+        trained.update(_train_jobs(model, [job for job in todo if job.ef_penalty == weight], dataset, config, store,
+                                   progress, mesh))
+    return trained
+
+
+def _train_jobs(model, todo: list[ModelJob], dataset, config: SweepConfig, store: ResultStore, progress: bool,
+                mesh=None) -> dict:
+    """Train ``todo`` (all of one EF-penalty weight λ) at once, checkpointing each as it stops.
+
+    Returns {key: (variables, metadata)}.
+    """
+    trained = {}
     shape = (1, *dataset.image_shape)
     stacked = stack_variables([init_variables(model, jax.random.key(job.seed), job.beta, shape) for job in todo])
     train_config = TrainConfig(lr=config.lr, batch_size=config.batch_size, lr_decay=config.lr_decay,
-                               acc_cap=config.acc_cap, max_epochs=config.max_epochs, input_noise=config.input_noise)
+                               acc_cap=config.acc_cap, max_epochs=config.max_epochs, input_noise=config.input_noise,
+                               ef_penalty=todo[0].ef_penalty)
     saving: dict[str, tuple[dict, concurrent.futures.Future]] = {}
     histories: dict[int, list] = {index: [] for index in range(len(todo))}
 
@@ -274,7 +291,7 @@ def _collect(jobs: list[ModelJob], config: SweepConfig, trained: dict, results: 
             train_seconds=metadata["train_seconds"], reached_cap=metadata["reached_cap"],
             dead_maps=record["dead_maps"], diverged=record["diverged"], store_key=job.key,
             score=sweep_report.SCORE, ef_raw=_number(record["ef_raw"], nan_ok=True))
-        rows.append({**dataclasses.asdict(result), "history": metadata.get("history", []),
+        rows.append({**dataclasses.asdict(result), "ef_penalty": job.ef_penalty, "history": metadata.get("history", []),
                      "spectrum": arrays["spectrum"], "examples": arrays["examples"]})
     return rows
 
@@ -299,7 +316,7 @@ def run(config: SweepConfig, out: Path, *, fresh: bool = False, progress: bool =
     print(f"dataset {dataset.name}: {dataset.x_train.shape[0]} train / {dataset.x_test.shape[0]} test images "
           f"{dataset.image_shape}, {dataset.num_classes} classes; {1 if mesh is None else mesh.size} "
           f"{jax.devices()[0].platform} device(s)")
-    jobs = make_jobs(config, dataset)
+    jobs = model_jobs(config, dataset)
     model = sweep_model(config, dataset.num_classes)
     check_trainable(config, dataset)
     if config.n_explain > dataset.x_test.shape[0]:
@@ -324,7 +341,7 @@ def run(config: SweepConfig, out: Path, *, fresh: bool = False, progress: bool =
             if config.matched_epochs is not None:
                 matched = matched_config(config)
                 print(f"training length control: the β grid again, {matched.max_epochs} epochs without the cap")
-                matched_jobs = make_jobs(matched, dataset)
+                matched_jobs = model_jobs(matched, dataset)
                 matched_trained = _train_missing(model, matched_jobs, dataset, matched, store, progress, mesh)
                 matched_results = _explain_missing(model, matched_jobs, matched_trained, images, matched, store,
                                                    progress, mesh)

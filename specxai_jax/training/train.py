@@ -22,6 +22,7 @@ stop (the programs' shapes never change):
 from __future__ import annotations
 
 import dataclasses
+import functools
 import math
 import time
 from typing import Callable, Sequence
@@ -35,7 +36,7 @@ from tqdm.auto import tqdm
 
 from specxai_jax.errors import UsageError
 from specxai_jax.ops import fast_forms
-from specxai_jax.training import sharding
+from specxai_jax.training import ef_penalty, sharding
 
 ENGINES = ("per_device", "vectorized")
 
@@ -51,6 +52,7 @@ class TrainConfig:
     max_epochs: int = 20
     input_noise: float = 0.0        # std of Gaussian noise added to training inputs (App. B remark)
     eval_batch: int = 128
+    ef_penalty: float = 0.0         # λ of λ·EF_raw(saliency) added to the loss (training.ef_penalty); 0: plain cross-entropy
 
 
 @dataclasses.dataclass(frozen=True)
@@ -110,8 +112,10 @@ def make_train_step(apply_fn: Callable, optimizer, config: TrainConfig, steps: i
     def train_step(variables, opt_state, x, y, seed, epoch, step):
         if config.input_noise > 0:
             x = x + config.input_noise * jax.random.normal(step_key(seed, epoch, step, steps), x.shape, x.dtype)
-        grad_fn = jax.grad(lambda p: cross_entropy_loss(apply_fn, variables, p, x, y), has_aux=True)
-        grads, updates = grad_fn(variables["params"])
+        loss = functools.partial(cross_entropy_loss, apply_fn, variables)
+        if config.ef_penalty:  # EF-regularized training; λ = 0 leaves the step's program as it was
+            loss = ef_penalty.penalized(loss, apply_fn, variables, config.ef_penalty)
+        grads, updates = jax.grad(lambda p: loss(p, x, y), has_aux=True)(variables["params"])
         param_updates, opt_state = optimizer.update(grads, opt_state, variables["params"])
         new = {**variables, **updates, "params": optax.apply_updates(variables["params"], param_updates)}
         return new, opt_state
