@@ -104,7 +104,7 @@ def sweep_config(args: argparse.Namespace) -> SweepConfig:
     config = DEFAULTS if args.preset is None else PRESETS[args.preset]
     given = {field.name: getattr(args, field.name) for field in dataclasses.fields(SweepConfig)
              if field.name != "preset" and getattr(args, field.name) is not None}
-    given.update({name: tuple(given[name]) for name in ("betas", "seeds", "ef_penalty") if name in given})
+    given.update({name: tuple(value) for name, value in given.items() if isinstance(value, list)})
     if args.no_cap:
         given["acc_cap"] = None
     return dataclasses.replace(config, **given)
