@@ -71,6 +71,8 @@ def build_parser() -> validation.OneLineArgumentParser:
     setting("acc_cap", "stop a model once its test accuracy reaches this", type=validation.fraction)
     parser.add_argument("--no-cap", action="store_true", help="train every model for --max-epochs (Figs. 5–6)")
     setting("max_epochs", type=validation.positive_int)
+    setting("matched_epochs", "control for training length: also train the β grid exactly this many epochs "
+            "without the cap, and report ρ(β, EF) on those models", unset="off", type=validation.positive_int)
     setting("input_noise", "std of Gaussian noise on training inputs (App. B)", type=validation.nonnegative_float)
     setting("max_train", "use at most this many training images", unset="all", type=validation.positive_int)
     setting("max_test", "use at most this many test images", unset="all", type=validation.positive_int)
