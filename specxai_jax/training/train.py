@@ -25,7 +25,7 @@ import dataclasses
 import functools
 import math
 import time
-from typing import Callable, Sequence
+from typing import Callable, Protocol, Sequence
 
 import jax
 import jax.numpy as jnp
@@ -39,6 +39,37 @@ from specxai_jax.ops import fast_forms
 from specxai_jax.training import ef_penalty, sharding
 
 ENGINES = ("per_device", "vectorized")
+
+
+class Engine(Protocol):
+    """What :func:`train_models` asks of a training engine: ``slots`` places to train a model in, each
+    holding one model's (variables, optimizer state) between epochs.
+
+    :func:`plan_round` decides which model trains in which slot each round; a model that must wait is
+    :meth:`unload`-ed (its state handed out) and later :meth:`restore`-d, in the same or another slot, to go
+    on where it stopped. Both engines below fill this protocol, and the tests train through it.
+    """
+
+    @property
+    def slots(self) -> int: ...
+
+    def load(self, slot: int, variables: dict) -> None:
+        """Start a new model in ``slot`` (fresh optimizer state)."""
+
+    def read(self, slot: int) -> dict:
+        """The variables of the model in ``slot``."""
+
+    def unload(self, slot: int) -> tuple:
+        """Take the model out of ``slot``: its (variables, optimizer state)."""
+
+    def restore(self, slot: int, state: tuple) -> None:
+        """Put an unloaded model's state into ``slot``."""
+
+    def run_epoch(self, plan: dict[int, tuple[int, int]]) -> None:
+        """One epoch of every slot in ``plan`` {slot: (seed, epoch of its model)}."""
+
+    def accuracy(self, slots: Sequence[int]) -> dict[int, float]:
+        """Test accuracy of the models in ``slots``."""
 
 
 @dataclasses.dataclass(frozen=True)
@@ -378,11 +409,25 @@ class VectorizedEngine:
         return self._slots
 
     def load(self, slot: int, variables: dict) -> None:
-        """Nothing to move: the models were stacked at construction, model i in slot i (there are
-        as many slots as models, so :func:`plan_round` never unloads one)."""
+        """Nothing to move: the models were stacked at construction, model i in slot i (there are as many
+        slots as models, so :func:`plan_round` starts model i in slot i and never unloads one; tested)."""
 
     def read(self, slot: int) -> dict:
         return jax.device_put(jax.tree.map(lambda leaf: np.asarray(leaf)[slot], self.variables))
+
+    def unload(self, slot: int) -> tuple:
+        """The slot's (variables, optimizer state), copied to the host; the slot stays masked until restored."""
+        return jax.tree.map(lambda leaf: np.asarray(leaf)[slot], (self.variables, self.opt_state))
+
+    def restore(self, slot: int, state: tuple) -> None:
+        """Write an unloaded model's state into ``slot`` of the stack (a host round trip: rare by design)."""
+
+        def put(stack, one):
+            stack = np.array(stack)
+            stack[slot] = one
+            return stack
+
+        self.variables, self.opt_state = self._split(jax.tree.map(put, (self.variables, self.opt_state), state))
 
     def run_epoch(self, plan: dict[int, tuple[int, int]]) -> None:
         """One epoch of the slots in ``plan`` {slot: (seed, epoch of its model)}: one call, its
@@ -442,6 +487,7 @@ def train_models(apply_fn: Callable, variables: dict, dataset, seeds: Sequence[i
     if steps == 0:
         raise ValueError(f"training set of {dataset.x_train.shape[0]} images is smaller than one batch ({config.batch_size})")
     optimizer = make_optimizer(config, steps)
+    runner: Engine
     if engine == "per_device":
         devices = [jax.local_devices()[0]] if mesh is None else list(mesh.devices.ravel())
         runner = PerDeviceEngine(apply_fn, optimizer, config, dataset, devices[:num_models], steps)
