@@ -234,7 +234,7 @@ class PerDeviceEngine:
         """Test accuracy of the slots' models, all on the first device: the forward pass alone already
         fills the cores, and the evaluation compiles once, not once per device."""
         variables = {slot: jax.device_put(self.state[slot][0], self.devices[0]) for slot in slots}
-        hits = {slot: [] for slot in slots}
+        hits: dict[int, list] = {slot: [] for slot in slots}
         for xb, yb in padded_eval_batches(self.x_test, self.y_test, min(self.config.eval_batch, len(self.x_test))):
             for slot in slots:
                 hits[slot].append(self.hits(variables[slot], xb, yb))
@@ -447,7 +447,8 @@ class VectorizedEngine:
         return {slot: int(hits[slot]) / self.num_test for slot in slots}
 
 
-def plan_round(in_slot: dict[int, int], idle: Sequence[int], epochs_left: Sequence[int], slots: int) -> dict[int, int]:
+def plan_round(in_slot: dict[int, int], idle: Sequence[int], epochs_left: Sequence[int] | np.ndarray,
+               slots: int) -> dict[int, int]:
     """Slot → model for the next epoch round, from the current ``in_slot`` and the ``idle`` models
     (unloaded or not yet started, in the order to start them); ``epochs_left[m]``: at most this many to go.
 
@@ -498,10 +499,10 @@ def train_models(apply_fn: Callable, variables: dict, dataset, seeds: Sequence[i
     waiting = list(range(num_models))
     in_slot: dict[int, int] = {}                 # slot → model it trains
     unloaded: dict[int, tuple] = {}              # model → its state, while it waits for its next turn
-    trained = [None] * num_models
+    trained: list[dict | None] = [None] * num_models
     epochs = np.zeros(num_models, np.int32)
     accuracy = np.zeros(num_models, np.float64)
-    history = [[] for _ in range(num_models)]
+    history: list[list[float]] = [[] for _ in range(num_models)]
     train_seconds = np.zeros(num_models)
     start = time.perf_counter()
     bar = tqdm(total=num_models * config.max_epochs, desc=f"training {num_models} models", unit="epoch",
@@ -535,11 +536,11 @@ def train_models(apply_fn: Callable, variables: dict, dataset, seeds: Sequence[i
                                             config.lr * config.lr_decay ** (int(epochs[model]) - 1), share))
             reached = config.acc_cap is not None and acc >= config.acc_cap
             if reached or epochs[model] == config.max_epochs:
-                trained[model] = runner.read(slot)
+                finished = trained[model] = runner.read(slot)
                 del in_slot[slot]
                 bar.total -= config.max_epochs - int(epochs[model])
                 if on_finished is not None:
-                    on_finished(model, trained[model], float(acc), int(epochs[model]))
+                    on_finished(model, finished, float(acc), int(epochs[model]))
         bar.update(int(epochs.sum()) - bar.n)
         bar.set_postfix(done=f"{sum(t is not None for t in trained)}/{num_models}")
     bar.close()
