@@ -22,7 +22,9 @@ class SweepConfig:
     """One β-sweep (:func:`specxai_jax.sweep.run`): data, model, training and explanation settings.
 
     The defaults are the default run: synthetic 32 px grayscale images, 10 classes, depth-3 plain
-    conv net, 11 β, one seed. ``acc_cap=None`` trains every model for ``max_epochs``.
+    conv net, 11 β, one seed. ``acc_cap=None`` trains every model for ``max_epochs``. ``matched_epochs=N``
+    (with a cap) also trains the β grid for exactly N epochs without the cap, to control the main claim for
+    training length (:mod:`specxai_jax.sweep.confound`).
     """
 
     dataset: str = "synthetic"
@@ -48,7 +50,9 @@ class SweepConfig:
     explain_noise: float = 0.0
     explain_samples: int = 1
     explain_batch: int = 250
+    ef_penalty: tuple[float, ...] = (0.0,)  # λ grid of EF-regularized training (training.ef_penalty); 0: plain
     preset: str | None = None
+    matched_epochs: int | None = None
 
 
 def _paper(preset: str, dataset: str, img_size: int, lr: float, depth: int, acc_cap: float) -> SweepConfig:

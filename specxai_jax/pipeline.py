@@ -33,6 +33,7 @@ class SpectralSummary:
     n_images: int
     dead_maps: np.ndarray        # (M,) count of all-zero saliency maps (EF defined as 0 there)
     examples: np.ndarray         # (M, E, H, W) the first E channel-summed saliency maps
+    ef_raw_mean: np.ndarray      # (M,) mean EF of the maps without rank normalization (0 for an all-zero map)
 
     @property
     def ef_authors(self) -> np.ndarray:
@@ -71,7 +72,8 @@ def make_batch_statistics(apply_fn: Callable, *, noise_std: float = 0.0, samples
     """jit: (stacked variables, images (B,H,W,C), index (B,), key) → per-model results of the batch.
 
     ``index`` holds each image's position in the whole image set, or −1 for padding rows (left out
-    of the sums). Returns (EF (M, B), Σ p (S, M, K), dead count (S, M), maps (M, B, H, W)), the sums
+    of the sums). Returns (EF (M, B), raw EF (M, B) (no rank normalization), Σ p (S, M, K), dead count (S, M),
+    maps (M, B, H, W)), the sums
     per batch shard (S = 1 without ``mesh``) for the caller to add: the devices never wait on each
     other. With ``mesh`` the models are split over its "models" axis, the batch over its "batch" axis.
     """
@@ -81,15 +83,17 @@ def make_batch_statistics(apply_fn: Callable, *, noise_std: float = 0.0, samples
         maps = saliency_maps(apply_fn, variables, x, noise)
         probs = spectral.normalized_spectrum(spectral.radial_power_spectrum(spectral.rank_normalize(maps)))
         ef = spectral.expected_frequency_from_spectrum(probs)
+        raw_probs = spectral.normalized_spectrum(spectral.radial_power_spectrum(maps))
+        ef_raw = spectral.expected_frequency_from_spectrum(raw_probs)
         weight = (index >= 0).astype(ef.dtype)
         dead = jnp.all(maps == 0, axis=(-2, -1)).astype(ef.dtype)
-        return ef, weight @ probs, weight @ dead, maps
+        return ef, ef_raw, weight @ probs, weight @ dead, maps
 
     statistics = sharding.per_model(one_model, in_axes=(0, None, None, None))
 
     def per_shard(variables, x, index, key):
-        ef, *sums, maps = statistics(variables, x, index, key)
-        return (ef, *(total[None] for total in sums), maps)
+        ef, ef_raw, *sums, maps = statistics(variables, x, index, key)
+        return (ef, ef_raw, *(total[None] for total in sums), maps)
 
     if mesh is None:
         return fast_forms.jit(per_shard)
@@ -102,7 +106,7 @@ def make_batch_statistics(apply_fn: Callable, *, noise_std: float = 0.0, samples
     models, batch = PartitionSpec(sharding.MODELS), PartitionSpec(sharding.BATCH)
     per_image, sums = PartitionSpec(sharding.MODELS, sharding.BATCH), PartitionSpec(sharding.BATCH, sharding.MODELS)
     return fast_forms.jit(jax.shard_map(on_shard, mesh=mesh, in_specs=(models, batch, batch, PartitionSpec()),
-                                        out_specs=(per_image, sums, sums, per_image)))
+                                        out_specs=(per_image, per_image, sums, sums, per_image)))
 
 
 def summarize_saliency(apply_fn: Callable, variables: dict, images: np.ndarray, *, batch_size: int = 256,
@@ -147,9 +151,9 @@ def summarize_saliency(apply_fn: Callable, variables: dict, images: np.ndarray, 
             index = np.arange(start, start + batch_size, dtype=np.int32)
             index[real:] = -1
             batch = np.concatenate([batch, np.zeros((batch_size - real, *batch.shape[1:]), batch.dtype)])
-            ef, *sums, maps = statistics(stacked, batch, index, key)
+            ef, ef_raw, *sums, maps = statistics(stacked, batch, index, key)
             totals.append(sums)
-            efs.append((ef, real))
+            efs.append((ef, ef_raw, real))
             if kept < n_examples:    # the maps of the first batches stay on the device, for the examples
                 shown = min(n_examples - kept, real)
                 block = (members, shown, *maps.shape[2:])
@@ -160,11 +164,12 @@ def summarize_saliency(apply_fn: Callable, variables: dict, images: np.ndarray, 
         dispatched.append((members, efs, totals, examples))
     parts = []
     for members, efs, totals, examples in dispatched:
-        ef = np.concatenate([np.asarray(e, np.float64)[:members, :real] for e, real in efs], axis=1)  # (m, N)
+        ef = np.concatenate([np.asarray(e, np.float64)[:members, :real] for e, _, real in efs], axis=1)  # (m, N)
+        ef_raw = np.concatenate([np.asarray(r, np.float64)[:members, :real] for _, r, real in efs], axis=1)
         prob_sum, dead = (np.sum(jax.device_get(t), axis=(0, 1), dtype=np.float64)[:members]   # over batches and
                           for t in zip(*totals))                                                  # batch shards
         maps = np.concatenate([sharding.assemble(*example) for example in examples], axis=1)
-        parts.append((ef.mean(axis=1), ef.std(axis=1), prob_sum / count, dead.astype(int), maps))
-    ef_mean, ef_std, spectrum, dead, maps = (np.concatenate(column) for column in zip(*parts))
+        parts.append((ef.mean(axis=1), ef.std(axis=1), prob_sum / count, dead.astype(int), maps, ef_raw.mean(axis=1)))
+    ef_mean, ef_std, spectrum, dead, maps, ef_raw_mean = (np.concatenate(column) for column in zip(*parts))
     # one float per image, mean and std in float64 on the host
-    return SpectralSummary(ef_mean, ef_std, spectrum, count, dead, maps)
+    return SpectralSummary(ef_mean, ef_std, spectrum, count, dead, maps, ef_raw_mean)

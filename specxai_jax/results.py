@@ -23,7 +23,9 @@ CHECKS_FILE = "checks.json"
 class ModelResult:
     """One trained and explained model of a β-sweep (a row of results.csv).
 
-    EF statistics are on the unit frequency scale (``ef_ref`` = EF/K); NaN for a diverged model.
+    EF statistics are on the unit frequency scale (``ef_ref`` = EF/K); NaN for a diverged model. ``ef``,
+    ``ef_std`` and ``ef_ref`` are of the rank-normalized maps (the paper's protocol); ``ef_raw`` is the mean EF
+    of the same maps without rank normalization (unit scale).
     ``store_key``: the model's entry in the sweep's store (``out/models/<store_key>``); ``score``: what the
     maps explain ("log_prob": the predicted class's log-softmax, or "logit").
     """
@@ -43,6 +45,7 @@ class ModelResult:
     diverged: bool
     store_key: str
     score: str
+    ef_raw: float
 
 
 @dataclasses.dataclass(frozen=True)

@@ -20,7 +20,7 @@ from specxai_jax.storage.store import ResultStore, StoreBusy, config_key
 KEY_A, KEY_B = config_key({"beta": 1.0, "seed": 0}), config_key({"beta": math.inf, "seed": 0})
 METADATA = {"beta": 1.0, "seed": 0, "test_accuracy": 0.5, "epochs": 1, "reached_cap": False, "train_seconds": 1.0,
             "diverged": False}
-RECORD = {"ef": 0.01, "ef_std": 0.001, "ef_ref": 0.001, "n_images": 8, "dead_maps": 0, "diverged": False}
+RECORD = {"ef": 0.01, "ef_std": 0.001, "ef_ref": 0.001, "ef_raw": 0.1, "n_images": 8, "dead_maps": 0, "diverged": False}
 
 
 def weights(value: float) -> dict:
@@ -103,7 +103,8 @@ def test_incomplete_or_inconsistent_records_are_recomputed(tmp_path, change):
 def test_diverged_record_reads_back_with_nan_ef(tmp_path):
     store = ResultStore(tmp_path)
     store.save_checkpoint(KEY_A, weights(float("nan")), {**METADATA, "diverged": True})
-    store.save_result(KEY_A, {**RECORD, "ef": math.nan, "ef_std": math.nan, "ef_ref": math.nan, "diverged": True})
+    store.save_result(KEY_A, {**RECORD, "ef": math.nan, "ef_std": math.nan, "ef_ref": math.nan, "ef_raw": math.nan,
+                                "diverged": True})
     record, _ = store.load_result(KEY_A, check=sweep.check_record)
     assert record["diverged"] is True
     assert record["ef"] is None or math.isnan(record["ef"])  # JSON null or NaN, both read as NaN

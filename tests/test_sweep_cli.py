@@ -53,6 +53,8 @@ def bad_npz(tmp_path):
     (["--dataset", "npz:/nonexistent/data.npz"], "no such file"),
     (["--dataset", "folder:/nonexistent"], "no such directory"),
     (["--devices", "4096"], "4096 devices"),
+    (["--no-cap", "--matched-epochs", "3"], "--matched-epochs needs an accuracy cap"),
+    (["--matched-epochs", "0"], "--matched-epochs"),
 ])
 def test_bad_input_is_one_line_and_exit_2(args, fragment, bad_npz, tmp_path, capsys):
     args = [a.replace("NPZ_missing", str(bad_npz["missing"])).replace("NPZ_lengths", str(bad_npz["lengths"]))

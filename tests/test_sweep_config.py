@@ -79,11 +79,13 @@ def test_store_key_settings_of_the_default_config():
 
 
 @pytest.mark.parametrize("argv, beta, seed, model_key, explanation_key", [
-    ([], math.inf, 0, "6ea5a6bdb351db2e", "9d87b7fdd55cfa44"),
-    (["--preset", "cifar10", "--seeds", "1"], 0.1, 1, "75239017f41b7925", "7fff7eb172e7994a"),
+    ([], math.inf, 0, "6ea5a6bdb351db2e", "275ae712fb5e24e9"),
+    (["--preset", "cifar10", "--seeds", "1"], 0.1, 1, "75239017f41b7925", "3e5d486a09d7b3e2"),
 ])
 def test_store_keys_are_those_the_settings_dict_version_wrote(argv, beta, seed, model_key, explanation_key):
-    """Keys written by the sweep before its settings became a SweepConfig (same data fingerprint)."""
+    """Model keys written by the sweep before its settings became a SweepConfig (same data fingerprint), so
+    stored models are reused; explanation keys of record format 2 (records with ef_raw; format 1 records had
+    keys 9d87b7fdd55cfa44 and 7fff7eb172e7994a and are recomputed)."""
     config = sweep.resolve(config_of(*argv))
     assert config_key({**sweep.model_settings(config, DATASET), "beta": beta, "seed": seed}) == model_key
     assert sweep.explain_key(config) == explanation_key
@@ -95,3 +97,17 @@ def test_sweep_and_gap_share_the_store_key_scheme():
     assert store.model_key("f" * 16, 2, settings) == config_key({"data": "f" * 16, "format": 2, **settings})
     assert sweep.model_settings(SweepConfig(), DATASET) == store.model_settings(
         "f" * 16, sweep.STORE_FORMAT, {name: getattr(SweepConfig(), name) for name in sweep.MODEL_SETTINGS})
+
+
+def test_matched_epoch_models_have_their_own_store_keys():
+    config = sweep.resolve(SweepConfig(matched_epochs=7))
+    matched = sweep.matched_config(config)
+    assert (matched.acc_cap, matched.max_epochs) == (None, 7)
+    capped_keys = {job.key for job in sweep.model_jobs(config, DATASET)}
+    matched_keys = {job.key for job in sweep.model_jobs(matched, DATASET)}
+    assert len(capped_keys) == len(matched_keys) == len(config.betas) and not capped_keys & matched_keys
+
+
+def test_resolve_refuses_matched_epochs_without_a_cap():
+    with pytest.raises(ValueError, match="needs an accuracy cap"):
+        sweep.resolve(SweepConfig(acc_cap=None, matched_epochs=5))

@@ -71,6 +71,8 @@ def build_parser() -> validation.OneLineArgumentParser:
     setting("acc_cap", "stop a model once its test accuracy reaches this", type=validation.fraction)
     parser.add_argument("--no-cap", action="store_true", help="train every model for --max-epochs (Figs. 5–6)")
     setting("max_epochs", type=validation.positive_int)
+    setting("matched_epochs", "control for training length: also train the β grid exactly this many epochs "
+            "without the cap, and report ρ(β, EF) on those models", unset="off", type=validation.positive_int)
     setting("input_noise", "std of Gaussian noise on training inputs (App. B)", type=validation.nonnegative_float)
     setting("max_train", "use at most this many training images", unset="all", type=validation.positive_int)
     setting("max_test", "use at most this many test images", unset="all", type=validation.positive_int)
@@ -79,6 +81,8 @@ def build_parser() -> validation.OneLineArgumentParser:
             "0: exact)", type=validation.nonnegative_float)
     setting("explain_samples", "noisy copies averaged when --explain-noise > 0", type=validation.positive_int)
     setting("explain_batch", "images per explanation batch (memory, not numbers)", type=validation.positive_int)
+    setting("ef_penalty", "λ grid of EF-regularized training, λ·EF_raw(VanillaGrad map) added to the loss, "
+            "e.g. 0,0.3,1 (0: plain cross-entropy)", type=validation.penalty_list)
     add = parser.add_argument
     add("--devices", type=validation.positive_int,
         help="spread the models over this many local devices (default: all; on CPU the host is split into "
@@ -102,7 +106,7 @@ def sweep_config(args: argparse.Namespace) -> SweepConfig:
     config = DEFAULTS if args.preset is None else PRESETS[args.preset]
     given = {field.name: getattr(args, field.name) for field in dataclasses.fields(SweepConfig)
              if field.name != "preset" and getattr(args, field.name) is not None}
-    given.update({name: tuple(given[name]) for name in ("betas", "seeds") if name in given})
+    given.update({name: tuple(value) for name, value in given.items() if isinstance(value, list)})
     if args.no_cap:
         given["acc_cap"] = None
     return dataclasses.replace(config, **given)

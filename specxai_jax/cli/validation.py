@@ -87,6 +87,25 @@ def nonnegative_int(text: str) -> int:
     return value
 
 
+def penalty_list(text: str) -> list[float]:
+    """Comma- or space-separated penalty weights λ ≥ 0, finite, none repeated."""
+    items = [item for item in re.split(r"[,\s]+", str(text)) if item]
+    if not items:
+        raise argparse.ArgumentTypeError("needs at least one weight, e.g. 0,0.3,1")
+    weights = []
+    for item in items:
+        try:
+            weight = float(item)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{item!r} is not a number") from None
+        if not math.isfinite(weight) or weight < 0:
+            raise argparse.ArgumentTypeError(f"weight {item!r} must be a finite number ≥ 0")
+        if weight in weights:
+            raise argparse.ArgumentTypeError(f"weight {item!r} is listed twice in {text!r}")
+        weights.append(weight)
+    return weights
+
+
 def int_in_range(low: int, high: int, why: str = "") -> Callable[[str], int]:
     """An ``argparse`` type: an integer in [low, high]; the bound is checked before the value is used."""
 

@@ -141,8 +141,9 @@ def sweep(ctx: Context, label: str, directory: str, base: SweepConfig = SweepCon
     print(f"[{label}] {command}", flush=True)
     rows = beta_sweep.run(config, out, fresh=ctx.fresh, progress=ctx.progress)
     ctx.runs.append({"label": label, "dir": directory, "command": command, "settings": dataclasses.asdict(config)})
+    matched = None if config.matched_epochs is None else sweep_report.read_matched_rows(out)
     ctx.checks += [dataclasses.replace(check, claim=f"{label}: {check.claim}")
-                   for check in sweep_report.checks(rows, config)]
+                   for check in sweep_report.checks(rows, config, matched)]
     rho_check(ctx, label, sweep_report.converged(rows))
     return rows
 

@@ -6,6 +6,8 @@ per CPU device, or all of them vmapped on accelerators); each stops at its own a
 Finished models and their explanations are stored under ``out/models/`` keyed by every setting that
 changes their numbers, so an interrupted or repeated sweep skips what is done (``fresh=True`` recomputes).
 Outputs (:mod:`specxai_jax.sweep.report`): results.csv, history.csv, spectra.csv, config.json, four figures, report.md.
+With ``matched_epochs`` N (and a cap), the β grid is trained a second time for exactly N epochs without the cap
+(its own store entries, so it resumes too): matched_results.csv, and the report's training-length controls.
 """
 
 from __future__ import annotations
@@ -45,28 +47,39 @@ MODEL_SETTINGS = ("img_size", "max_train", "max_test", "model", "activation", "d
 """The settings that change a trained model's numbers (besides its β, seed and data): its store key."""
 EXPLAIN_SETTINGS = ("n_explain", "explain_noise", "explain_samples")
 """The settings that change a model's explanation record: its key within the model's store entry."""
+RECORD_FORMAT = 2  # of an explanation record (2: with ef_raw); part of its key, so older records are recomputed
 
 
 @dataclasses.dataclass(frozen=True)
 class ModelJob:
-    """One model of the sweep: its β, seed and store key."""
+    """One model of the sweep: its β, seed, store key and EF-penalty weight λ (0: plain training)."""
 
     beta: float
     seed: int
     key: str
+    ef_penalty: float = 0.0
 
 
 def resolve(config: SweepConfig) -> SweepConfig:
     """``config`` as the sweep runs it: β and seeds as tuples of float and int; one β (inf) for an
     activation without β (ReLU, GELU); one explanation sample when ``explain_noise`` is 0.
 
-    Raises ValueError when ``depth`` poolings do not fit ``img_size``.
+    Raises ValueError when ``depth`` poolings do not fit ``img_size``, an EF-penalty weight is negative, or
+    for ``matched_epochs`` without a cap or below 1.
     """
     check_image_fits(config.img_size, config.depth)
+    if not config.ef_penalty or not all(math.isfinite(w) and w >= 0 for w in config.ef_penalty):
+        raise ValueError(f"ef_penalty needs finite weights λ ≥ 0, got {list(config.ef_penalty)}")
+    if config.matched_epochs is not None:
+        if config.acc_cap is None:
+            raise ValueError("`matched_epochs` needs an accuracy cap: without one every model already trains "
+                             "`max_epochs` epochs")
+        if config.matched_epochs < 1:
+            raise ValueError(f"`matched_epochs` {config.matched_epochs}: give at least 1")
     smoothed = config.activation in activations.SMOOTHED
     return dataclasses.replace(
         config, betas=tuple(map(float, config.betas)) if smoothed else (math.inf,),
-        seeds=tuple(map(int, config.seeds)),
+        seeds=tuple(map(int, config.seeds)), ef_penalty=tuple(map(float, config.ef_penalty)),
         explain_samples=1 if config.explain_noise == 0.0 else config.explain_samples)
 
 
@@ -76,9 +89,25 @@ def model_settings(config: SweepConfig, dataset) -> dict:
     return store_settings(dataset.fingerprint, STORE_FORMAT, {name: getattr(config, name) for name in MODEL_SETTINGS})
 
 
+def matched_config(config: SweepConfig) -> SweepConfig:
+    """The matched-epoch run of ``config``: no cap, exactly ``matched_epochs`` epochs; ValueError without them."""
+    if config.matched_epochs is None:
+        raise ValueError("no `matched_epochs` to train")
+    return dataclasses.replace(config, acc_cap=None, max_epochs=config.matched_epochs)
+
+
+def model_jobs(config: SweepConfig, dataset) -> list[ModelJob]:
+    """The sweep's models (λ-major, then β, then seed) with their store keys; λ joins a key only when non-zero,
+    so the keys of plain training are those of sweeps made before EF-regularized training existed."""
+    base = model_settings(config, dataset)
+    return [ModelJob(beta, seed, config_key({**base, "beta": beta, "seed": seed,
+                                             **({"ef_penalty": weight} if weight else {})}), weight)
+            for weight in config.ef_penalty for beta in config.betas for seed in config.seeds]
+
+
 def explain_key(config: SweepConfig) -> str:
     """Key of the explanation settings (a model's results under other settings sit beside)."""
-    return config_key({name: getattr(config, name) for name in EXPLAIN_SETTINGS})
+    return config_key({**{name: getattr(config, name) for name in EXPLAIN_SETTINGS}, "record_format": RECORD_FORMAT})
 
 
 def sweep_model(config: SweepConfig, num_classes: int):
@@ -120,7 +149,7 @@ def check_record(record: dict) -> None:
     """Raise unless a stored explanation record is complete: finite EF statistics, or NaN (null) ones
     exactly when the model diverged."""
     diverged = _flag(record["diverged"])
-    values = [_number(record[name], nan_ok=True) for name in ("ef", "ef_std", "ef_ref")]
+    values = [_number(record[name], nan_ok=True) for name in ("ef", "ef_std", "ef_ref", "ef_raw")]
     if diverged != (not all(map(math.isfinite, values))):
         raise ValueError(f"EF {values[0]} does not match diverged={diverged}")
     _count(record["n_images"]), _count(record["dead_maps"])
@@ -171,12 +200,24 @@ def _train_missing(model, jobs: list[ModelJob], dataset, config: SweepConfig, st
             trained[job.key] = stored
     if len(todo) < len(jobs):
         print(skip_message("training", len(jobs) - len(todo), len(jobs), store.root))
-    if not todo:
-        return trained
+    for weight in dict.fromkeys(job.ef_penalty for job in todo):  # one training program per λ
+        trained.update(_train_jobs(model, [job for job in todo if job.ef_penalty == weight], dataset, config, store,
+                                   progress, mesh))
+    return trained
+
+
+def _train_jobs(model, todo: list[ModelJob], dataset, config: SweepConfig, store: ResultStore, progress: bool,
+                mesh=None) -> dict:
+    """Train ``todo`` (all of one EF-penalty weight λ) at once, checkpointing each as it stops.
+
+    Returns {key: (variables, metadata)}.
+    """
+    trained = {}
     shape = (1, *dataset.image_shape)
     stacked = stack_variables([init_variables(model, jax.random.key(job.seed), job.beta, shape) for job in todo])
     train_config = TrainConfig(lr=config.lr, batch_size=config.batch_size, lr_decay=config.lr_decay,
-                               acc_cap=config.acc_cap, max_epochs=config.max_epochs, input_noise=config.input_noise)
+                               acc_cap=config.acc_cap, max_epochs=config.max_epochs, input_noise=config.input_noise,
+                               ef_penalty=todo[0].ef_penalty)
     saving: dict[str, tuple[dict, concurrent.futures.Future]] = {}
     histories: dict[int, list] = {index: [] for index in range(len(todo))}
 
@@ -225,12 +266,12 @@ def _explain_missing(model, jobs: list[ModelJob], trained: dict, images: np.ndar
     dead = stats.warn_dead_maps(summary.dead_maps, summary.n_images, labels)
     for index, job in enumerate(todo):
         arrays = {"spectrum": summary.mean_spectrum[index], "examples": summary.examples[index]}
-        ef = (summary.ef_mean[index], summary.ef_std[index], summary.ef_authors[index])
+        ef = (summary.ef_mean[index], summary.ef_std[index], summary.ef_authors[index], summary.ef_raw_mean[index])
         diverged = (trained[job.key][1]["diverged"] or not np.isfinite(ef).all()
                     or not stats.all_finite(arrays))
         if diverged:  # a diverged network's maps have no meaningful spectrum
-            ef, arrays["spectrum"] = (math.nan,) * 3, np.full_like(arrays["spectrum"], np.nan)
-        record = {"ef": ef[0], "ef_std": ef[1], "ef_ref": ef[2], "n_images": summary.n_images,
+            ef, arrays["spectrum"] = (math.nan,) * 4, np.full_like(arrays["spectrum"], np.nan)
+        record = {"ef": ef[0], "ef_std": ef[1], "ef_ref": ef[2], "ef_raw": ef[3], "n_images": summary.n_images,
                   "dead_maps": dead[index], "diverged": bool(diverged)}
         results[job.key] = (store.save_result(job.key, record, arrays, explain_key=ekey), arrays)
     return results
@@ -249,8 +290,8 @@ def _collect(jobs: list[ModelJob], config: SweepConfig, trained: dict, results: 
             ef_ref=_number(record["ef_ref"], nan_ok=True), n_images=record["n_images"],
             train_seconds=metadata["train_seconds"], reached_cap=metadata["reached_cap"],
             dead_maps=record["dead_maps"], diverged=record["diverged"], store_key=job.key,
-            score=sweep_report.SCORE)
-        rows.append({**dataclasses.asdict(result), "history": metadata.get("history", []),
+            score=sweep_report.SCORE, ef_raw=_number(record["ef_raw"], nan_ok=True))
+        rows.append({**dataclasses.asdict(result), "ef_penalty": job.ef_penalty, "history": metadata.get("history", []),
                      "spectrum": arrays["spectrum"], "examples": arrays["examples"]})
     return rows
 
@@ -275,9 +316,7 @@ def run(config: SweepConfig, out: Path, *, fresh: bool = False, progress: bool =
     print(f"dataset {dataset.name}: {dataset.x_train.shape[0]} train / {dataset.x_test.shape[0]} test images "
           f"{dataset.image_shape}, {dataset.num_classes} classes; {1 if mesh is None else mesh.size} "
           f"{jax.devices()[0].platform} device(s)")
-    base = model_settings(config, dataset)
-    jobs = [ModelJob(beta, seed, config_key({**base, "beta": beta, "seed": seed}))
-            for beta in config.betas for seed in config.seeds]
+    jobs = model_jobs(config, dataset)
     model = sweep_model(config, dataset.num_classes)
     check_trainable(config, dataset)
     if config.n_explain > dataset.x_test.shape[0]:
@@ -298,13 +337,23 @@ def run(config: SweepConfig, out: Path, *, fresh: bool = False, progress: bool =
             trained = _train_missing(model, jobs, dataset, config, store, progress, mesh)
             results = _explain_missing(model, jobs, trained, images, config, store, progress, mesh)
             rows = _collect(jobs, config, trained, results)
+            matched_rows = None
+            if config.matched_epochs is not None:
+                matched = matched_config(config)
+                print(f"training length control: the β grid again, {matched.max_epochs} epochs without the cap")
+                matched_jobs = model_jobs(matched, dataset)
+                matched_trained = _train_missing(model, matched_jobs, dataset, matched, store, progress, mesh)
+                matched_results = _explain_missing(model, matched_jobs, matched_trained, images, matched, store,
+                                                   progress, mesh)
+                matched_rows = _collect(matched_jobs, matched, matched_trained, matched_results)
             diverged = [f"{config.activation} {plots.beta_label(row['beta'])} seed {row['seed']}"
                         for row in rows if row["diverged"]]
             if diverged:
                 print(f"warning: diverged (non-finite weights or saliency maps): {', '.join(diverged)}; their EF is "
                       "NaN and their rows say diverged=True; lower --lr or change β", file=sys.stderr)
             sweep_report.write_outputs(out, rows, config, images[:N_EXAMPLES],
-                                       labels=[f"class {c}" for c in dataset.y_test[:N_EXAMPLES]])
+                                       labels=[f"class {c}" for c in dataset.y_test[:N_EXAMPLES]],
+                                       matched_rows=matched_rows)
     except StoreBusy as error:
         raise UsageError(str(error)) from None
     return rows
