@@ -1,6 +1,9 @@
 """Experiment settings as frozen dataclasses, and the named setups (presets) built from them.
 
 A setting's field name is its command-line flag's name (``img_size`` ↔ ``--img-size``) and its key in
+``config.json``; its metadata carries the flag's help text and the kind of value it takes
+(:func:`setting`), from which :mod:`specxai_jax.cli.flags` builds every command line. :func:`to_flags`
+is the inverse (a config → the flags that give it), and :func:`from_mapping` reads a config back from its
 ``config.json``. Variants are ``dataclasses.replace(config, ...)``, never argv strings.
 """
 
@@ -8,6 +11,53 @@ from __future__ import annotations
 
 import dataclasses
 import math
+from typing import Any, Mapping, Sequence, TypeVar
+
+Config = TypeVar("Config")
+
+
+def setting(default: Any, help: str, *, kind: str | None = None, unset: str | None = None) -> Any:
+    """A config field with its command line: ``help`` text, ``kind`` of value (a key of
+    :data:`specxai_jax.cli.flags.KINDS`; None: any text) and what ``unset`` (None) means."""
+    return dataclasses.field(default=default, metadata={"help": help, "kind": kind, "unset": unset})
+
+
+def flag_value(value: Any) -> str:
+    """A setting as typed on the command line: β = inf as relu, tuples comma-separated, floats shortest."""
+    if isinstance(value, (tuple, list)):
+        return ",".join(map(flag_value, value))
+    if isinstance(value, float):
+        if math.isinf(value):
+            return "relu"
+        short = f"{value:g}"
+        return short if float(short) == value else repr(value)
+    return str(value)
+
+
+def to_flags(config: Any, base: Any, skip: Sequence[str] = ()) -> list[str]:
+    """``--name value`` for every field of ``config`` that differs from ``base`` (``acc_cap=None``: --no-cap):
+    the command line that turns ``base`` into ``config`` (inverse of :func:`specxai_jax.cli.flags.given`)."""
+    flags = []
+    for field in dataclasses.fields(config):
+        value = getattr(config, field.name)
+        if field.name in skip or value == getattr(base, field.name):
+            continue
+        if field.name == "acc_cap" and value is None:
+            flags.append("--no-cap")
+        elif value is None:
+            raise ValueError(f"{field.name}=None has no flag (default {getattr(base, field.name)!r})")
+        else:
+            flags += ["--" + field.name.replace("_", "-"), flag_value(value)]
+    return flags
+
+
+def from_mapping(cls: type[Config], mapping: Mapping[str, Any]) -> Config:
+    """The ``cls`` config a JSON mapping (e.g. a run's ``config.json``) describes: its keys that are fields
+    (others, such as the environment, are ignored), lists as tuples; fields it lacks keep their defaults."""
+    names = {field.name for field in dataclasses.fields(cls)}  # type: ignore[arg-type]
+    given = {name: tuple(value) if isinstance(value, list) else value
+             for name, value in mapping.items() if name in names}
+    return cls(**given)
 
 PAPER_BETAS = (0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 1.0, 2.0, 3.0, 5.0, 7.0, 10.0, 50.0, 100.0, math.inf)
 """The paper's β grid (Sec. 5) and ReLU (β = inf)."""
@@ -27,32 +77,40 @@ class SweepConfig:
     training length (:mod:`specxai_jax.sweep.confound`).
     """
 
-    dataset: str = "synthetic"
-    data_dir: str | None = None
-    split: str | None = None
-    model: str = "cnn"
-    activation: str = "softplus"
-    betas: tuple[float, ...] = DEFAULT_BETAS
-    seeds: tuple[int, ...] = (0,)
-    depth: int = 3
-    width: int = 16
-    dense: int = 512
-    img_size: int = 32
-    lr: float = 1e-3
-    lr_decay: float = 0.95
-    batch_size: int = 64
-    acc_cap: float | None = 0.9
-    max_epochs: int = 20
-    input_noise: float = 0.0
-    max_train: int | None = None
-    max_test: int | None = None
-    n_explain: int = 500
-    explain_noise: float = 0.0
-    explain_samples: int = 1
-    explain_batch: int = 250
-    ef_penalty: tuple[float, ...] = (0.0,)  # λ grid of EF-regularized training (training.ef_penalty); 0: plain
-    preset: str | None = None
-    matched_epochs: int | None = None
+    dataset: str = setting("synthetic", "synthetic[:size=..,classes=..,channels=..], tfds:NAME, npz:PATH or folder:PATH",
+                           kind="dataset")
+    data_dir: str | None = setting(None, "where TFDS keeps prepared datasets", unset="TFDS's own")
+    split: str | None = setting(None, "tfds: the test split (EVAL) or both (TRAIN,EVAL), e.g. validation or "
+                                      "train[:90%],train[90%:]", unset="the dataset's own")
+    model: str = setting("cnn", "plain conv net, or with skip connections and/or batch norm (Fig. 9)", kind="conv_model")
+    activation: str = setting("softplus", "activation family", kind="activation")
+    betas: tuple[float, ...] = setting(DEFAULT_BETAS, "β grid, e.g. 0.5,1,3,10,relu (relu = inf)", kind="betas")
+    seeds: tuple[int, ...] = setting((0,), "seeds, e.g. 0,1,2 (each seed: its own init and data order)", kind="seeds")
+    depth: int = setting(3, "conv blocks L", kind="depth")
+    width: int = setting(16, "channels of the first conv block (doubles per block)", kind="count")
+    dense: int = setting(512, "units of the hidden dense layer", kind="count")
+    img_size: int = setting(32, "resize images to this many pixels per side", kind="img_size")
+    lr: float = setting(1e-3, "Adam learning rate", kind="positive")
+    lr_decay: float = setting(0.95, "learning-rate factor per epoch", kind="fraction")
+    batch_size: int = setting(64, "training images per step", kind="count")
+    acc_cap: float | None = setting(0.9, "stop a model once its test accuracy reaches this", kind="fraction",
+                                    unset="none (--no-cap)")
+    max_epochs: int = setting(20, "most epochs a model trains", kind="count")
+    input_noise: float = setting(0.0, "std of Gaussian noise on training inputs (App. B)", kind="nonnegative")
+    max_train: int | None = setting(None, "use at most this many training images", kind="count", unset="all")
+    max_test: int | None = setting(None, "use at most this many test images", kind="count", unset="all")
+    n_explain: int = setting(500, "test images explained per model", kind="count")
+    explain_noise: float = setting(0.0, "std of the tiny input noise averaged over for VanillaGrad (authors: "
+                                        "√1e-5 ≈ 0.0032; 0: exact)", kind="nonnegative")
+    explain_samples: int = setting(1, "noisy copies averaged when --explain-noise > 0", kind="count")
+    explain_batch: int = setting(250, "images per explanation batch (memory, not numbers)", kind="count")
+    ef_penalty: tuple[float, ...] = setting((0.0,), "λ grid of EF-regularized training, λ·EF_raw(VanillaGrad map) "
+                                                    "added to the loss, e.g. 0,0.3,1 (0: plain cross-entropy)",
+                                            kind="penalties")
+    preset: str | None = setting(None, "a named setup from the paper's Tab. 3", kind="preset", unset="none")
+    matched_epochs: int | None = setting(None, "control for training length: also train the β grid exactly this "
+                                               "many epochs without the cap, and report ρ(β, EF) on those models",
+                                         kind="count", unset="off")
 
 
 def _paper(preset: str, dataset: str, img_size: int, lr: float, depth: int, acc_cap: float) -> SweepConfig:
@@ -93,25 +151,31 @@ class GapConfig:
     family's own default.
     """
 
-    dataset: str = "synthetic"
-    data_dir: str | None = None
-    split: str | None = None
-    models: tuple[str, ...] = GAP_MODELS
-    pretrained: tuple[str, ...] = ()
-    checkpoint_dir: str | None = None
-    img_size: int | None = 32
-    depth: int | None = None
-    n_explain: int = 256
-    max_train: int | None = None
-    max_test: int | None = None
-    lr: float = 1e-3
-    acc_cap: float | None = 0.9
-    max_epochs: int = 20
-    smooth_sigma: float = 0.15
-    sigmas: tuple[float, ...] = GAP_SIGMAS
-    samples: int = 16
-    ig_steps: int = 32
-    seed: int = 0
+    dataset: str = setting("synthetic", "synthetic[:k=v,..], tfds:NAME, npz:PATH or folder:PATH", kind="dataset")
+    data_dir: str | None = setting(None, "where TFDS keeps prepared datasets", unset="TFDS's own")
+    split: str | None = setting(None, "tfds: the test split (EVAL) or both (TRAIN,EVAL), e.g. validation or "
+                                      "train[:90%],train[90%:]", unset="the dataset's own")
+    models: tuple[str, ...] = setting(GAP_MODELS, "model specs FAMILY-ACTIVATION[:β], comma-separated, e.g. "
+                                                  "cnn-relu,cnn-softplus:3,vit-gelu,resnet-relu", kind="models")
+    pretrained: tuple[str, ...] = setting((), "explain these Hugging Face ResNet/ViT checkpoints (save_pretrained "
+                                              "directories or hub names) instead of training models; images at the "
+                                              "ViT's size (else img_size, default 224)", kind="paths", unset="none")
+    checkpoint_dir: str | None = setting(None, "keep trained models in DIR/models and reuse those of the same "
+                                               "settings", kind="directory", unset="nothing is kept")
+    img_size: int | None = setting(32, "image side", kind="img_size", unset="the checkpoints'")
+    depth: int | None = setting(None, "conv blocks / ResNet stages / ViT blocks", kind="gap_depth", unset="the model's")
+    n_explain: int = setting(256, "test images explained per model", kind="count")
+    max_train: int | None = setting(None, "use at most this many training images", kind="count", unset="all")
+    max_test: int | None = setting(None, "use at most this many test images", kind="count", unset="all")
+    lr: float = setting(1e-3, "Adam learning rate", kind="positive")
+    acc_cap: float | None = setting(0.9, "stop training once test accuracy reaches this", kind="fraction",
+                                    unset="none (--no-cap)")
+    max_epochs: int = setting(20, "most epochs a model trains", kind="count")
+    smooth_sigma: float = setting(0.15, "SmoothGrad σ of the table", kind="positive")
+    sigmas: tuple[float, ...] = setting(GAP_SIGMAS, "σ grid for G vs ΔEF, comma-separated", kind="sigmas")
+    samples: int = setting(16, "SmoothGrad noise samples (≥ 2: G uses two halves)", kind="count")
+    ig_steps: int = setting(32, "IntGrad quadrature nodes", kind="count")
+    seed: int = setting(0, "initialisation, data order and SmoothGrad noise", kind="seed")
 
 
 GAP_QUICK = GapConfig(img_size=16, n_explain=32, samples=8, ig_steps=16, max_train=512, max_test=128)

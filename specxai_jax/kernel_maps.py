@@ -256,7 +256,15 @@ def table_lookup(grid: jax.Array, values: jax.Array, c: jax.Array) -> tuple[jax.
     """Θ(c) and Θ′(c) of a dot-product kernel tabulated on an even ``grid`` over [−1, 1] (linear interpolation;
     Θ′ from central differences of the table)."""
     slope = jnp.gradient(values, grid)
-    return jnp.interp(c, grid, values), jnp.interp(c, grid, slope)
+    # jnp.gradient is typed Array | list[Array]; a 1-D ``values`` gives one Array
+    return jnp.interp(c, grid, values), jnp.interp(c, grid, slope)  # type: ignore[arg-type]
+
+
+def dot_table(table: tuple[jax.Array, jax.Array] | None) -> tuple[jax.Array, jax.Array]:
+    """The (grid, values) table a ``dot`` kernel machine needs; ValueError when it is missing."""
+    if table is None:
+        raise ValueError("the dot kernel machine needs table=(grid, values) of its kernel Θ on [-1, 1]")
+    return table
 
 
 def l1_distances(x: jax.Array, y: jax.Array) -> jax.Array:
@@ -270,7 +278,7 @@ def kernel_matrix(kind: str, x: jax.Array, y: jax.Array, bandwidth: float = 1.0,
     Laplace kernel exp(−‖x − y‖₁/b) = Π_j exp(−|x_j − y_j|/b), ``gaussian`` exp(−‖x − y‖²/2b²),
     ``dot`` Θ(cos(x, y)) from ``table`` = (grid, values)."""
     if kind == "dot":
-        return table_lookup(*table, unit_rows(x) @ unit_rows(y).T)[0]
+        return table_lookup(*dot_table(table), unit_rows(x) @ unit_rows(y).T)[0]
     if kind == "laplace_l1":
         return jnp.exp(-l1_distances(x, y) / bandwidth)
     distance = pairwise_distances(x, y)
@@ -302,7 +310,7 @@ def input_gradients(kind: str, x: jax.Array, x_train: jax.Array, weights: jax.Ar
         norm = jnp.linalg.norm(x, axis=-1, keepdims=True)
         unit, unit_train = x / norm, unit_rows(x_train)
         cosine = unit @ unit_train.T
-        slope = table_lookup(*table, cosine)[1]
+        slope = table_lookup(*dot_table(table), cosine)[1]
         coeff = weights * slope / norm
         return coeff @ unit_train - (coeff * cosine).sum(-1, keepdims=True) * unit
     gram = kernel_matrix(kind, x, x_train, bandwidth)

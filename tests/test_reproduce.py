@@ -126,7 +126,8 @@ def test_quick_target_fig3_runs_end_to_end(tmp_path, monkeypatch):
     assert settings["seeds"] == [0] and settings["max_epochs"] == 1 and settings["preset"] is None
     assert record["input_noise"] == 0.05 and record["dataset"] == "synthetic:n_train=256,n_test=64"
     assert run["command"].startswith("python -m experiments.sweep_beta --dataset ")
-    assert config_of_command(run["command"]) == SweepConfig(**{**settings, "betas": (2.0, math.inf), "seeds": (0,)})
+    recorded = {name: tuple(value) if isinstance(value, list) else value for name, value in settings.items()}
+    assert config_of_command(run["command"]) == SweepConfig(**recorded)
 
 
 def config_of_command(command: str) -> SweepConfig:
@@ -193,7 +194,8 @@ def fake_rows(config: SweepConfig) -> list[dict]:
     """Rows as sweep.run returns them, EF rising with β, without training anything."""
     return [{"activation": config.activation, "beta": beta, "seed": seed, "test_accuracy": 0.8, "epochs": 1,
              "ef": 0.1 + 0.01 * i, "ef_std": 0.01, "ef_ref": 0.1, "ef_raw": 0.2, "n_images": 4, "train_seconds": 0.0,
-             "reached_cap": True, "dead_maps": 0, "diverged": False, "store_key": f"{i:016x}", "spectrum": np.linspace(1.0, 0.0, 6) / 3,
+             "reached_cap": True, "dead_maps": 0, "diverged": False, "store_key": f"{i:016x}", "score": "log_prob",
+             "spectrum": np.linspace(1.0, 0.0, 6) / 3,
              "examples": np.zeros((1, 4, 4))} for i, beta in enumerate(config.betas) for seed in config.seeds]
 
 
@@ -269,7 +271,7 @@ def test_cli_passes_its_flags_to_the_library(tmp_path, monkeypatch):
     assert (name, out) == ("tab2", tmp_path)
     assert options == {"quick": True, "dataset": None, "progress": False, "fresh": False, "data_dir": None,
                        "split": "test", "pretrained": ["org/resnet", "org/vit", "org/x"], "input_noise": 0.1,
-                       "no_cap": True}
+                       "no_cap": True, "seeds": ()}
 
 
 def test_ef_in_the_papers_convention_divides_by_the_number_of_radial_bins():

@@ -183,6 +183,18 @@ def test_results_for_other_explanation_settings_sit_beside(tmp_path):
     assert store.load_result(key, explain_key=config_key({"n_explain": 128})) is None
 
 
+def test_arrays_named_like_savez_keywords_are_stored(tmp_path):
+    store = ResultStore(tmp_path)
+    key = config_key(SETTINGS)
+    arrays = {"allow_pickle": np.arange(3.0), "file": np.eye(2, dtype=np.float32), "spectrum": np.ones(4)}
+    store.save_result(key, {"ef": 0.1}, arrays)
+    _, loaded = store.load_result(key)
+    assert sorted(loaded) == sorted(arrays)
+    for name, array in arrays.items():
+        np.testing.assert_array_equal(loaded[name], array)
+        assert loaded[name].dtype == array.dtype
+
+
 def test_saved_records_are_returned_as_they_read_back(tmp_path):
     store = ResultStore(tmp_path)
     stored = {"beta": math.inf, "ef": np.float32(0.25), "epochs": np.int64(3), "shape": (2, 3)}

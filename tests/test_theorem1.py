@@ -126,6 +126,15 @@ def test_dot_product_gradients_match_autodiff_of_the_tabulated_function():
     np.testing.assert_allclose(got, expected, rtol=2e-3, atol=1e-5)
 
 
+@pytest.mark.parametrize("call", [
+    lambda x, x_train, weights: kernel_maps.kernel_matrix("dot", x, x_train),
+    lambda x, x_train, weights: kernel_maps.input_gradients("dot", x, x_train, weights),
+])
+def test_dot_kernel_machine_without_a_table_says_so(call):
+    with pytest.raises(ValueError, match="needs table="):
+        call(*machine_data())
+
+
 def test_ridge_regression_predicts_its_training_labels():
     rng = np.random.default_rng(0)
     x = jnp.asarray(rng.normal(size=(40, 16)), jnp.float32)

@@ -298,3 +298,40 @@ def test_training_that_cannot_fit_the_device_stops_before_it_starts(dataset, mon
     with pytest.raises(UsageError, match="GiB per device"):
         train_models(MODEL.apply, stack_variables(variables), dataset, SEEDS, config, progress=False,
                      engine="vectorized")
+
+
+@pytest.mark.parametrize("models", [1, 3, 5])
+def test_with_a_slot_per_model_plan_round_starts_model_i_in_slot_i_and_never_unloads(models):
+    """The vectorized engine stacks model i in slot i at construction and its load moves nothing."""
+    in_slot, idle, left = {}, list(range(models)), np.full(models, 3)
+    for _ in range(3):
+        planned = plan_round(in_slot, idle, left, models)
+        assert all(slot == model for slot, model in planned.items())
+        assert set(in_slot.items()) <= set(planned.items())   # nobody taken out
+        idle = [m for m in idle if m not in planned.values()]
+        in_slot = planned
+        left = left - 1
+
+
+def test_vectorized_unload_and_restore_continue_where_the_model_stopped(dataset):
+    """Slot 1 lends itself to model 2 for a round, then gets model 1 back: model 1 ends with the weights of
+    a model that trained its epochs without the pause (the Engine protocol's contract; plain optax as
+    reference)."""
+    stacked = stack_variables([init_variables(MODEL, jax.random.key(s), beta=b, input_shape=(1, 8, 8, 1))
+                               for s, b in zip(SEEDS, BETAS)])
+    config = TrainConfig(lr=LR, batch_size=BATCH, acc_cap=None, max_epochs=EPOCHS)
+    engine = train.VectorizedEngine(MODEL.apply, train.make_optimizer(config, STEPS), config, dataset, None, STEPS,
+                                    jax.tree.map(np.asarray, stacked))
+    engine.run_epoch({0: (SEEDS[0], 0), 1: (SEEDS[1], 0)})
+    state = engine.unload(1)
+    engine.restore(1, engine.unload(2))                  # model 2 trains in slot 1 this round
+    engine.run_epoch({0: (SEEDS[0], 1), 1: (SEEDS[2], 0)})
+    engine.restore(1, state)
+    engine.run_epoch({0: (SEEDS[0], 2), 1: (SEEDS[1], 1)})
+    reference = jax.tree.map(lambda leaf: leaf[1], stacked)
+    opt_state = OPTIMIZER.init(reference["params"])
+    for epoch in range(2):
+        for index in epoch_permutations([SEEDS[1]], epoch, len(dataset.x_train), BATCH)[0]:
+            reference, opt_state = plain_step(reference, opt_state, dataset.x_train[index], dataset.y_train[index])
+    for ours, theirs in zip(jax.tree.leaves(engine.read(1)["params"]), jax.tree.leaves(reference["params"])):
+        np.testing.assert_allclose(np.asarray(ours), np.asarray(theirs), rtol=2e-5, atol=2e-6)

@@ -42,7 +42,8 @@ def as_model(model_or_fn) -> Model:
     if isinstance(model_or_fn, Model):
         return model_or_fn
     if isinstance(model_or_fn, nn.Module):
-        return Model(model_or_fn.apply, model_or_fn)
+        # Flax types apply's result as "output or (output, state)" whatever ``mutable``; with none it is the output
+        return Model(model_or_fn.apply, model_or_fn)  # type: ignore[arg-type]
     owner = getattr(model_or_fn, "__self__", None)
     if isinstance(owner, nn.Module) and getattr(model_or_fn, "__name__", "") == "apply":
         return Model(model_or_fn, owner)

@@ -67,11 +67,11 @@ def _intercept_nnx_calls(module, record: Record):
     saved = {cls: cls.__dict__["__call__"] for cls in owners}
     try:
         for cls, original in saved.items():
-            cls.__call__ = wrap(original)
+            setattr(cls, "__call__", wrap(original))   # patched on the class, restored below
         yield
     finally:
         for cls, original in saved.items():
-            cls.__call__ = original
+            setattr(cls, "__call__", original)
 
 
 def _run_nnx(model: Model, variables, x: jax.Array, record: Record) -> jax.Array:
@@ -105,7 +105,7 @@ def find_layer(model: Model, variables, x: jax.Array, layer: str | None) -> tupl
     if model.module is None and model.nnx_graph is None:
         raise UsageError("gradcam on a plain function needs features= (params, x) -> feature map and "
                          "head= (params, feature map) -> logits (or a Flax linen/NNX module and layer=)")
-    paths = []
+    paths: list[tuple[str, ...]] = []
 
     def outputs(v, u):
         calls = _run(model, v, u, None, None)[1]
@@ -150,7 +150,7 @@ def feature_map_and_gradient(apply_fn: ApplyFn, variables, x: jax.Array, target:
     if (features is None) != (head is None):
         raise UsageError("gradcam takes features= and head= together: features(params, x) -> feature map, "
                          "head(params, feature map) -> logits")
-    if features is not None:
+    if features is not None and head is not None:
         if layer is not None:
             raise UsageError("gradcam takes either layer= or features=/head=, not both")
         feature = features(variables, x)

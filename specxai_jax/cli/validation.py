@@ -254,18 +254,19 @@ LIBRARY_ARGUMENT = re.compile(r"`([a-z][a-z0-9_]*)`")
 
 
 def _one_line(message: str) -> str:
-    text = LIBRARY_ARGUMENT.sub(lambda match: "--" + match.group(1).replace("_", "-"), str(message))
+    text = LIBRARY_ARGUMENT.sub(lambda match: "--" + match.group(1).replace("_", "-"), message)
     return " ".join(text.split())
 
 
 def _storage_error(error: BaseException) -> OSError | None:
     """The full-disk / read-only OSError behind ``error`` (itself, its cause or its context), if any."""
-    seen = set()
-    while error is not None and id(error) not in seen:
-        seen.add(id(error))
-        if isinstance(error, OSError) and error.errno in _STORAGE_ERRORS:
-            return error
-        error = error.__cause__ or error.__context__
+    seen: set[int] = set()
+    link: BaseException | None = error
+    while link is not None and id(link) not in seen:
+        seen.add(id(link))
+        if isinstance(link, OSError) and link.errno in _STORAGE_ERRORS:
+            return link
+        link = link.__cause__ or link.__context__
     return None
 
 
@@ -307,6 +308,6 @@ def cli_entry(main: Callable[[Sequence[str] | None], int | None], argv: Sequence
             sys.exit(USAGE_EXIT)
         if not isinstance(error, USER_ERRORS):
             raise
-        print(f"error: {_one_line(error)}", file=sys.stderr)
+        print(f"error: {_one_line(str(error))}", file=sys.stderr)
         sys.exit(USAGE_EXIT)
     sys.exit(code or 0)

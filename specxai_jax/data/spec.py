@@ -20,7 +20,7 @@ class DatasetSpec:
 
     scheme: str
     target: str = ""
-    options: Mapping[str, int] = dataclasses.field(default_factory=lambda: MappingProxyType({}))
+    options: Mapping[str, int | float] = dataclasses.field(default_factory=lambda: MappingProxyType({}))
 
 
 def parse_spec(spec: str) -> DatasetSpec:

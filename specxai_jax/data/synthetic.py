@@ -120,10 +120,12 @@ def generate(*, size: int = 32, classes: int = 10, channels: int = 1, n_train: i
         check_option(name, value)
     template_rng, train_rng, test_rng = (np.random.default_rng(s) for s in np.random.SeedSequence(seed).spawn(3))
     params = class_templates_parameters(template_rng, classes, channels)
-    splits = []
-    for rng, count in ((train_rng, n_train), (test_rng, n_test)):
+    def split(rng: np.random.Generator, count: int) -> tuple[np.ndarray, np.ndarray]:
         labels = rng.permutation(np.arange(count) % classes).astype(np.int32)
         images = np.concatenate([render(rng, labels[i:i + CHUNK], params, size, channels, slope)
                                  for i in range(0, count, CHUNK)])
-        splits += [images, labels]
-    return tuple(splits)
+        return images, labels
+
+    x_train, y_train = split(train_rng, n_train)
+    x_test, y_test = split(test_rng, n_test)
+    return x_train, y_train, x_test, y_test

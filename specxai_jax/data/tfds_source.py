@@ -31,10 +31,11 @@ def first_line(error: BaseException) -> str:
 
 def causes(error: BaseException) -> list[BaseException]:
     """``error`` and every exception it wraps (``__cause__`` / ``__context__``), outermost first."""
-    chain = []
-    while error is not None and error not in chain:
-        chain.append(error)
-        error = error.__cause__ or error.__context__
+    chain: list[BaseException] = []
+    link: BaseException | None = error
+    while link is not None and link not in chain:
+        chain.append(link)
+        link = link.__cause__ or link.__context__
     return chain
 
 
@@ -128,7 +129,7 @@ def choose_splits(name: str, builder, split: str | None) -> tuple[str, str]:
     parts = [part.strip() for part in split.split(",")]
     if len(parts) > 2 or not all(parts):
         raise DataError(f"split {split!r} is invalid; use EVAL or TRAIN,EVAL, e.g. validation or train,test")
-    chosen = (TRAIN_SPLIT, parts[0]) if len(parts) == 1 else tuple(parts)
+    chosen = (TRAIN_SPLIT, parts[0]) if len(parts) == 1 else (parts[0], parts[1])
     for part in chosen:
         try:
             available[part].num_examples
@@ -193,8 +194,10 @@ def read_with_tensorflow(builder, split: str, indices: np.ndarray, keys: tuple[s
 
 
 def load_tfds(name: str, data_dir: str | None, seed: int, max_train: int | None,
-              max_test: int | None, split: str | None = None) -> tuple[dict, int]:
-    """({"train": (images, labels), "test": (images, labels)}, num_classes); images are arrays (H, W, C).
+              max_test: int | None, split: str | None = None
+              ) -> tuple[dict[str, tuple[list, np.ndarray]], int | None]:
+    """({"train": (images, labels), "test": (images, labels)}, num_classes); images are arrays (H, W, C);
+    num_classes is None when the label feature does not declare it (the labels then decide).
 
     ``split``: the evaluation split ("EVAL") or both ("TRAIN,EVAL"); see :func:`choose_splits`.
     """
@@ -203,7 +206,7 @@ def load_tfds(name: str, data_dir: str | None, seed: int, max_train: int | None,
     keys = feature_keys(builder)
     random_access = builder.info.available_file_formats() & tfds.core.FileFormat.with_random_access()
     read = read_data_source if random_access else read_with_tensorflow
-    out = {}
+    out: dict[str, tuple[list, np.ndarray]] = {}
     for stream, (source, limit, ours) in enumerate(zip(chosen, (max_train, max_test), ("train", "test"))):
         count = builder.info.splits[source].num_examples
         if count == 0:

@@ -8,6 +8,8 @@ explanation method produced it: (B, H, W), or 4-D in the layout of ``x_batch`` (
 
 from __future__ import annotations
 
+from typing import Any, overload
+
 import numpy as np
 
 # Keywords that quantus.evaluate and Quantus's own metrics pass, which these metrics do not need.
@@ -15,7 +17,11 @@ import numpy as np
 QUANTUS_KEYWORDS = frozenset({"s_batch", "device", "batch_size", "custom_batch"})
 
 
-def to_numpy(array) -> np.ndarray | None:
+@overload
+def to_numpy(array: None) -> None: ...
+@overload
+def to_numpy(array: object) -> np.ndarray: ...
+def to_numpy(array: Any) -> np.ndarray | None:   # Any: a torch tensor is duck-typed, torch not imported
     """NumPy view of a NumPy/JAX array or a torch tensor (torch is touched only for a tensor); None kept."""
     if array is None:
         return None

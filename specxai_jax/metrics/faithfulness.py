@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import dataclasses
 import functools
+import operator
 from collections.abc import Callable, Sequence
 
 import flax.linen as nn
@@ -192,8 +193,8 @@ def _neighbour_sum(values: jax.Array) -> jax.Array:
     """Σ_n w_n values[pixel + offset_n] over the 8 neighbours, zero outside the image; (..., H, W)."""
     height, width = values.shape[-2:]
     padded = jnp.pad(values, [(0, 0)] * (values.ndim - 2) + [(1, 1), (1, 1)])
-    return sum(weight * padded[..., 1 + dy:1 + dy + height, 1 + dx:1 + dx + width]
-               for (dy, dx), weight in NEIGHBOUR_WEIGHTS)
+    return functools.reduce(operator.add, (weight * padded[..., 1 + dy:1 + dy + height, 1 + dx:1 + dx + width]
+                                           for (dy, dx), weight in NEIGHBOUR_WEIGHTS))
 
 
 def _impute_channel(values: jax.Array, removed: jax.Array, tol: float) -> jax.Array:
@@ -271,15 +272,15 @@ def road_curves(model, x, attributions, target=None, *, percentages: Sequence[fl
     attribution values but imputes H·W pixel positions, so it matches (and runs) for one-channel images only.
     """
     _check_choice("order", order, ORDERS)
-    percentages = np.asarray(percentages, np.float64)
-    if percentages.ndim != 1 or percentages.size == 0 or (percentages < 0).any() or (percentages >= 100).any():
-        raise ValueError(f"percentages must be a non-empty list of numbers in [0, 100); got {percentages.tolist()}")
+    levels = np.asarray(percentages, np.float64)
+    if levels.ndim != 1 or levels.size == 0 or (levels < 0).any() or (levels >= 100).any():
+        raise ValueError(f"percentages must be a non-empty list of numbers in [0, 100); got {levels.tolist()}")
     apply, variables = as_apply(model)
     x, attributions = _as_images(x, attributions)
     target = _resolve_target(apply, variables, x, target)
-    counts = jnp.asarray((x.shape[1] * x.shape[2] * percentages / 100).astype(np.int64), jnp.int32)
+    counts = jnp.asarray((x.shape[1] * x.shape[2] * levels / 100).astype(np.int64), jnp.int32)
     _check_noise(noise_scale, key)
-    keys = jax.random.split(jax.random.key(0) if key is None else key, len(percentages))  # unused when noise is 0
+    keys = jax.random.split(jax.random.key(0) if key is None else key, len(levels))  # unused when noise is 0
     return _road_curves(apply, variables, x, attributions, target, counts, keys, noise_scale, order == "morf", tol)
 
 
@@ -422,6 +423,10 @@ class _FaithfulnessMetric(QuantusStyleMetric):
         key = self.key if key is None else key
         return np.asarray(self.evaluate(model, x_nhwc, a_nhwc, y_batch, key))
 
+    def evaluate(self, model, x, attributions, target, key):
+        """Scores (B,) of ``attributions`` for images ``x`` (B, H, W, C); each metric defines its own."""
+        raise NotImplementedError
+
 
 class Deletion(_FaithfulnessMetric):
     """Deletion AUC per image (:func:`pixel_flipping_auc`); MoRF: lower is better, LeRF: higher."""
@@ -432,11 +437,8 @@ class Deletion(_FaithfulnessMetric):
         _check_choice("order", order, ORDERS)
         super().__init__()
         self.order, self.baseline, self.pixels_per_step, self.softmax = order, baseline, pixels_per_step, softmax
-
-    @property
-    def score_direction(self) -> str:
-        """Deletion MoRF and insertion LeRF: "lower" is better; deletion LeRF and insertion MoRF: "higher"."""
-        return "lower" if (self.mode == "deletion") == (self.order == "morf") else "higher"
+        # deletion MoRF and insertion LeRF: "lower" is better; deletion LeRF and insertion MoRF: "higher"
+        self.score_direction = "lower" if (self.mode == "deletion") == (self.order == "morf") else "higher"
 
     def evaluate(self, model, x, attributions, target, key):
         return pixel_flipping_auc(model, x, attributions, target, mode=self.mode, order=self.order,

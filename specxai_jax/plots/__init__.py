@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import math
 from pathlib import Path
-from typing import Collection, Mapping, Sequence
+from typing import Collection, Literal, Mapping, Sequence
 
 import matplotlib
 import numpy as np
@@ -20,7 +20,7 @@ from specxai_jax.storage import atomic
 RELU_COLOUR = "black"
 
 
-def figure(nrows: int = 1, ncols: int = 1, *, figsize, layout: str | None = "constrained", **subplots):
+def figure(nrows: int = 1, ncols: int = 1, *, figsize, layout: Literal["constrained", "compressed", "tight"] | None = "constrained", **subplots):
     """(Figure, axes) like ``pyplot.subplots`` but outside pyplot: no backend chosen, no global figure
     registry, nothing to close; saved with ``Figure.savefig``."""
     fig = Figure(figsize=figsize, layout=layout)
@@ -92,11 +92,11 @@ def beta_colours(betas: Sequence[float]) -> list:
 
 def mean_interval(values: Sequence[float]) -> tuple[float, float]:
     """Mean and half-width of its 95 % Student-t interval (0 for a single value)."""
-    values = np.asarray(values, float)
-    if values.size < 2:
-        return float(values.mean()), 0.0
-    half = stats.t.ppf(0.975, values.size - 1) * values.std(ddof=1) / math.sqrt(values.size)
-    return float(values.mean()), float(half)
+    array = np.asarray(values, float)
+    if array.size < 2:
+        return float(array.mean()), 0.0
+    half = stats.t.ppf(0.975, array.size - 1) * array.std(ddof=1) / math.sqrt(array.size)
+    return float(array.mean()), float(half)
 
 
 def ef_vs_beta(path, rows: Sequence[Mapping], *, ylabel: str = "Expected Frequency (unit scale)") -> None:

@@ -51,7 +51,7 @@ def plot_sweep(path, sweep: Sequence[Mapping]) -> None:
     """ΔEF against G over the σ grid (``sweep``: gap_vs_sigma rows), one panel per model family (own x range),
     one line per model; each σ is labelled once per panel, beside its point on the panel's first line, with
     the labels of neighbouring σ on alternate sides. Diverged models, whose numbers are NaN, are left out."""
-    lines = {}
+    lines: dict[str, dict[str, list[tuple[float, float, float]]]] = {}
     for model in dict.fromkeys(row["model"] for row in sweep):
         points = sorted([(row["sigma"], row["gap"], row["delta_ef"]) for row in sweep
                          if row["model"] == model and row["method"] == "smooth_grad" and np.isfinite(row["gap"])])

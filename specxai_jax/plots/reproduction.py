@@ -67,8 +67,8 @@ def ef_lines(path, series: Mapping[str, Sequence[Mapping]], *, ylabel: str = "Ex
         seeds = min(len(chosen) for chosen in per_beta)
         bars = ("95 % interval of the mean" if seeds > 1 else "std over images, one seed" if error == "ef_std"
                 else error or "none")
-        x, mean, err = plots.break_before_relu(betas, mean, err)
-        ax.errorbar(x, mean, yerr=err, fmt="o-", ms=4, lw=1.2, capsize=2,
+        x, mean_line, err_line = plots.break_before_relu(betas, mean, err)
+        ax.errorbar(x, mean_line, yerr=err_line, fmt="o-", ms=4, lw=1.2, capsize=2,
                     label=f"{label} (n = {seeds} seeds; bars: {bars})")
     plots.beta_axis(ax, all_betas)
     ax.set_ylabel(ylabel)

@@ -111,7 +111,8 @@ def beta_of(model: str) -> float:
 def run(ctx) -> dict:
     """One explanation-gap run per seed into ``seed<k>/``; plane.csv, plane.md and fig_plane.png; the checks."""
 
-    per_seed, accuracy = [], {}
+    per_seed: list[tuple[list[dict], list[dict]]] = []
+    accuracy: dict[str, list[float]] = {}
     for seed in ctx.run_seeds():
         config = runs.gap_config(ctx, models=MODELS[ctx.quick], checkpoint_dir=str(ctx.out / "models"), seed=seed,
                                  samples=SMOOTH_SAMPLES)

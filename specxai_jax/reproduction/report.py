@@ -126,14 +126,14 @@ def paper_number(run: dict, claim: str) -> str:
     table = paper_values.TAB4 if target == "tab4" or run["kind"] == "gap" else None
     model = claim.split(":")[0]
     if table and model in table and "GradCAM has the largest ΔEF" in claim:
-        delta = {method: value[1] for method, value in table[model].items() if value}
-        largest = max(delta, key=delta.get)
+        delta = {method: value[1] for method, value in table[model].items() if value is not None}
+        largest = max(delta, key=delta.__getitem__)
         rank = "the largest" if largest == "gradcam" else \
             f"the largest is {paper_values.METHOD_NAMES[largest]}'s, {delta[largest]:.3f}"
         return f"Tab. 4 (EF/K ×10⁴): GradCAM ΔEF {delta['gradcam']:.3f}, {rank}"
-    if target == "tab4" and claim.startswith("GELU-ViT's VanillaGrad EF"):
-        return (f"Tab. 4 (EF/K ×10⁴): GELU {paper_values.TAB4['vit-gelu']['vanilla_grad'][0]:.3f}, "
-                f"ReLU {paper_values.TAB4['vit-relu']['vanilla_grad'][0]:.3f}")
+    gelu, relu = (paper_values.TAB4[name]["vanilla_grad"] for name in ("vit-gelu", "vit-relu"))
+    if target == "tab4" and claim.startswith("GELU-ViT's VanillaGrad EF") and gelu is not None and relu is not None:
+        return f"Tab. 4 (EF/K ×10⁴): GELU {gelu[0]:.3f}, ReLU {relu[0]:.3f}"
     return "–"
 
 

@@ -4,14 +4,13 @@ explanation-gap runs, each recorded with its equivalent command line) and their 
 from __future__ import annotations
 
 import dataclasses
-import math
 import shlex
 from pathlib import Path
 from typing import Callable, Sequence
 
 import numpy as np
 
-from specxai_jax import gap, stats
+from specxai_jax import configs, gap, stats
 from specxai_jax import sweep as beta_sweep
 from specxai_jax.configs import GAP_QUICK, PRESETS, QUICK_GAP, QUICK_SWEEP, REPRODUCE_SEEDS, GapConfig, SweepConfig
 from specxai_jax.errors import UsageError
@@ -80,37 +79,10 @@ class Target:
     run: Callable[[Context], dict]
 
 
-def _flag_value(value) -> str:
-    if isinstance(value, (tuple, list)):
-        return ",".join(map(_flag_value, value))
-    if isinstance(value, float):
-        if math.isinf(value):
-            return "relu"  # β = inf
-        short = f"{value:g}"
-        return short if float(short) == value else repr(value)
-    return str(value)
-
-
-def config_flags(config, base, skip: Sequence[str] = ()) -> list[str]:
-    """``--name value`` for every field of ``config`` that differs from ``base`` (``acc_cap=None``: --no-cap)."""
-    flags = []
-    for field in dataclasses.fields(config):
-        value = getattr(config, field.name)
-        if field.name in skip or value == getattr(base, field.name):
-            continue
-        if field.name == "acc_cap" and value is None:
-            flags.append("--no-cap")
-        elif value is None:
-            raise ValueError(f"{field.name}=None has no flag (default {getattr(base, field.name)!r})")
-        else:
-            flags += ["--" + field.name.replace("_", "-"), _flag_value(value)]
-    return flags
-
-
 def sweep_command(config: SweepConfig, out: Path) -> str:
     """The sweep_beta command that runs ``config`` into ``out``: its preset, then its differences from it."""
     base = PRESETS[config.preset] if config.preset else SweepConfig()
-    flags = (["--preset", config.preset] if config.preset else []) + config_flags(config, base, skip=("preset",))
+    flags = (["--preset", config.preset] if config.preset else []) + configs.to_flags(config, base, skip=("preset",))
     return f"{SWEEP_CLI} {shlex.join([*flags, '--out', str(out)])}"
 
 
@@ -118,7 +90,7 @@ def gap_command(config: GapConfig, out: Path, quick: bool) -> str:
     """The explanation_gap command that runs ``config`` into ``out``: ``--quick`` (GAP_QUICK) or not, then the
     differences from that base (whose image size is the checkpoints' with ``pretrained``)."""
     base = dataclasses.replace(GAP_QUICK if quick else GapConfig(), **({"img_size": None} if config.pretrained else {}))
-    flags = (["--quick"] if quick else []) + config_flags(config, base)
+    flags = (["--quick"] if quick else []) + configs.to_flags(config, base)
     return f"{GAP_CLI} {shlex.join([*flags, '--out', str(out)])}"
 
 

@@ -18,6 +18,7 @@ from typing import Sequence
 import jax
 import jax.numpy as jnp
 import numpy as np
+from numpy.typing import ArrayLike
 from scipy import stats
 
 from specxai_jax import kernel_maps, spectral
@@ -162,25 +163,28 @@ def bandwidth_trend(sizes: Sizes, key: jax.Array) -> dict:
         k_e, k_t, k_boot = jax.random.split(key, 3)
         x_e = kernel_maps.power_law_fields(k_e, sizes.pairs_1d, sizes.size_1d, 1, EQ27_ALPHA, jnp.float64)
         x_t = kernel_maps.power_law_fields(k_t, sizes.pairs_1d, sizes.size_1d, 1, EQ27_ALPHA, jnp.float64)
-        moments, exact, ef_raw, ef_rank = [], [], [], []
+        moment_rows: list[np.ndarray] = []
+        exact: list[float] = []
+        ef_raw: list[float] = []
+        ef_rank: list[float] = []
         for b in EQ27_BANDWIDTHS:
             maps = kernel_maps.as_maps(kernel_maps.gradient_maps("laplace", x_e, x_t, b), 1)
             radial = spectral.radial_power_spectrum(maps)
             omega = np.asarray(spectral.frequency_axis(radial.shape[-1]), np.float64)
-            moments.append(np.asarray(radial) @ omega)
+            moment_rows.append(np.asarray(radial) @ omega)
             exact.append(float(kernel_maps.exact_radial_spectrum("laplace", EQ27_ALPHA, sizes.size_1d, 1, b) @ omega))
             ef_raw.append(float(spectral.expected_frequency(maps, rank=False).mean()))
             ef_rank.append(float(spectral.expected_frequency(maps).mean()))
-    moments = np.stack(moments)                                            # (n_b, pairs)
-    b = jnp.asarray(EQ27_BANDWIDTHS)
+    moments = np.stack(moment_rows)                                        # (n_b, pairs)
+    bandwidths = jnp.asarray(EQ27_BANDWIDTHS)
     draws = np.asarray(jax.random.randint(k_boot, (sizes.n_boot, moments.shape[1]), 0, moments.shape[1]))
     slope, se, exact_slope = {}, {}, {}
     for end, part in (("small", slice(0, 3)), ("large", slice(-3, None))):
-        slope[end] = float(kernel_maps.fit_power_law(b[part], jnp.asarray(moments[part].mean(axis=1))))
-        boot = kernel_maps.fit_power_law(b[part], jnp.asarray(np.stack([moments[part][:, d].mean(axis=1)
-                                                                         for d in draws])))
+        slope[end] = float(kernel_maps.fit_power_law(bandwidths[part], jnp.asarray(moments[part].mean(axis=1))))
+        boot = kernel_maps.fit_power_law(bandwidths[part], jnp.asarray(np.stack([moments[part][:, d].mean(axis=1)
+                                                                                  for d in draws])))
         se[end] = float(np.std(np.asarray(boot)))
-        exact_slope[end] = float(kernel_maps.fit_power_law(b[part], jnp.asarray(exact)[part]))
+        exact_slope[end] = float(kernel_maps.fit_power_law(bandwidths[part], jnp.asarray(exact)[part]))
     return {"bandwidth": list(EQ27_BANDWIDTHS), "moment": list(moments.mean(axis=1)), "exact_moment": exact,
             "ef_raw": ef_raw, "ef": ef_rank, "slope": slope, "slope_se": se, "exact_slope": exact_slope}
 
@@ -230,9 +234,9 @@ def machine_rows(sizes: Sizes, base: str, tables: dict, key: jax.Array) -> tuple
         input_spectra = []
         for seed in sizes.seeds:
             data = load_dataset(spec, img_size=32, seed=seed, max_train=sizes.n_train, max_test=sizes.n_test)
-            x_train = data.x_train.reshape(len(data.x_train), -1)
-            mean = x_train.mean(axis=0)
-            x_train = jnp.asarray(x_train - mean)
+            x_flat = data.x_train.reshape(len(data.x_train), -1)
+            mean = x_flat.mean(axis=0)
+            x_train = jnp.asarray(x_flat - mean)
             x_test = jnp.asarray(data.x_test.reshape(len(data.x_test), -1) - mean)
             centred = x_test.reshape(-1, *data.image_shape).sum(-1)
             input_spectra.append(np.asarray(spectral.radial_power_spectrum(centred)))
@@ -282,7 +286,7 @@ def machine_rows(sizes: Sizes, base: str, tables: dict, key: jax.Array) -> tuple
     return rows, per_image
 
 
-def spearman_interval(betas: Sequence[float], samples: np.ndarray, key: jax.Array, n_boot: int) -> tuple:
+def spearman_interval(betas: ArrayLike, samples: np.ndarray, key: jax.Array, n_boot: int) -> tuple:
     """Spearman ρ(β, EF) and its 95 % bootstrap interval; ``samples`` (n_β, n) per-image EFs (same images)."""
     rho = float(stats.spearmanr(betas, samples.mean(axis=1)).statistic)
     draws = np.asarray(jax.random.randint(key, (n_boot, samples.shape[1]), 0, samples.shape[1]))
@@ -291,10 +295,10 @@ def spearman_interval(betas: Sequence[float], samples: np.ndarray, key: jax.Arra
     return rho, float(low), float(high)
 
 
-def relative_spread(values: Sequence[float]) -> float:
+def relative_spread(values: ArrayLike) -> float:
     """(max − min) / mean: how much EF moves across β."""
-    values = np.asarray(values, float)
-    return float((values.max() - values.min()) / values.mean())
+    array = np.asarray(values, float)
+    return float((array.max() - array.min()) / array.mean())
 
 
 # ---------------------------------------------------------------- (c) trained nets

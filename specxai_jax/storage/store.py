@@ -33,6 +33,7 @@ import re
 import shutil
 import uuid
 import warnings
+import zipfile
 from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 from typing import Any
@@ -239,10 +240,8 @@ class ResultStore:
         identity = {"key": key, "explain_key": explain_key, "checkpoint": self._checkpoint_digest(key)}
         content = {"record": record, "sha256": _record_digest(record), **identity}
         if arrays:
-            buffer = io.BytesIO()
-            np.savez(buffer, **{name: np.asarray(array) for name, array in arrays.items()})
             arrays_path = path.with_suffix(".npz")
-            atomic.write_bytes(arrays_path, buffer.getvalue())
+            atomic.write_bytes(arrays_path, _npz_bytes(arrays))
             content["arrays"] = {"file": arrays_path.name, "sha256": atomic.sha256_file(arrays_path)}
         atomic.write_json(path, content)
         atomic.write_bytes(path.with_suffix(".seal"), atomic.sha256_file(path).encode())
@@ -317,6 +316,17 @@ class ResultStore:
     def _report_and_discard(self, path: Path, reason: str) -> None:
         warnings.warn(f"{reason}; deleted, it will be recomputed", SpecxaiWarning, stacklevel=3)
         _remove(path)
+
+
+def _npz_bytes(arrays: Mapping[str, np.ndarray]) -> bytes:
+    """The .npz archive (as np.savez writes it) of named ``arrays``; unlike ``np.savez(file, **arrays)``, any
+    name works, "allow_pickle" and "file" included."""
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w") as archive:
+        for name, array in arrays.items():
+            with archive.open(f"{name}.npy", "w", force_zip64=True) as member:
+                np.lib.format.write_array(member, np.asarray(array))
+    return buffer.getvalue()
 
 
 def _remove(path: Path) -> None:

@@ -25,7 +25,7 @@ import dataclasses
 import functools
 import math
 import time
-from typing import Callable, Sequence
+from typing import Callable, Protocol, Sequence
 
 import jax
 import jax.numpy as jnp
@@ -39,6 +39,37 @@ from specxai_jax.ops import fast_forms
 from specxai_jax.training import ef_penalty, sharding
 
 ENGINES = ("per_device", "vectorized")
+
+
+class Engine(Protocol):
+    """What :func:`train_models` asks of a training engine: ``slots`` places to train a model in, each
+    holding one model's (variables, optimizer state) between epochs.
+
+    :func:`plan_round` decides which model trains in which slot each round; a model that must wait is
+    :meth:`unload`-ed (its state handed out) and later :meth:`restore`-d, in the same or another slot, to go
+    on where it stopped. Both engines below fill this protocol, and the tests train through it.
+    """
+
+    @property
+    def slots(self) -> int: ...
+
+    def load(self, slot: int, variables: dict) -> None:
+        """Start a new model in ``slot`` (fresh optimizer state)."""
+
+    def read(self, slot: int) -> dict:
+        """The variables of the model in ``slot``."""
+
+    def unload(self, slot: int) -> tuple:
+        """Take the model out of ``slot``: its (variables, optimizer state)."""
+
+    def restore(self, slot: int, state: tuple) -> None:
+        """Put an unloaded model's state into ``slot``."""
+
+    def run_epoch(self, plan: dict[int, tuple[int, int]]) -> None:
+        """One epoch of every slot in ``plan`` {slot: (seed, epoch of its model)}."""
+
+    def accuracy(self, slots: Sequence[int]) -> dict[int, float]:
+        """Test accuracy of the models in ``slots``."""
 
 
 @dataclasses.dataclass(frozen=True)
@@ -203,7 +234,7 @@ class PerDeviceEngine:
         """Test accuracy of the slots' models, all on the first device: the forward pass alone already
         fills the cores, and the evaluation compiles once, not once per device."""
         variables = {slot: jax.device_put(self.state[slot][0], self.devices[0]) for slot in slots}
-        hits = {slot: [] for slot in slots}
+        hits: dict[int, list] = {slot: [] for slot in slots}
         for xb, yb in padded_eval_batches(self.x_test, self.y_test, min(self.config.eval_batch, len(self.x_test))):
             for slot in slots:
                 hits[slot].append(self.hits(variables[slot], xb, yb))
@@ -378,11 +409,25 @@ class VectorizedEngine:
         return self._slots
 
     def load(self, slot: int, variables: dict) -> None:
-        """Nothing to move: the models were stacked at construction, model i in slot i (there are
-        as many slots as models, so :func:`plan_round` never unloads one)."""
+        """Nothing to move: the models were stacked at construction, model i in slot i (there are as many
+        slots as models, so :func:`plan_round` starts model i in slot i and never unloads one; tested)."""
 
     def read(self, slot: int) -> dict:
         return jax.device_put(jax.tree.map(lambda leaf: np.asarray(leaf)[slot], self.variables))
+
+    def unload(self, slot: int) -> tuple:
+        """The slot's (variables, optimizer state), copied to the host; the slot stays masked until restored."""
+        return jax.tree.map(lambda leaf: np.asarray(leaf)[slot], (self.variables, self.opt_state))
+
+    def restore(self, slot: int, state: tuple) -> None:
+        """Write an unloaded model's state into ``slot`` of the stack (a host round trip: rare by design)."""
+
+        def put(stack, one):
+            stack = np.array(stack)
+            stack[slot] = one
+            return stack
+
+        self.variables, self.opt_state = self._split(jax.tree.map(put, (self.variables, self.opt_state), state))
 
     def run_epoch(self, plan: dict[int, tuple[int, int]]) -> None:
         """One epoch of the slots in ``plan`` {slot: (seed, epoch of its model)}: one call, its
@@ -402,7 +447,8 @@ class VectorizedEngine:
         return {slot: int(hits[slot]) / self.num_test for slot in slots}
 
 
-def plan_round(in_slot: dict[int, int], idle: Sequence[int], epochs_left: Sequence[int], slots: int) -> dict[int, int]:
+def plan_round(in_slot: dict[int, int], idle: Sequence[int], epochs_left: Sequence[int] | np.ndarray,
+               slots: int) -> dict[int, int]:
     """Slot → model for the next epoch round, from the current ``in_slot`` and the ``idle`` models
     (unloaded or not yet started, in the order to start them); ``epochs_left[m]``: at most this many to go.
 
@@ -442,6 +488,7 @@ def train_models(apply_fn: Callable, variables: dict, dataset, seeds: Sequence[i
     if steps == 0:
         raise ValueError(f"training set of {dataset.x_train.shape[0]} images is smaller than one batch ({config.batch_size})")
     optimizer = make_optimizer(config, steps)
+    runner: Engine
     if engine == "per_device":
         devices = [jax.local_devices()[0]] if mesh is None else list(mesh.devices.ravel())
         runner = PerDeviceEngine(apply_fn, optimizer, config, dataset, devices[:num_models], steps)
@@ -452,10 +499,10 @@ def train_models(apply_fn: Callable, variables: dict, dataset, seeds: Sequence[i
     waiting = list(range(num_models))
     in_slot: dict[int, int] = {}                 # slot → model it trains
     unloaded: dict[int, tuple] = {}              # model → its state, while it waits for its next turn
-    trained = [None] * num_models
+    trained: list[dict | None] = [None] * num_models
     epochs = np.zeros(num_models, np.int32)
     accuracy = np.zeros(num_models, np.float64)
-    history = [[] for _ in range(num_models)]
+    history: list[list[float]] = [[] for _ in range(num_models)]
     train_seconds = np.zeros(num_models)
     start = time.perf_counter()
     bar = tqdm(total=num_models * config.max_epochs, desc=f"training {num_models} models", unit="epoch",
@@ -489,11 +536,11 @@ def train_models(apply_fn: Callable, variables: dict, dataset, seeds: Sequence[i
                                             config.lr * config.lr_decay ** (int(epochs[model]) - 1), share))
             reached = config.acc_cap is not None and acc >= config.acc_cap
             if reached or epochs[model] == config.max_epochs:
-                trained[model] = runner.read(slot)
+                finished = trained[model] = runner.read(slot)
                 del in_slot[slot]
                 bar.total -= config.max_epochs - int(epochs[model])
                 if on_finished is not None:
-                    on_finished(model, trained[model], float(acc), int(epochs[model]))
+                    on_finished(model, finished, float(acc), int(epochs[model]))
         bar.update(int(epochs.sum()) - bar.n)
         bar.set_postfix(done=f"{sum(t is not None for t in trained)}/{num_models}")
     bar.close()
