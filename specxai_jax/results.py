@@ -24,7 +24,7 @@ class ModelResult:
     """One trained and explained model of a β-sweep (a row of results.csv).
 
     EF statistics are on the unit frequency scale (``ef_ref`` = EF/K); NaN for a diverged model. ``ef``,
-    ``ef_std`` and ``ef_ref`` are of the rank-normalized maps (the paper's protocol); ``ef_raw`` is the mean EF
+    ``ef_std`` and ``ef_ref`` are of the rank-normalized maps (the paper's protocol); ``ef_penalty``: the λ of EF-regularized training (0: plain); ``ef_raw`` is the mean EF
     of the same maps without rank normalization (unit scale).
     ``store_key``: the model's entry in the sweep's store (``out/models/<store_key>``); ``score``: what the
     maps explain ("log_prob": the predicted class's log-softmax, or "logit").
@@ -46,6 +46,7 @@ class ModelResult:
     store_key: str
     score: str
     ef_raw: float
+    ef_penalty: float
 
 
 @dataclasses.dataclass(frozen=True)

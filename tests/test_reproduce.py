@@ -193,7 +193,7 @@ def test_table_configs_are_the_papers_settings_or_the_quick_ones_and_their_comma
 def fake_rows(config: SweepConfig) -> list[dict]:
     """Rows as sweep.run returns them, EF rising with β, without training anything."""
     return [{"activation": config.activation, "beta": beta, "seed": seed, "test_accuracy": 0.8, "epochs": 1,
-             "ef": 0.1 + 0.01 * i, "ef_std": 0.01, "ef_ref": 0.1, "ef_raw": 0.2, "n_images": 4, "train_seconds": 0.0,
+             "ef": 0.1 + 0.01 * i, "ef_std": 0.01, "ef_ref": 0.1, "ef_raw": 0.2, "ef_penalty": 0.0, "n_images": 4, "train_seconds": 0.0,
              "reached_cap": True, "dead_maps": 0, "diverged": False, "store_key": f"{i:016x}", "score": "log_prob",
              "spectrum": np.linspace(1.0, 0.0, 6) / 3,
              "examples": np.zeros((1, 4, 4))} for i, beta in enumerate(config.betas) for seed in config.seeds]

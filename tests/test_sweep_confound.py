@@ -61,7 +61,8 @@ def test_verdict_follows_the_interval(low, high, holds):
 def row(beta, ef, epochs, *, seed=0, reached_cap=True):
     result = ModelResult(activation="softplus", beta=beta, seed=seed, test_accuracy=0.9, epochs=epochs, ef=ef,
                          ef_std=0.01, ef_ref=ef / 23, n_images=16, train_seconds=1.0, reached_cap=reached_cap,
-                         dead_maps=0, diverged=False, store_key=f"k{beta}-{seed}", score="log_prob", ef_raw=ef / 2)
+                         dead_maps=0, diverged=False, store_key=f"k{beta}-{seed}", score="log_prob", ef_raw=ef / 2,
+                         ef_penalty=0.0)
     return {**dataclasses.asdict(result), "spectrum": np.full(23, 1 / 23)}
 
 
@@ -114,7 +115,7 @@ def test_report_says_when_the_controls_agree():
 
 
 def test_results_csv_has_raw_ef_last():
-    assert columns(ModelResult)[-1] == "ef_raw" and columns(ModelResult)[5] == "ef"
+    assert columns(ModelResult)[-2] == "ef_raw" and columns(ModelResult)[5] == "ef"
 
 
 def numpy_raw_ef(maps):

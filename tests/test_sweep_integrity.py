@@ -123,7 +123,7 @@ def test_data_content_is_part_of_the_key(tmp_path):
 def fake_rows(ef: float):
     rng = np.random.default_rng(0)
     return [{"activation": "softplus", "beta": beta, "seed": 0, "test_accuracy": 0.5, "epochs": 1, "ef": ef,
-             "ef_std": 0.1, "ef_ref": ef / 12, "ef_raw": ef, "n_images": 8, "train_seconds": 1.0, "reached_cap": True,
+             "ef_std": 0.1, "ef_ref": ef / 12, "ef_raw": ef, "ef_penalty": 0.0, "n_images": 8, "train_seconds": 1.0, "reached_cap": True,
              "dead_maps": 0, "diverged": False, "store_key": "0" * 16, "score": "log_prob", "spectrum": rng.random(12),
              "examples": rng.random((2, 8, 8))}
             for beta in (1.0, math.inf)]

@@ -108,7 +108,7 @@ def test_results_name_their_store_entries_and_checks_are_data(reference):
 
     names, rows = read_results(reference)
     assert names == ["activation", "beta", "seed", "test_accuracy", "epochs", "ef", "ef_std", "ef_ref", "n_images",
-                     "train_seconds", "reached_cap", "dead_maps", "diverged", "store_key", "score", "ef_raw"] \
+                     "train_seconds", "reached_cap", "dead_maps", "diverged", "store_key", "score", "ef_raw", "ef_penalty"] \
         == columns(ModelResult)
     assert all((Path(reference) / "models" / row["store_key"] / "checkpoint").is_dir() for row in rows)
     checks = read_checks(Path(reference) / "checks.json")

@@ -290,8 +290,8 @@ def _collect(jobs: list[ModelJob], config: SweepConfig, trained: dict, results: 
             ef_ref=_number(record["ef_ref"], nan_ok=True), n_images=record["n_images"],
             train_seconds=metadata["train_seconds"], reached_cap=metadata["reached_cap"],
             dead_maps=record["dead_maps"], diverged=record["diverged"], store_key=job.key,
-            score=sweep_report.SCORE, ef_raw=_number(record["ef_raw"], nan_ok=True))
-        rows.append({**dataclasses.asdict(result), "ef_penalty": job.ef_penalty, "history": metadata.get("history", []),
+            score=sweep_report.SCORE, ef_raw=_number(record["ef_raw"], nan_ok=True), ef_penalty=job.ef_penalty)
+        rows.append({**dataclasses.asdict(result), "history": metadata.get("history", []),
                      "spectrum": arrays["spectrum"], "examples": arrays["examples"]})
     return rows
 

@@ -36,9 +36,10 @@ def _same_beta(text: str, beta: float) -> bool:
     return value == beta or (math.isinf(value) and math.isinf(beta))
 
 
-def load_model(out, *, beta: float, seed: int, activation: str | None = None):
-    """(Flax module, variables) of the sweep model of ``beta`` (``math.inf`` or None for ReLU/GELU) and ``seed``
-    in the sweep folder ``out``; ``activation``, if given, must be the sweep's.
+def load_model(out, *, beta: float, seed: int, activation: str | None = None, ef_penalty: float = 0.0):
+    """(Flax module, variables) of the sweep model of ``beta`` (``math.inf`` or None for ReLU/GELU), ``seed``
+    and EF-penalty weight ``ef_penalty`` (0: plain training) in the sweep folder ``out``; ``activation``, if
+    given, must be the sweep's.
 
     ``model.apply(variables, x)`` gives the logits (B, classes) of images x (B, H, W, C).
     Raises :class:`~specxai_jax.errors.UsageError` when the folder holds no such model, and
@@ -48,10 +49,12 @@ def load_model(out, *, beta: float, seed: int, activation: str | None = None):
     beta = math.inf if beta is None else float(beta)
     rows = _rows(out)
     matches = [row for row in rows if _same_beta(row["beta"], beta) and int(row["seed"]) == int(seed)
-               and activation in (None, row["activation"])]
+               and activation in (None, row["activation"]) and float(row.get("ef_penalty") or 0.0) == ef_penalty]
     if len(matches) != 1:
-        models = ", ".join(f"{row['activation']} β={row['beta']} seed {row['seed']}" for row in rows) or "none"
-        raise UsageError(f"{out} has no model {activation or ''} β={beta:g} seed {seed}; its models: {models}")
+        models = ", ".join(f"{row['activation']} β={row['beta']} seed {row['seed']} λ={row.get('ef_penalty') or 0}"
+                           for row in rows) or "none"
+        raise UsageError(f"{out} has no model {activation or ''} β={beta:g} seed {seed} λ={ef_penalty:g}; "
+                         f"its models: {models}")
     config = atomic.from_json((out / "config.json").read_text())
     variables, _ = checkpoints.load_variables(ResultStore(out).checkpoint_path(matches[0]["store_key"]))
     model = build_model(config["model"], num_classes=variables["params"]["head"]["kernel"].shape[-1],
