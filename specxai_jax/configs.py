@@ -133,7 +133,7 @@ REPRODUCE_SEEDS = {"quick": (0, 1), "full": (0, 1, 2)}
 """Seeds of every β-sweep a reproduction target runs (quick or not), so its figures and tables can show
 the spread across seeds."""
 
-QUICK_SWEEP = dict(dataset="synthetic:n_train=1024,n_test=256", img_size=16, depth=2, betas=(2.0, 5.0, 20.0, math.inf),
+QUICK_SWEEP_OVERRIDES = dict(dataset="synthetic:n_train=1024,n_test=256", img_size=16, depth=2, betas=(2.0, 5.0, 20.0, math.inf),
                    lr=3e-3, acc_cap=0.7, max_epochs=8, n_explain=64)
 """Overrides of every quick reproduction sweep (minutes on a CPU)."""
 
@@ -181,5 +181,5 @@ class GapConfig:
 GAP_QUICK = GapConfig(img_size=16, n_explain=32, samples=8, ig_steps=16, max_train=512, max_test=128)
 """Small data, few images and samples: minutes on a CPU."""
 
-QUICK_GAP = dict(max_train=1024, max_epochs=8, lr=2e-3, n_explain=16, sigmas=(0.05, 0.2, 0.4))
+QUICK_GAP_OVERRIDES = dict(max_train=1024, max_epochs=8, lr=2e-3, n_explain=16, sigmas=(0.05, 0.2, 0.4))
 """Overrides (on GAP_QUICK) of every quick reproduction explanation-gap run."""

@@ -143,11 +143,11 @@ def test_gap_vs_sigma_labels_each_point_with_its_sigma(tmp_path, monkeypatch):
 ])
 def test_settings_that_cannot_work_are_refused(change, message):
     with pytest.raises(ValueError, match=message):
-        gap.validate(dataclasses.replace(GapConfig(), **change))
+        gap.check_config(dataclasses.replace(GapConfig(), **change))
 
 
 def test_pretrained_runs_ignore_the_models():
-    gap.validate(GapConfig(pretrained=("some/checkpoint",), models=("cnn-relu", "cnn-relu"), img_size=None))
+    gap.check_config(GapConfig(pretrained=("some/checkpoint",), models=("cnn-relu", "cnn-relu"), img_size=None))
 
 
 def test_diverged_model_is_flagged_not_given_a_number(tmp_path, monkeypatch, capsys):
@@ -173,11 +173,11 @@ def test_library_errors_name_arguments_and_the_command_line_shows_flags(capsys):
 
     config = dataclasses.replace(GapConfig(), models=("vit-gelu",), img_size=18)
     with pytest.raises(ValueError) as raised:
-        gap.validate(config)
+        gap.check_config(config)
     assert "`img_size` a multiple of 4" in str(raised.value) and "--" not in str(raised.value)
 
     def main(argv):
-        gap.validate(config)
+        gap.check_config(config)
 
     with pytest.raises(SystemExit):
         validation.cli_entry(main, [])

@@ -26,7 +26,7 @@ from specxai_jax.reproduction import paper_values, runs, targets
 from specxai_jax.results import Check, read_checks
 from specxai_jax.storage import atomic
 
-QUICK_BETAS = 4  # β of configs.QUICK_SWEEP
+QUICK_BETAS = 4  # β of configs.QUICK_SWEEP_OVERRIDES
 QUICK_SEEDS = 2  # configs.REPRODUCE_SEEDS["quick"]
 RESULT_ROWS = {name: QUICK_SEEDS * count for name, count in
                {"fig2": 4, "fig3": 4, "fig5": 4, "fig6": 3 * 4, "fig7": 2 * 2 * 4, "fig8": 3 * 4, "fig9": 4 * 2}.items()}
@@ -112,7 +112,7 @@ def check_theorem1(out: Path) -> None:
 
 def test_quick_target_fig3_runs_end_to_end(tmp_path, monkeypatch):
     # the real fig3 target, its quick sweep shrunk further (the full --quick run is a slow test)
-    monkeypatch.setattr(runs, "QUICK_SWEEP", {**configs.QUICK_SWEEP, "betas": (2.0, math.inf), "max_epochs": 1,
+    monkeypatch.setattr(runs, "QUICK_SWEEP_OVERRIDES", {**configs.QUICK_SWEEP_OVERRIDES, "betas": (2.0, math.inf), "max_epochs": 1,
                                                  "n_explain": 16})
     monkeypatch.setattr(runs, "REPRODUCE_SEEDS", {"quick": (0,), "full": (0,)})
     out = tmp_path / "fig3"

@@ -52,7 +52,7 @@ def parse_args(argv: Sequence[str] | None = None) -> tuple[GapConfig, argparse.N
     if given.get("pretrained") and "img_size" not in given:
         given["img_size"] = None
     config = dataclasses.replace(base, **given)
-    gap.validate(config)
+    gap.check_config(config)
     return config, args
 
 

@@ -101,7 +101,7 @@ PretrainedJob = tuple[PretrainedSpec, PretrainedModel, dict]
 # -- settings --------------------------------------------------------------------------------------
 
 
-def validate(config: GapConfig) -> None:
+def check_config(config: GapConfig) -> None:
     """Raise UsageError (a ValueError) for settings that cannot work, before anything is loaded."""
     if config.samples < 2:
         raise UsageError(f"`samples` must be at least 2 (G averages two independent halves), got {config.samples}")
@@ -346,7 +346,7 @@ def run(config: GapConfig, out: Path, *, progress: bool = True, fresh: bool = Fa
     ``fresh``: retrain every model instead of reusing those stored in ``checkpoint_dir`` (which is
     cleared). Raises UsageError for settings that cannot work (:func:`validate`).
     """
-    validate(config)
+    check_config(config)
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     pretrained: list[PretrainedJob] = []

@@ -12,7 +12,15 @@ import numpy as np
 
 from specxai_jax import configs, gap, stats
 from specxai_jax import sweep as beta_sweep
-from specxai_jax.configs import GAP_QUICK, PRESETS, QUICK_GAP, QUICK_SWEEP, REPRODUCE_SEEDS, GapConfig, SweepConfig
+from specxai_jax.configs import (
+    GAP_QUICK,
+    PRESETS,
+    QUICK_GAP_OVERRIDES,
+    QUICK_SWEEP_OVERRIDES,
+    REPRODUCE_SEEDS,
+    GapConfig,
+    SweepConfig,
+)
 from specxai_jax.errors import UsageError
 from specxai_jax.results import Check
 from specxai_jax.storage import atomic
@@ -97,14 +105,14 @@ def gap_command(config: GapConfig, out: Path, quick: bool) -> str:
 
 
 def sweep_config(ctx: Context, base: SweepConfig = SweepConfig(), **overrides) -> SweepConfig:
-    """``base`` ← the reproduction's seeds ← QUICK_SWEEP (quick) ← ``overrides`` ← ctx's data, input noise, no cap."""
+    """``base`` ← the reproduction's seeds ← QUICK_SWEEP_OVERRIDES (quick) ← ``overrides`` ← ctx's data, input noise, no cap."""
     given = {**ctx.data_settings(), **({"input_noise": ctx.input_noise} if ctx.input_noise is not None else {}),
              **({"acc_cap": None} if ctx.no_cap else {})}
     return dataclasses.replace(base, **{"seeds": ctx.run_seeds(),
-                                        **(QUICK_SWEEP if ctx.quick else {}), **overrides, **given})
+                                        **(QUICK_SWEEP_OVERRIDES if ctx.quick else {}), **overrides, **given})
 
 
-def sweep(ctx: Context, label: str, directory: str, base: SweepConfig = SweepConfig(), **overrides) -> list[dict]:
+def run_sweep(ctx: Context, label: str, directory: str, base: SweepConfig = SweepConfig(), **overrides) -> list[dict]:
     """One β-sweep (:func:`sweep_config`) into ``ctx.out/directory``; records its run and checks."""
     try:
         config = beta_sweep.resolve(sweep_config(ctx, base, **overrides))
@@ -146,9 +154,9 @@ class Setting:
     overrides: dict = dataclasses.field(default_factory=dict)
 
 
-def sweeps(ctx: Context, settings: Sequence[Setting]) -> dict[str, list[dict]]:
+def run_sweeps(ctx: Context, settings: Sequence[Setting]) -> dict[str, list[dict]]:
     """Run each setting's sweep; write the combined results.csv, spectra.csv and summary.csv."""
-    series = {s.label: sweep(ctx, s.label, s.directory, s.base, **s.overrides) for s in settings}
+    series = {s.label: run_sweep(ctx, s.label, s.directory, s.base, **s.overrides) for s in settings}
     results, spectra = [], []
     for label, rows in series.items():
         results += [{"setting": label, **row} for row in sweep_report.result_rows(rows)]
@@ -176,8 +184,8 @@ def seed_summary(series: dict[str, list[dict]]) -> list[dict]:
 
 
 def gap_config(ctx: Context, base: GapConfig = GapConfig(), **overrides) -> GapConfig:
-    """GAP_QUICK ← QUICK_GAP (quick) or ``base`` (the full run), ← ``overrides`` ← ctx's data settings."""
-    quick_overrides: dict[str, Any] = QUICK_GAP  # GapConfig field values of several types
+    """GAP_QUICK ← QUICK_GAP_OVERRIDES (quick) or ``base`` (the full run), ← ``overrides`` ← ctx's data settings."""
+    quick_overrides: dict[str, Any] = QUICK_GAP_OVERRIDES  # GapConfig field values of several types
     start = dataclasses.replace(GAP_QUICK, **quick_overrides) if ctx.quick else base
     return dataclasses.replace(start, **{**overrides, **ctx.data_settings()})
 

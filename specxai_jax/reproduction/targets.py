@@ -35,7 +35,7 @@ from specxai_jax.reproduction.runs import (
     gap_config,
     gap_run,
     refuse_sweep_options,
-    sweeps,
+    run_sweeps,
 )
 from specxai_jax.storage import atomic
 from specxai_jax.sweep import report as sweep_report
@@ -47,8 +47,8 @@ FULL_GAP = {
                       n_explain=1000),
 }
 FULL_GAP["tab4"] = FULL_GAP["tab2"]
-"""The paper's settings of each table's explanation-gap run (models come from GAP_MODELS)."""
-GAP_MODELS = {"tab1": ("cnn-relu", "cnn-softplus:1"), "tab2": ("resnet-relu", "vit-gelu"),
+"""The paper's settings of each table's explanation-gap run (models come from TABLE_MODELS)."""
+TABLE_MODELS = {"tab1": ("cnn-relu", "cnn-softplus:1"), "tab2": ("resnet-relu", "vit-gelu"),
               "tab4": ("vit-relu", "vit-gelu")}
 PRETRAINED_GAP: dict[str, Any] = dict(dataset="tfds:imagenet2012", n_explain=1000)
 """Full Tab. 2 on pretrained checkpoints: the paper's ImageNet validation images (TFDS manual download)."""
@@ -79,7 +79,7 @@ def base_224(ctx: Context) -> SweepConfig:
 
 
 def fig2(ctx: Context) -> dict:
-    series = sweeps(ctx, dataset_settings(ctx))
+    series = run_sweeps(ctx, dataset_settings(ctx))
     panels = {label: sweep_report.mean_spectra(rows) for label, rows in series.items()}
     repro_plots.spectra_grid(ctx.out / "fig2_spectra.png", panels,
                              suptitle="Fig. 2: radial power spectra of VanillaGrad maps per β")
@@ -91,7 +91,7 @@ def fig3(ctx: Context) -> dict:
     if not (ctx.quick or ctx.no_cap):  # the training-length control of the main claim (sweep report)
         settings = [dataclasses.replace(s, overrides={**s.overrides, "matched_epochs": FULL_MATCHED_EPOCHS})
                     for s in settings]
-    series = sweeps(ctx, settings)
+    series = run_sweeps(ctx, settings)
     repro_plots.ef_lines(ctx.out / "fig3_ef_vs_beta.png", series,
                          title="Fig. 3: Expected Frequency vs β (bars: std over images)")
     return {"figures": ["fig3_ef_vs_beta.png"], "tables": ["results.csv", "summary.csv"]}
@@ -107,7 +107,7 @@ def accuracy_check(ctx: Context, label: str, rows: Sequence[dict]) -> None:
 
 
 def fig5(ctx: Context) -> dict:
-    series = sweeps(ctx, [Setting("no cap", "no_cap", base_224(ctx), {"acc_cap": None})])
+    series = run_sweeps(ctx, [Setting("no cap", "no_cap", base_224(ctx), {"acc_cap": None})])
     for label, rows in series.items():
         accuracy_check(ctx, label, rows)
     repro_plots.accuracy_and_epochs(ctx.out / "fig5_accuracy.png", series,
@@ -122,7 +122,7 @@ def learning_rates(ctx: Context) -> tuple[float, ...]:
 def fig6(ctx: Context) -> dict:
     settings = [Setting(f"lr {lr:g}, no cap", f"lr{lr:g}", base_224(ctx), {"acc_cap": None, "lr": lr})
                 for lr in learning_rates(ctx)]
-    series = sweeps(ctx, settings)
+    series = run_sweeps(ctx, settings)
     panels = {label: sweep_report.mean_spectra(rows) for label, rows in series.items()}
     repro_plots.spectra_grid(ctx.out / "fig6_spectra.png", panels,
                              suptitle="Fig. 6: spectra without the accuracy cap, per learning rate")
@@ -134,7 +134,7 @@ def fig7(ctx: Context) -> dict:
     lrs = learning_rates(ctx)[:2]
     settings = [Setting(f"depth {d}, lr {lr:g}", f"depth{d}_lr{lr:g}", base_224(ctx), {"depth": d, "lr": lr})
                 for d in depths for lr in lrs]
-    series = sweeps(ctx, settings)
+    series = run_sweeps(ctx, settings)
     panels = {label: sweep_report.mean_spectra(rows) for label, rows in series.items()}
     repro_plots.spectra_grid(ctx.out / "fig7_spectra.png", panels, ncols=len(lrs),
                              suptitle="Fig. 7: spectra per depth (rows) and learning rate (columns)")
@@ -146,7 +146,7 @@ def fig8(ctx: Context) -> dict:
         settings = [Setting(f"{s} px", f"size{s}", overrides={"img_size": s}) for s in (16, 24, 32)]
     else:
         settings = [Setting(f"{s} px", f"size{s}", PRESETS[f"imagenette-{s}"]) for s in (46, 64, 112, 224)]
-    series = sweeps(ctx, settings)
+    series = run_sweeps(ctx, settings)
     panels = {label: sweep_report.mean_spectra(rows) for label, rows in series.items()}
     repro_plots.spectra_grid(ctx.out / "fig8_spectra.png", panels, suptitle="Fig. 8: spectra per input size")
     repro_plots.ef_lines(ctx.out / "fig8_ef_vs_beta.png", series, title="Fig. 8: EF vs β per input size")
@@ -157,7 +157,7 @@ def fig9(ctx: Context) -> dict:
     variants = ("cnn", "cnn-skip", "cnn-bn", "cnn-skip-bn")
     settings = [Setting(variant, variant, base_224(ctx), {"model": variant, "betas": (1.0, math.inf)})
                 for variant in variants]
-    series = sweeps(ctx, settings)
+    series = run_sweeps(ctx, settings)
     ef = {label: {beta: float(np.mean([r["ef"] for r in rows if r["beta"] == beta]))
                   for beta in sorted({r["beta"] for r in rows})} for label, rows in series.items()}
     for label, values in ef.items():
@@ -216,7 +216,7 @@ def table_config(ctx: Context, target: str) -> GapConfig:
     if ctx.pretrained:
         return gap_config(ctx, dataclasses.replace(GapConfig(), **PRETRAINED_GAP),
                           pretrained=tuple(ctx.pretrained), img_size=None)
-    return gap_config(ctx, FULL_GAP[target], models=GAP_MODELS[target], checkpoint_dir=str(ctx.out / "models"))
+    return gap_config(ctx, FULL_GAP[target], models=TABLE_MODELS[target], checkpoint_dir=str(ctx.out / "models"))
 
 
 def gap_table(ctx: Context, target: str) -> dict:

@@ -313,7 +313,7 @@ def trained_rows(ctx, base: str) -> list[dict]:
     for kind, spec in input_specs(base).items():
         # on white and permuted inputs the sweep's own checks are App. G effect sizes, not predictions: notes
         target = plain if kind == "autocorrelated" else dataclasses.replace(plain, checks=[])
-        sweep_rows = sweep_report.converged(runs.sweep(target, f"trained CNN, {kind} inputs", f"sweep_{kind}",
+        sweep_rows = sweep_report.converged(runs.run_sweep(target, f"trained CNN, {kind} inputs", f"sweep_{kind}",
                                                        dataset=spec))
         ctx.notes += [f"App. G ({kind} inputs, effect size, not a check): {c.claim}: {c.measured}"
                       for c in (target.checks if target is not plain else [])]
