@@ -166,8 +166,9 @@ def summarize_saliency(apply_fn: Callable, variables: dict, images: np.ndarray, 
     for members, efs, totals, examples in dispatched:
         ef = np.concatenate([np.asarray(e, np.float64)[:members, :real] for e, _, real in efs], axis=1)  # (m, N)
         ef_raw = np.concatenate([np.asarray(r, np.float64)[:members, :real] for _, r, real in efs], axis=1)
-        prob_sum, dead = (np.sum(jax.device_get(t), axis=(0, 1), dtype=np.float64)[:members]   # over batches and
-                          for t in zip(*totals))                                                  # batch shards
+        # over batches and batch shards (numpy's stubs type a partial-axis sum as possibly a scalar)
+        prob_sum, dead = (np.sum(jax.device_get(t), axis=(0, 1), dtype=np.float64)[:members]  # type: ignore[index]
+                          for t in zip(*totals))
         maps = np.concatenate([sharding.assemble(*example) for example in examples], axis=1)
         parts.append((ef.mean(axis=1), ef.std(axis=1), prob_sum / count, dead.astype(int), maps, ef_raw.mean(axis=1)))
     ef_mean, ef_std, spectrum, dead, maps, ef_raw_mean = (np.concatenate(column) for column in zip(*parts))

@@ -3,6 +3,7 @@ linear model, the sweep's --ef-penalty option and store keys; the quick targets 
 
 import csv
 import math
+import types
 
 import jax
 import jax.numpy as jnp
@@ -13,6 +14,7 @@ from specxai_jax import sweep
 from specxai_jax.cli import sweep_beta
 from specxai_jax.configs import SweepConfig
 from specxai_jax.data import load_dataset
+from specxai_jax.errors import DataError
 from specxai_jax.reproduction import faithfulness, regularized, targets
 from specxai_jax.storage.store import config_key
 
@@ -128,6 +130,16 @@ def test_faithfulness_target_runs_quick(tmp_path):
     assert all("95 % interval" in check["measured"] for check in record["checks"])
     assert (tmp_path / "fig_faithfulness.png").stat().st_size > 20_000
 
+
+
+def test_regularized_scoring_refuses_a_sweep_model_without_its_checkpoint(tmp_path):
+    """A sweep row whose checkpoint is gone (deleted, or discarded as corrupt) is one DataError, not a crash."""
+    config = sweep.resolve(SweepConfig(dataset="synthetic:n_train=64,n_test=16", img_size=8, depth=1, width=4,
+                                       dense=8, betas=(2.0,), seeds=(0,), batch_size=16, n_explain=4))
+    rows = [{"beta": 2.0, "seed": 0, "diverged": False, "test_accuracy": 0.5, "epochs": 1, "reached_cap": False}]
+    ctx = types.SimpleNamespace(out=tmp_path, notes=[])
+    with pytest.raises(DataError, match="seed 0 is missing or unusable"):
+        regularized.score_sweep(ctx, "softplus", rows, config, "softplus_beta2")
 
 @pytest.mark.slow
 def test_regularized_target_runs_quick(tmp_path):

@@ -126,3 +126,22 @@ def test_an_equinox_module_gets_one_line_saying_what_to_pass(monkeypatch):
     with pytest.raises(UsageError, match=r"eqx.partition.*eqx.combine") as error:
         explain("vanilla_grad", fake.Module(), None, X)
     assert "\n" not in str(error.value)
+
+
+@pytest.mark.parametrize("method", ["gradcam", "guided_gradcam"])
+def test_gradcam_explains_a_target_that_is_not_the_predicted_class(forms, method):
+    """A given non-argmax target is the class explained (an ignored target would give the argmax's map)."""
+    logits = forms.linen.apply(forms.variables, X)
+    target = jnp.argmin(logits, -1)
+    assert not jnp.any(target == jnp.argmax(logits, -1))
+    feature = forms.features(forms.params, X)
+    grad = jax.grad(lambda a: jax.nn.log_softmax(forms.head(forms.params, a))[jnp.arange(3), target].sum())(feature)
+    cam = np.maximum((grad.mean(axis=(1, 2), keepdims=True) * feature).sum(-1), 0)
+    expected = np.repeat(np.repeat(cam, 2, axis=1), 2, axis=2)
+    mine = np.asarray(explain(method, forms.linen, forms.variables, X, target, layer="convs_1"))
+    predicted = np.asarray(explain(method, forms.linen, forms.variables, X, None, layer="convs_1"))
+    assert not np.allclose(mine, predicted)
+    if method == "gradcam":
+        np.testing.assert_allclose(mine[..., 0], expected, rtol=1e-5, atol=1e-7)
+    else:  # Guided GradCAM = GuidedBackprop ⊙ upsampled GradCAM: zero exactly where the target's CAM is
+        np.testing.assert_array_equal(np.abs(mine).sum(-1) == 0, (expected == 0) | (np.abs(mine).sum(-1) == 0))

@@ -17,6 +17,7 @@ import dataclasses
 import functools
 import numbers
 import sys
+from collections.abc import Sequence
 from pathlib import Path
 
 import jax
@@ -34,6 +35,8 @@ from specxai_jax.errors import UsageError
 from specxai_jax.gap import report as gap_report
 from specxai_jax.gap.report import pretrained_notes, table_text
 from specxai_jax.models import check_image_fits, from_pretrained, init_variables, stack_variables
+from specxai_jax.models.hf_resnet import ResNetForImageClassification
+from specxai_jax.models.hf_vit import ViTForImageClassification
 from specxai_jax.models.registry import CONV_VARIANTS, ModelSpec, build_model, parse_model_spec
 from specxai_jax.ops import fast_forms
 from specxai_jax.plots.gap import plot_examples, plot_sweep
@@ -88,6 +91,11 @@ class PretrainedSpec:
     gradcam_layer: str
     token_grid: int | None = None
     beta: float = float("inf")
+
+
+PretrainedModel = ResNetForImageClassification | ViTForImageClassification
+PretrainedJob = tuple[PretrainedSpec, PretrainedModel, dict]
+"""(spec, Flax model, variables) of one loaded checkpoint."""
 
 
 # -- settings --------------------------------------------------------------------------------------
@@ -192,10 +200,10 @@ def trained_variables(spec: ModelSpec, model, dataset, config: GapConfig,
 # -- pretrained checkpoints -------------------------------------------------------------------------
 
 
-def load_pretrained(config: GapConfig) -> tuple[list[tuple[PretrainedSpec, object, dict]], int]:
+def load_pretrained(config: GapConfig) -> tuple[list[PretrainedJob], int]:
     """((spec, model, variables) of every ``pretrained`` checkpoint, the image side): the ViTs' size, else
     ``img_size`` or 224. UsageError when the ViTs disagree with each other or with ``img_size``."""
-    loaded = []
+    loaded: list[PretrainedJob] = []
     for name in config.pretrained:
         model, variables = from_pretrained(name)
         is_vit = hasattr(model, "image_size")
@@ -304,9 +312,10 @@ def explain_model(spec, model, variables, images: np.ndarray,
                                                                            sigma, config.samples))
     for sigma in config.sigmas:
         gap, maps = _batched(lambda v, x, index: smooth(v, x, index, sigma), variables, images)
-        ef = float(spectral.expected_frequency(maps).mean())
-        sweep.append({"model": spec.name, "method": "smooth_grad", "sigma": sigma, "ef": ef,
-                      "delta_ef": abs(ef - reference), "ef_change": ef - reference, "gap": float(gap.mean())})
+        smooth_ef = float(spectral.expected_frequency(maps).mean())
+        sweep.append({"model": spec.name, "method": "smooth_grad", "sigma": sigma, "ef": smooth_ef,
+                      "delta_ef": abs(smooth_ef - reference), "ef_change": smooth_ef - reference,
+                      "gap": float(gap.mean())})
     intgrad = fast_forms.jit(lambda variables, x, index: intgrad_gap(model.apply, variables, x, config.ig_steps))
     ig_row = next(row for row in rows if row["method"] == "integrated_gradients")
     sweep.append({"model": spec.name, "method": "integrated_gradients", "sigma": float("nan"), "ef": ig_row["ef"],
@@ -340,7 +349,12 @@ def run(config: GapConfig, out: Path, *, progress: bool = True, fresh: bool = Fa
     validate(config)
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
-    pretrained, img_size = load_pretrained(config) if config.pretrained else ([], config.img_size)
+    pretrained: list[PretrainedJob] = []
+    if config.pretrained:
+        pretrained, img_size = load_pretrained(config)
+    else:
+        assert config.img_size is not None, "validate() refuses training without img_size"
+        img_size = config.img_size
     dataset = load_dataset(config.dataset, img_size=img_size, seed=config.seed,
                            max_train=PRETRAINED_TRAIN if pretrained else config.max_train, max_test=config.max_test,
                            data_dir=config.data_dir, split=config.split)
@@ -350,14 +364,15 @@ def run(config: GapConfig, out: Path, *, progress: bool = True, fresh: bool = Fa
                          f"training batch of {batch}; use more images (`max_train`)")
     images = np.asarray(dataset.x_test[: config.n_explain])
     store = ResultStore(config.checkpoint_dir) if config.checkpoint_dir and not pretrained else None
-    jobs = pretrained or [(spec, None, None) for spec in model_specs(config)]
+    to_train: list[tuple[ModelSpec, None, None]] = [(spec, None, None) for spec in model_specs(config)]
+    jobs: Sequence[PretrainedJob | tuple[ModelSpec, None, None]] = pretrained or to_train
     rows, examples, sweep, accuracy, diverged, reused = [], {}, [], {}, [], 0
     try:
         with store.lock() if store is not None else contextlib.nullcontext():
             if fresh and store is not None:
                 store.clear()
             for spec, model, variables in tqdm(jobs, desc="models", unit="model", disable=not progress):
-                if model is None:
+                if isinstance(spec, ModelSpec):  # a model to train (or reload), not a checkpoint
                     model = build_model(spec.family, num_classes=dataset.num_classes, activation=spec.activation,
                                         depth=config.depth)
                     variables, metadata, was_stored = trained_variables(spec, model, dataset, config, store)
@@ -380,7 +395,7 @@ def run(config: GapConfig, out: Path, *, progress: bool = True, fresh: bool = Fa
                           for row in model_sweep]
     except StoreBusy as error:
         raise UsageError(str(error)) from None
-    if reused:
+    if reused and store is not None:
         print(skip_message("training", reused, len(jobs), store.root))
     if diverged:
         print(f"warning: diverged (non-finite weights or VanillaGrad maps): {', '.join(diverged)}; their EF is NaN "

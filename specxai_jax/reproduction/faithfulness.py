@@ -136,7 +136,7 @@ def _model_entries(spec, model, variables, images, config, run_rows, run_sweep, 
              for method in METHODS if gap.method_applies(method, spec)]
     cells += [("smooth_grad", sigma, {**options["smooth_grad"], "sigma": sigma})
               for sigma in config.sigmas if sigma != config.smooth_sigma]
-    entries = []
+    entries: list[Entry] = []
     for method, sigma, method_options in cells:
         extra = {"index": index} if method == "smooth_grad" else {}
         maps = METHODS[method](model.apply, variables, jnp.asarray(images), None, **method_options, **extra).sum(-1)
@@ -148,14 +148,15 @@ def _model_entries(spec, model, variables, images, config, run_rows, run_sweep, 
 
 def seed_entries(ctx, seed: int) -> tuple[list[Entry], tuple[Metric, ...]]:
     """The explanation-gap run of one seed, then every model's maps scored by :func:`metric_suite`."""
-    config = runs.gap_config(ctx, models=MODELS[ctx.quick], checkpoint_dir=str(ctx.out / "models"), seed=seed,
+    checkpoint_dir = str(ctx.out / "models")
+    config = runs.gap_config(ctx, models=MODELS[ctx.quick], checkpoint_dir=checkpoint_dir, seed=seed,
                              n_explain=N_EXPLAIN[ctx.quick])
     result = runs.gap_run(ctx, f"seed {seed}", f"seed{seed}", config)
     dataset = load_dataset(config.dataset, img_size=config.img_size, seed=config.seed, max_train=config.max_train,
                            max_test=config.max_test, data_dir=config.data_dir, split=config.split)
     images = np.asarray(dataset.x_test[: config.n_explain])
     suite = metric_suite(images.shape[1] * images.shape[2])
-    store = ResultStore(config.checkpoint_dir)
+    store = ResultStore(checkpoint_dir)
     entries = []
     for spec in gap.model_specs(config):
         if any(r["diverged"] for r in result.rows if r["model"] == spec.name):

@@ -24,8 +24,9 @@ from scipy import stats
 
 from specxai_jax import plots, spectral
 from specxai_jax import sweep as beta_sweep
+from specxai_jax.configs import SweepConfig
 from specxai_jax.data import load_dataset
-from specxai_jax.errors import UsageError
+from specxai_jax.errors import DataError, UsageError
 from specxai_jax.models import init_variables
 from specxai_jax.ops import fast_forms
 from specxai_jax.reproduction import faithfulness, runs
@@ -77,7 +78,7 @@ def grid(ctx) -> list[tuple[str, str, dict]]:
     return settings
 
 
-def _sweep(ctx, label: str, directory: str, overrides: dict) -> tuple[list[dict], object]:
+def _sweep(ctx, label: str, directory: str, overrides: dict) -> tuple[list[dict], SweepConfig]:
     """One sweep into ``ctx.out/directory``, recorded with its command; (rows, resolved config)."""
     try:
         config = beta_sweep.resolve(runs.sweep_config(ctx, **overrides))
@@ -109,7 +110,11 @@ def score_sweep(ctx, family: str, rows: Sequence[dict], config, directory: str) 
             ctx.notes.append(f"{directory} seed {job.seed}: diverged; left out")
             continue
         with store.lock():
-            variables, _ = store.load_checkpoint(job.key)
+            stored = store.load_checkpoint(job.key)
+        if stored is None:  # deleted or corrupt since the sweep ran (a corrupt one is discarded with its results)
+            raise DataError(f"{directory}: the checkpoint of β={job.beta:g}, λ={job.ef_penalty:g}, seed {job.seed} "
+                            f"is missing or unusable; run again to retrain it")
+        variables, _ = stored
         maps = saliency_maps(model.apply, variables, jnp.asarray(images))
         ef, scores = faithfulness.score_maps((model, variables), images, maps, suite, jax.random.key(job.seed))
         raw = np.asarray(spectral.expected_frequency(maps, rank=False), np.float64)
@@ -138,11 +143,11 @@ def step_seconds(model, config, dataset) -> float:
 
 
 def _t_interval(values: Sequence[float]) -> tuple[float, float, float]:
-    values = np.asarray(values, float)
-    if values.size < 2:
-        return float(values.mean()), math.nan, math.nan
-    half = stats.t.ppf(0.975, values.size - 1) * values.std(ddof=1) / math.sqrt(values.size)
-    return float(values.mean()), float(values.mean() - half), float(values.mean() + half)
+    array = np.asarray(values, float)
+    if array.size < 2:
+        return float(array.mean()), math.nan, math.nan
+    half = stats.t.ppf(0.975, array.size - 1) * array.std(ddof=1) / math.sqrt(array.size)
+    return float(array.mean()), float(array.mean() - half), float(array.mean() + half)
 
 
 def front_table(points: Sequence[Point], suite) -> list[dict]:
@@ -298,7 +303,7 @@ def figure(path, table: Sequence[dict], suite, acc_cap) -> None:
 def run(ctx) -> dict:
     """Every sweep of :func:`grid`, every model scored; fronts.csv, fronts.md, fig_regularized.png and checks."""
     runs.refuse_sweep_options(ctx, "regularized", "compares training regimes at the sweeps' own settings")
-    points, config = [], None
+    points: list[Point] = []
     for family, directory, overrides in grid(ctx):
         label = f"{family} {directory.split('_', 1)[1]}"
         rows, config = _sweep(ctx, label, directory, overrides)

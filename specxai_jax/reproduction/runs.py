@@ -6,7 +6,7 @@ from __future__ import annotations
 import dataclasses
 import shlex
 from pathlib import Path
-from typing import Callable, Sequence
+from typing import Any, Callable, Sequence
 
 import numpy as np
 
@@ -65,7 +65,7 @@ class Context:
         """Whether a sweep-only option (input noise, no cap) was given."""
         return self.input_noise is not None or self.no_cap
 
-    def data_settings(self) -> dict:
+    def data_settings(self) -> dict[str, str]:
         """The data settings given for every run (dataset, data_dir, split), as config fields."""
         given = {"dataset": self.dataset, "data_dir": self.data_dir, "split": self.split}
         return {name: value for name, value in given.items() if value}
@@ -89,7 +89,9 @@ def sweep_command(config: SweepConfig, out: Path) -> str:
 def gap_command(config: GapConfig, out: Path, quick: bool) -> str:
     """The explanation_gap command that runs ``config`` into ``out``: ``--quick`` (GAP_QUICK) or not, then the
     differences from that base (whose image size is the checkpoints' with ``pretrained``)."""
-    base = dataclasses.replace(GAP_QUICK if quick else GapConfig(), **({"img_size": None} if config.pretrained else {}))
+    base = GAP_QUICK if quick else GapConfig()
+    if config.pretrained:
+        base = dataclasses.replace(base, img_size=None)
     flags = (["--quick"] if quick else []) + configs.to_flags(config, base)
     return f"{GAP_CLI} {shlex.join([*flags, '--out', str(out)])}"
 
@@ -175,7 +177,8 @@ def seed_summary(series: dict[str, list[dict]]) -> list[dict]:
 
 def gap_config(ctx: Context, base: GapConfig = GapConfig(), **overrides) -> GapConfig:
     """GAP_QUICK ← QUICK_GAP (quick) or ``base`` (the full run), ← ``overrides`` ← ctx's data settings."""
-    start = dataclasses.replace(GAP_QUICK, **QUICK_GAP) if ctx.quick else base
+    quick_overrides: dict[str, Any] = QUICK_GAP  # GapConfig field values of several types
+    start = dataclasses.replace(GAP_QUICK, **quick_overrides) if ctx.quick else base
     return dataclasses.replace(start, **{**overrides, **ctx.data_settings()})
 
 

@@ -18,7 +18,7 @@ import math
 import shlex
 import time
 from pathlib import Path
-from typing import Sequence
+from typing import Any, Sequence
 
 import numpy as np
 
@@ -50,7 +50,7 @@ FULL_GAP["tab4"] = FULL_GAP["tab2"]
 """The paper's settings of each table's explanation-gap run (models come from GAP_MODELS)."""
 GAP_MODELS = {"tab1": ("cnn-relu", "cnn-softplus:1"), "tab2": ("resnet-relu", "vit-gelu"),
               "tab4": ("vit-relu", "vit-gelu")}
-PRETRAINED_GAP = dict(dataset="tfds:imagenet2012", n_explain=1000)
+PRETRAINED_GAP: dict[str, Any] = dict(dataset="tfds:imagenet2012", n_explain=1000)
 """Full Tab. 2 on pretrained checkpoints: the paper's ImageNet validation images (TFDS manual download)."""
 FULL_MATCHED_EPOCHS = 50
 """Fig. 3 in full mode also trains its β grid this many epochs without the cap (a quarter of the presets'
