@@ -130,3 +130,26 @@ def test_ruff_passes():
     ruff = shutil.which("ruff") or str(Path(sys.executable).parent / "ruff")
     done = subprocess.run([ruff, "check", "--no-cache", "."], capture_output=True, text=True, cwd=ROOT, timeout=300)
     assert done.returncode == 0, done.stdout[-3000:]
+
+
+def test_without_tensorflow_datasets_a_tfds_spec_names_the_extra_to_install(tmp_path):
+    """The lean install (no "datasets" extra): tfds: specs and specxai-prepare answer with the install command."""
+    shadow = tmp_path / "shadow"
+    (shadow / "tensorflow_datasets").mkdir(parents=True)
+    (shadow / "tensorflow_datasets" / "__init__.py").write_text("raise ModuleNotFoundError(\"No module named "
+                                                                "'tensorflow_datasets'\", name='tensorflow_datasets')\n")
+    code = ("import sys\nfrom specxai_jax.cli import prepare, validation\nfrom specxai_jax.data import load_dataset\n"
+            "try:\n    load_dataset('tfds:mnist')\nexcept Exception as error:\n    print(type(error).__name__, error)\n"
+            "validation.cli_entry(prepare.main, ['mnist'])\n")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300, cwd=ROOT,
+                          env={**os.environ, "PYTHONPATH": os.pathsep.join([str(shadow), str(ROOT)])})
+    assert done.stdout.startswith("DataError") and "pip install 'specxai-jax[datasets]'" in done.stdout, done.stdout
+    assert done.returncode == 2 and done.stderr.count("\n") == 1 and "[datasets]" in done.stderr, done.stderr
+
+
+@pytest.mark.skipif(shutil.which("mypy") is None and not (Path(sys.executable).parent / "mypy").exists(),
+                    reason="mypy is a test extra")
+def test_mypy_passes_on_the_library(tmp_path):
+    mypy = shutil.which("mypy") or str(Path(sys.executable).parent / "mypy")
+    done = subprocess.run([mypy, "--cache-dir", str(tmp_path)], capture_output=True, text=True, cwd=ROOT, timeout=600)
+    assert done.returncode == 0, done.stdout[-3000:]

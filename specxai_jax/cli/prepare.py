@@ -13,7 +13,7 @@ import sys
 from typing import Sequence
 
 from specxai_jax.cli import validation
-from specxai_jax.data import tfds_source
+from specxai_jax.data.load import tfds_module
 
 
 def tfds_name(text: str) -> str:
@@ -33,7 +33,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     logging.getLogger("absl").setLevel(logging.ERROR)  # TFDS's warnings would come before our one error line
     for name in args.names:
-        builder = tfds_source.get_builder(name, args.data_dir)
+        builder = tfds_module().get_builder(name, args.data_dir)
         print(f"tfds:{name} is prepared in {builder.data_dir}")
     return 0
 

@@ -60,10 +60,21 @@ def load_dataset(spec: str, *, img_size: int | None = None, seed: int = 0, max_t
         return from_arrays(name, raw, img_size, seed, max_train, max_test, resize_mismatched)
     if parsed.scheme == "folder":
         return folder_dataset(name, parsed.target, img_size, seed, max_train, max_test)
-    from specxai_jax.data import tfds_source  # TFDS takes ~0.3 s to import; only tfds: specs need it
-
-    splits, num_classes = tfds_source.load_tfds(parsed.target, data_dir, seed, max_train, max_test, split)
+    splits, num_classes = tfds_module().load_tfds(parsed.target, data_dir, seed, max_train, max_test, split)
     return from_image_lists(name, splits, num_classes, img_size)
+
+
+def tfds_module():
+    """:mod:`specxai_jax.data.tfds_source`, imported on first use (TFDS takes ~0.3 s to import; only ``tfds:``
+    specs need it); without the ``datasets`` extra, a :class:`DataError` that names the install command."""
+    try:
+        from specxai_jax.data import tfds_source
+    except ModuleNotFoundError as error:
+        if (error.name or "").split(".")[0] not in ("tensorflow_datasets", "tensorflow"):
+            raise
+        raise DataError(f"tfds: datasets need TensorFlow Datasets ({error.name} is not installed); install the "
+                        "datasets extra: pip install 'specxai-jax[datasets]'") from None
+    return tfds_source
 
 
 def synthetic_dataset(name: str, options: dict, img_size, seed, max_train, max_test) -> Dataset:

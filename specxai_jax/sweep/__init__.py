@@ -185,7 +185,7 @@ def check_trainable(config: SweepConfig, dataset) -> None:
                                     f"`batch_size` {batch}; use `batch_size` {count} or less, or more images")
 
 
-def _train_missing(model, jobs: list[ModelJob], dataset, config: SweepConfig, store: ResultStore, progress: bool,
+def _train_missing(model, jobs: list[ModelJob], dataset, config: SweepConfig, store: ResultStore | distributed.SpoolStore, progress: bool,
                    mesh=None) -> dict:
     """Train the jobs without a stored checkpoint (all at once), checkpointing each as it stops.
 
@@ -206,7 +206,7 @@ def _train_missing(model, jobs: list[ModelJob], dataset, config: SweepConfig, st
     return trained
 
 
-def _train_jobs(model, todo: list[ModelJob], dataset, config: SweepConfig, store: ResultStore, progress: bool,
+def _train_jobs(model, todo: list[ModelJob], dataset, config: SweepConfig, store: ResultStore | distributed.SpoolStore, progress: bool,
                 mesh=None) -> dict:
     """Train ``todo`` (all of one EF-penalty weight λ) at once, checkpointing each as it stops.
 
@@ -243,7 +243,7 @@ def _train_jobs(model, todo: list[ModelJob], dataset, config: SweepConfig, store
 
 
 def _explain_missing(model, jobs: list[ModelJob], trained: dict, images: np.ndarray, config: SweepConfig,
-                     store: ResultStore, progress: bool, mesh=None) -> dict:
+                     store: ResultStore | distributed.SpoolStore, progress: bool, mesh=None) -> dict:
     """EF statistics of the jobs without a stored result, all models at once, stored per model.
 
     Returns {key: (record, arrays)} of every job, computed now or loaded.

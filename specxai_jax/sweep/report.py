@@ -110,10 +110,10 @@ def checks(rows: Sequence[dict], config: SweepConfig, matched_rows: Sequence[dic
     spectra = mean_spectra(comparable)
     if math.inf in spectra and len(spectra) > 1:
         tails = {beta: tail_share(p) for beta, p in spectra.items()}
-        heaviest = max(tails, key=tails.get)
+        heaviest = max(tails, key=lambda beta: tails[beta])
         out.append(Check(f"ReLU has the heaviest spectral tail (mass at ω ≥ {TAIL_FROM}) among {among}",
                          math.isinf(heaviest), f"ReLU {tails[math.inf]:.5f}; heaviest: {plots.beta_label(heaviest)} "
-                    f"{tails[heaviest]:.5f}; lightest: {plots.beta_label(min(tails, key=tails.get))} {min(tails.values()):.5f}"))
+                    f"{tails[heaviest]:.5f}; lightest: {plots.beta_label(min(tails, key=lambda beta: tails[beta]))} {min(tails.values()):.5f}"))
     return out + confound_control(rows, config, matched_rows).checks()
 
 
@@ -127,7 +127,7 @@ def summary_line(rows: Sequence[dict], config: SweepConfig) -> str:
 
 def environment() -> dict:
     """Package versions and the devices the sweep ran on."""
-    versions = {}
+    versions: dict[str, str | None] = {}
     for name in PACKAGES:
         try:
             versions[name] = metadata.version(name)
