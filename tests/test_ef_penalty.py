@@ -69,11 +69,11 @@ def _reference_step(apply_fn, optimizer):
     """The training step as it was before EF-regularized training existed (no input noise)."""
 
     def train_step(variables, opt_state, x, y, seed, epoch, step):
-        grad_fn = jax.grad(lambda p: cross_entropy_loss(apply_fn, variables, p, x, y), has_aux=True)
-        grads, updates = grad_fn(variables["params"])
+        grad_fn = jax.value_and_grad(lambda p: cross_entropy_loss(apply_fn, variables, p, x, y), has_aux=True)
+        (loss, updates), grads = grad_fn(variables["params"])
         param_updates, opt_state = optimizer.update(grads, opt_state, variables["params"])
         new = {**variables, **updates, "params": optax.apply_updates(variables["params"], param_updates)}
-        return new, opt_state
+        return new, opt_state, loss
 
     return train_step
 

@@ -81,7 +81,7 @@ def _train_step_result():
     variables = init_variables(model, jax.random.key(0), 3.0, (1, 8, 8, 1))
     x = jax.random.uniform(jax.random.key(1), (4, 8, 8, 1))
     step = fast_forms.jit(train.make_train_step(model.apply, optimizer, config, 4))
-    new, _ = step(variables, optimizer.init(variables["params"]), x, jnp.arange(4) % 3, 0, 0, 0)
+    new, _, _ = step(variables, optimizer.init(variables["params"]), x, jnp.arange(4) % 3, 0, 0, 0)
     return new["params"]
 
 

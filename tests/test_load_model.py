@@ -60,6 +60,9 @@ def test_history_has_one_row_per_epoch_per_model(swept):
         np.testing.assert_allclose([float(h["learning_rate"]) for h in mine],
                                    [schedule((int(h["epoch"]) - 1) * steps) for h in mine], rtol=1e-6)
         assert float(mine[-1]["test_accuracy"]) == float(row["test_accuracy"])
+        losses = [float(h["train_loss"]) for h in mine]   # mean cross-entropy of an epoch: finite, positive
+        assert all(np.isfinite(losses)) and min(losses) > 0
+    assert list(history[0])[-1] == "train_loss"
     assert len(history) == sum(int(row["epochs"]) for row in rows)
 
 

@@ -104,6 +104,33 @@ def backend_compiles(run) -> int:
 
 
 @pytest.mark.parametrize("engine", ENGINES)
+def test_recorded_training_loss_is_the_mean_of_the_epochs_step_losses(dataset, engine):
+    """Each epoch's train_loss == the mean of the cross-entropies a plain optax loop minimizes in that epoch."""
+    variables = [init_variables(MODEL, jax.random.key(i), beta, (1, 8, 8, 1)) for i, beta in enumerate(BETAS[:2])]
+    config = TrainConfig(lr=LR, batch_size=BATCH, acc_cap=None, max_epochs=2)
+    records: dict[int, list] = {0: [], 1: []}
+    train_models(MODEL.apply, stack_variables(variables), dataset, SEEDS[:2], config, progress=False, engine=engine,
+                 on_epoch=lambda model, record: records[model].append(record))
+
+    def cross_entropy(params, state, x, y):
+        return optax.softmax_cross_entropy_with_integer_labels(MODEL.apply({**state, "params": params}, x), y).mean()
+
+    for model, (state, seed) in enumerate(zip(variables, SEEDS)):
+        opt_state, means = OPTIMIZER.init(state["params"]), []
+        for epoch in range(config.max_epochs):
+            losses = []
+            for index in epoch_permutations([seed], epoch, len(dataset.x_train), BATCH)[0]:
+                loss, grads = jax.value_and_grad(cross_entropy)(state["params"], state, dataset.x_train[index],
+                                                                dataset.y_train[index])
+                updates, opt_state = OPTIMIZER.update(grads, opt_state, state["params"])
+                state = {**state, "params": optax.apply_updates(state["params"], updates)}
+                losses.append(float(loss))
+            means.append(np.mean(losses))
+        assert means[1] < means[0]   # the model learns: the two epochs' losses differ
+        np.testing.assert_allclose([record.train_loss for record in records[model]], means, rtol=1e-5)
+
+
+@pytest.mark.parametrize("engine", ENGINES)
 def test_compile_count_does_not_depend_on_models_or_when_they_stop(dataset, engine):
     """Six models stopping at different epochs compile exactly what two models do."""
     config = TrainConfig(lr=LR, batch_size=BATCH, max_epochs=3, acc_cap=None, eval_batch=30)

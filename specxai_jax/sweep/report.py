@@ -37,7 +37,9 @@ from specxai_jax.sweep import confound
 RESULT_COLUMNS = results.columns(ModelResult)
 EF_LABEL = "EF of rank-normalized maps (unit scale)"
 SCORE = "log_prob"       # what the sweep's VanillaGrad explains: the predicted class's log-softmax (not the logit)
-HISTORY_COLUMNS = ["activation", "beta", "seed", "store_key", "epoch", "test_accuracy", "learning_rate", "seconds"]
+HISTORY_COLUMNS = ["activation", "beta", "seed", "store_key", "epoch", "test_accuracy", "learning_rate", "seconds",
+                   "train_loss"]
+MAYBE_MISSING = ("test_accuracy", "train_loss")  # NaN where not measured, stored as null, or stored before it was kept
 SPECTRUM_COLUMNS = ["activation", "beta", "k", "frequency", "power", "n_models"]
 TAIL_FROM = 0.5          # "tail" of a normalized spectrum: its mass at ω ≥ TAIL_FROM
 MIN_SPEARMAN = 0.9       # EF should rise with β: ρ(β, EF) at least this, per seed
@@ -157,9 +159,10 @@ def read_matched_rows(out: Path) -> list[dict]:
 
 
 def history_rows(rows: Sequence[dict]) -> list[dict]:
-    """history.csv rows: one per epoch per model (test accuracy NaN where it was not measured)."""
+    """history.csv rows: one per epoch per model (test accuracy NaN where it was not measured, training
+    loss NaN in a model trained before it was recorded)."""
     return [{**{name: row[name] for name in ("activation", "beta", "seed", "store_key")}, **epoch,
-             "test_accuracy": math.nan if epoch["test_accuracy"] is None else epoch["test_accuracy"]}
+             **{name: math.nan if epoch.get(name) is None else epoch[name] for name in MAYBE_MISSING}}
             for row in rows for epoch in row.get("history", [])]
 
 

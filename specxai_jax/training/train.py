@@ -47,7 +47,9 @@ class Engine(Protocol):
 
     :func:`plan_round` decides which model trains in which slot each round; a model that must wait is
     :meth:`unload`-ed (its state handed out) and later :meth:`restore`-d, in the same or another slot, to go
-    on where it stopped. Both engines below fill this protocol, and the tests train through it.
+    on where it stopped. :meth:`run_epoch` hands back each slot's mean training loss of the epoch, kept
+    on the device while it runs (fetched once per epoch, never per step). Both engines below fill this
+    protocol, and the tests train through it.
     """
 
     @property
@@ -65,8 +67,9 @@ class Engine(Protocol):
     def restore(self, slot: int, state: tuple) -> None:
         """Put an unloaded model's state into ``slot``."""
 
-    def run_epoch(self, plan: dict[int, tuple[int, int]]) -> None:
-        """One epoch of every slot in ``plan`` {slot: (seed, epoch of its model)}."""
+    def run_epoch(self, plan: dict[int, tuple[int, int]]) -> dict[int, float]:
+        """One epoch of every slot in ``plan`` {slot: (seed, epoch of its model)}; returns {slot: the
+        epoch's mean training loss}, the mean over its steps of the loss the optimizer minimized."""
 
     def accuracy(self, slots: Sequence[int]) -> dict[int, float]:
         """Test accuracy of the models in ``slots``."""
@@ -95,6 +98,8 @@ class EpochRecord:
     learning_rate: float            # Adam's rate during the epoch (lr × lr_decay^(epoch − 1))
     seconds: float                  # the model's share of its epoch round's wall time (the round split evenly
                                     # over the models that trained in it)
+    train_loss: float               # mean over the epoch's steps of the minimized loss (cross-entropy, plus
+                                    # λ·EF_raw when ef_penalty > 0), each step's loss before its update
 
 
 @dataclasses.dataclass
@@ -138,7 +143,8 @@ def step_key(seed, epoch, step, steps: int) -> jax.Array:
 
 
 def make_train_step(apply_fn: Callable, optimizer, config: TrainConfig, steps: int) -> Callable:
-    """One model's Adam step: (variables, opt_state, x (B,H,W,C), y (B,), seed, epoch, step) → (variables, opt_state)."""
+    """One model's Adam step: (variables, opt_state, x (B,H,W,C), y (B,), seed, epoch, step) → (variables,
+    opt_state, loss ()): the loss the step minimized, at the variables it started from."""
 
     def train_step(variables, opt_state, x, y, seed, epoch, step):
         if config.input_noise > 0:
@@ -146,10 +152,10 @@ def make_train_step(apply_fn: Callable, optimizer, config: TrainConfig, steps: i
         loss = functools.partial(cross_entropy_loss, apply_fn, variables)
         if config.ef_penalty:  # EF-regularized training; λ = 0 leaves the step's program as it was
             loss = ef_penalty.penalized(loss, apply_fn, variables, config.ef_penalty)
-        grads, updates = jax.grad(lambda p: loss(p, x, y), has_aux=True)(variables["params"])
+        (value, updates), grads = jax.value_and_grad(lambda p: loss(p, x, y), has_aux=True)(variables["params"])
         param_updates, opt_state = optimizer.update(grads, opt_state, variables["params"])
         new = {**variables, **updates, "params": optax.apply_updates(variables["params"], param_updates)}
-        return new, opt_state
+        return new, opt_state, value
 
     return train_step
 
@@ -220,15 +226,21 @@ class PerDeviceEngine:
         """Put an unloaded model back, on this slot's device, to go on training where it stopped."""
         self.state[slot] = jax.device_put(state, self.devices[slot])
 
-    def run_epoch(self, plan: dict[int, tuple[int, int]]) -> None:
-        """One epoch for every slot in ``plan`` {slot: (seed, epoch of its model)}, slots stepping in turn."""
+    def run_epoch(self, plan: dict[int, tuple[int, int]]) -> dict[int, float]:
+        """One epoch for every slot in ``plan`` {slot: (seed, epoch of its model)}, slots stepping in turn;
+        {slot: mean training loss}, the step losses summed on the slot's device and fetched once."""
         orders = {slot: epoch_permutations([seed], epoch, len(self.x_train), self.config.batch_size)[0]
                   for slot, (seed, epoch) in plan.items()}
-        for step in range(next(iter(orders.values())).shape[0]):
+        steps = next(iter(orders.values())).shape[0]
+        totals: dict[int, jax.Array] = {}
+        for step in range(steps):
             for slot, (seed, epoch) in plan.items():
                 index = orders[slot][step]
-                self.state[slot] = self.step(*self.state[slot], self.x_train[index], self.y_train[index],
-                                             seed, epoch, step)
+                variables, opt_state, loss = self.step(*self.state[slot], self.x_train[index], self.y_train[index],
+                                                       seed, epoch, step)
+                self.state[slot] = (variables, opt_state)
+                totals[slot] = loss if step == 0 else totals[slot] + loss
+        return {slot: float(total) / steps for slot, total in jax.device_get(totals).items()}
 
     def accuracy(self, slots: Sequence[int]) -> dict[int, float]:
         """Test accuracy of the slots' models, all on the first device: the forward pass alone already
@@ -350,12 +362,18 @@ class VectorizedEngine:
             own = orders if not self.shard_images else jax.lax.dynamic_slice_in_dim(
                 orders, jax.lax.axis_index(axes) * models, models)
 
-            def step(state, number):
+            def step(carry, number):
+                state, total = carry
                 x = decoded(batch_images(x_train, orders, number))
-                new = one_step(*state, x, y_train[own[:, number]], seeds, epochs, jnp.full(models, number, jnp.int32))
-                return jax.tree.map(lambda old, upd: keep(active, old, upd), state, new), None
+                variables, opt_state, loss = one_step(*state, x, y_train[own[:, number]], seeds, epochs,
+                                                      jnp.full(models, number, jnp.int32))
+                kept = jax.tree.map(lambda old, upd: keep(active, old, upd), state, (variables, opt_state))
+                return (kept, total + loss), None
 
-            return jax.lax.scan(step, (variables, opt_state), jnp.arange(orders.shape[1], dtype=jnp.int32))[0]
+            start = jnp.zeros_like(active, jnp.float32)   # (m,) loss sums, varying over the devices as the losses
+            (variables, opt_state), totals = jax.lax.scan(step, ((variables, opt_state), start),
+                                                          jnp.arange(orders.shape[1], dtype=jnp.int32))[0]
+            return variables, opt_state, totals
 
         single_hits = jax.vmap(_hits(apply_fn), in_axes=(0, None, None))
 
@@ -429,9 +447,9 @@ class VectorizedEngine:
 
         self.variables, self.opt_state = self._split(jax.tree.map(put, (self.variables, self.opt_state), state))
 
-    def run_epoch(self, plan: dict[int, tuple[int, int]]) -> None:
+    def run_epoch(self, plan: dict[int, tuple[int, int]]) -> dict[int, float]:
         """One epoch of the slots in ``plan`` {slot: (seed, epoch of its model)}: one call, its
-        (slots, steps, B) batch indices sent with it."""
+        (slots, steps, B) batch indices sent with it; {slot: mean training loss} (sums kept in the scan)."""
         seeds, epochs = np.zeros(self._slots, np.int32), np.zeros(self._slots, np.int32)
         for slot, (seed, epoch) in plan.items():
             seeds[slot], epochs[slot] = seed, epoch
@@ -439,8 +457,10 @@ class VectorizedEngine:
                            for seed, epoch in zip(seeds, epochs)]).astype(np.int32)
         active = np.isin(np.arange(self._slots), list(plan))
         orders = self._replicate(orders) if self.shard_images else self._split(orders)
-        self.variables, self.opt_state = self.epoch(self.variables, self.opt_state, self._split(active), orders,
-                                                    self.x_train, self.y_train, *self._split((seeds, epochs)))
+        self.variables, self.opt_state, totals = self.epoch(self.variables, self.opt_state, self._split(active), orders,
+                                                            self.x_train, self.y_train, *self._split((seeds, epochs)))
+        totals = np.asarray(jax.device_get(totals))
+        return {slot: float(totals[slot]) / self.steps for slot in plan}
 
     def accuracy(self, slots: Sequence[int]) -> dict[int, float]:
         hits = np.asarray(jax.device_get(self.hits(self.variables, self.x_test, self.y_test)))
@@ -520,7 +540,7 @@ def train_models(apply_fn: Callable, variables: dict, dataset, seeds: Sequence[i
                 runner.load(slot, jax.tree.map(lambda leaf, m=model: leaf[m], host))
         in_slot = planned
         round_start = time.perf_counter()
-        runner.run_epoch({slot: (int(seeds[model]), int(epochs[model])) for slot, model in in_slot.items()})
+        losses = runner.run_epoch({slot: (int(seeds[model]), int(epochs[model])) for slot, model in in_slot.items()})
         epochs[list(in_slot.values())] += 1
         due = [slot for slot, model in in_slot.items()   # without a cap, only a model's last epoch needs it
                if config.acc_cap is not None or epochs[model] == config.max_epochs]
@@ -533,7 +553,8 @@ def train_models(apply_fn: Callable, variables: dict, dataset, seeds: Sequence[i
             train_seconds[model] += share
             if on_epoch is not None:
                 on_epoch(model, EpochRecord(int(epochs[model]), float(acc),
-                                            config.lr * config.lr_decay ** (int(epochs[model]) - 1), share))
+                                            config.lr * config.lr_decay ** (int(epochs[model]) - 1), share,
+                                            losses[slot]))
             reached = config.acc_cap is not None and acc >= config.acc_cap
             if reached or epochs[model] == config.max_epochs:
                 finished = trained[model] = runner.read(slot)
