@@ -62,7 +62,7 @@ def spoil(arrays, case):
     ("empty", "x_test is empty"),
     ("single_class", "needs at least 2 classes"),
     ("train_single_class", "train split holds a single class"),
-    ("sizes", "use the same image size"),
+    ("sizes", "store both splits at one size"),
 ])
 def test_bad_npz_contents(tmp_path, case, fragment):
     path = tmp_path / "bad.npz"

@@ -257,7 +257,7 @@ def test_pretrained_is_for_tab2_only(tmp_path, capsys):
         validation.cli_entry(reproduce.main, ["--target", "tab1", "--pretrained", str(tmp_path), "--out",
                                               str(tmp_path / "out")])
     error = capsys.readouterr().err
-    assert exit_info.value.code == 2 and "--pretrained applies to tab2 only" in error
+    assert exit_info.value.code == 2 and "--pretrained applies to --target tab2 only" in error
     assert len(error.strip().splitlines()) == 1
 
 

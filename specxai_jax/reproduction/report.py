@@ -33,7 +33,7 @@ from specxai_jax.storage import atomic
 MAX_TABLE_ROWS = 40   # a longer CSV is summarized, not inlined
 CONFIG_FILES = ("target.json", "config.json", "lemma1.json")
 TARGET_ORDER = ("fig2", "fig3", "fig5", "fig6", "fig7", "fig8", "fig9", "fig11", "tab1", "tab2", "tab4", "theorem1",
-                "plane")
+                "plane", "faithfulness", "regularized")
 """The reproduction targets (specxai_jax.reproduction.targets) in their order (a test keeps the two equal);
 the report's sections follow it."""
 PLAIN_TARGET = {"sweep": "fig3", "gap": "tab1", "lemma1": "fig11"}
