@@ -85,8 +85,7 @@ def test_accelerator_benchmark_arguments():
     assert [size for size, _, _ in full.ef_sizes] == [28, 64, 224]
 
 
-@pytest.mark.slow
-def test_accelerator_benchmark_reduced_runs_on_cpu_to_its_json_line():
+def test_accelerator_benchmark_reduced_runs_on_cpu_to_its_json_line():  # about a minute: the GPU script stays runnable
     pytest.importorskip("torch")
     proc = subprocess.run([sys.executable, "-m", "benchmarks.accelerator", "--reduced"], capture_output=True,
                           text=True, timeout=600)

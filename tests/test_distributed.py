@@ -51,8 +51,7 @@ def read_results(out) -> list[dict]:
         return [{k: v for k, v in row.items() if k != "train_seconds"} for row in csv.DictReader(handle)]
 
 
-@pytest.mark.slow
-def test_two_processes_give_the_results_of_one(tmp_path):
+def test_two_processes_give_the_results_of_one(tmp_path):  # about a minute: in CI by design (issue: 2-process sweep)
     env = {**os.environ, "JAX_PLATFORMS": "cpu"}
     command = [sys.executable, "-m", "experiments.sweep_beta", *TINY]
     one = subprocess.run([*command, "--out", str(tmp_path / "one")], env=env, capture_output=True, text=True,
