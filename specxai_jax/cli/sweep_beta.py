@@ -90,7 +90,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if not distributed.is_main():   # multi-process: process 0 wrote the outputs
         return 0
     print(sweep_report.summary_line(rows, config))
-    print(f"wrote {args.out}/results.csv, spectra.csv, checks.json, config.json, figures and report.md")
+    print(f"wrote {args.out}/results.csv, history.csv, spectra.csv, checks.json, config.json, figures and report.md")
     return 0
 
 
