@@ -14,7 +14,7 @@ import re
 import sys
 import tempfile
 from pathlib import Path
-from typing import Callable, NoReturn, Sequence
+from typing import Any, Callable, NoReturn, Sequence
 
 from specxai_jax.errors import USER_ERRORS
 from specxai_jax.ops.activations import parse_beta
@@ -87,23 +87,34 @@ def nonnegative_int(text: str) -> int:
     return value
 
 
-def penalty_list(text: str) -> list[float]:
-    """Comma- or space-separated penalty weights λ ≥ 0, finite, none repeated."""
+def _distinct_items(text: str, parse_one: Callable[[str], Any], noun: str, example: str) -> list:
+    """Comma- or space-separated items of ``text``, each parsed by ``parse_one`` (which raises
+    ArgumentTypeError), at least one, none repeated."""
     items = [item for item in re.split(r"[,\s]+", str(text)) if item]
     if not items:
-        raise argparse.ArgumentTypeError("needs at least one weight, e.g. 0,0.3,1")
-    weights = []
+        raise argparse.ArgumentTypeError(f"needs at least one {noun}, e.g. {example}")
+    values: list = []
     for item in items:
-        try:
-            weight = float(item)
-        except ValueError:
-            raise argparse.ArgumentTypeError(f"{item!r} is not a number") from None
-        if not math.isfinite(weight) or weight < 0:
-            raise argparse.ArgumentTypeError(f"weight {item!r} must be a finite number ≥ 0")
-        if weight in weights:
-            raise argparse.ArgumentTypeError(f"weight {item!r} is listed twice in {text!r}")
-        weights.append(weight)
-    return weights
+        value = parse_one(item)
+        if value in values:
+            raise argparse.ArgumentTypeError(f"{noun} {item!r} is listed twice in {text!r}")
+        values.append(value)
+    return values
+
+
+def _penalty(item: str) -> float:
+    try:
+        weight = float(item)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{item!r} is not a number") from None
+    if not math.isfinite(weight) or weight < 0:
+        raise argparse.ArgumentTypeError(f"weight {item!r} must be a finite number ≥ 0")
+    return weight
+
+
+def penalty_list(text: str) -> list[float]:
+    """Comma- or space-separated penalty weights λ ≥ 0, finite, none repeated."""
+    return _distinct_items(text, _penalty, "weight", "0,0.3,1")
 
 
 def int_in_range(low: int, high: int, why: str = "") -> Callable[[str], int]:
@@ -118,26 +129,22 @@ def int_in_range(low: int, high: int, why: str = "") -> Callable[[str], int]:
     return parse
 
 
+def _beta(item: str) -> float:
+    try:
+        beta = parse_beta(item)
+    except ValueError as error:
+        raise argparse.ArgumentTypeError(str(error)) from None
+    if math.isinf(beta) and item.strip().lower() not in ("relu", "inf", "+inf", "infinity"):
+        raise argparse.ArgumentTypeError(f"β {item!r} overflows to infinity; write relu for β = inf")
+    if math.isfinite(beta) and not BETA_RANGE[0] <= beta <= BETA_RANGE[1]:
+        raise argparse.ArgumentTypeError(f"β {item!r} is outside float32's range [{BETA_RANGE[0]:.2g}, "
+                                         f"{BETA_RANGE[1]:.2g}] (it would become 0 or inf); use relu for β = inf")
+    return beta
+
+
 def beta_list(text: str) -> list[float]:
     """Comma- or space-separated β values ('relu'/'inf' → inf), each positive, none repeated."""
-    items = [item for item in re.split(r"[,\s]+", str(text)) if item]
-    if not items:
-        raise argparse.ArgumentTypeError("needs at least one β, e.g. 1,3,10,relu")
-    betas = []
-    for item in items:
-        try:
-            beta = parse_beta(item)
-        except ValueError as error:
-            raise argparse.ArgumentTypeError(str(error)) from None
-        if math.isinf(beta) and item.strip().lower() not in ("relu", "inf", "+inf", "infinity"):
-            raise argparse.ArgumentTypeError(f"β {item!r} overflows to infinity; write relu for β = inf")
-        if math.isfinite(beta) and not BETA_RANGE[0] <= beta <= BETA_RANGE[1]:
-            raise argparse.ArgumentTypeError(f"β {item!r} is outside float32's range [{BETA_RANGE[0]:.2g}, "
-                                             f"{BETA_RANGE[1]:.2g}] (it would become 0 or inf); use relu for β = inf")
-        if beta in betas:
-            raise argparse.ArgumentTypeError(f"β {item!r} is listed twice in {text!r}")
-        betas.append(beta)
-    return betas
+    return _distinct_items(text, _beta, "β", "1,3,10,relu")
 
 
 def seed_list(text: str) -> list[int]:
