@@ -13,7 +13,7 @@ from __future__ import annotations
 import dataclasses
 import math
 import warnings
-from typing import Callable, Sequence
+from typing import Any, Callable, Sequence
 
 import jax
 import numpy as np
@@ -107,10 +107,18 @@ class SeedMean:
     level: float = 0.95
 
 
-def seed_mean(values: ArrayLike, level: float = 0.95) -> SeedMean:
-    """:class:`SeedMean` of one value per seed, (n,); ValueError for no values."""
+def t_half_width(std: ArrayLike, n: int, level: float = 0.95) -> Any:
+    """Half-width of the mean's Student-t interval at ``level`` from the sample std (ddof 1) of n values:
+    t_{n−1} quantile · std / √n, elementwise over ``std``; NaN for n < 2."""
     from scipy.special import stdtrit  # type: ignore[import-untyped]  # scipy.stats: ~0.6 s more per import
 
+    if n < 2:
+        return np.full_like(np.asarray(std, np.float64), np.nan)
+    return stdtrit(n - 1, 0.5 + level / 2) * np.asarray(std, np.float64) / math.sqrt(n)
+
+
+def seed_mean(values: ArrayLike, level: float = 0.95) -> SeedMean:
+    """:class:`SeedMean` of one value per seed, (n,); ValueError for no values."""
     array = np.asarray(values, np.float64)
     if array.size == 0:
         raise ValueError("seed_mean of no values")
@@ -118,6 +126,6 @@ def seed_mean(values: ArrayLike, level: float = 0.95) -> SeedMean:
     if array.size < 2:
         return SeedMean(mean, math.nan, 1, math.nan, math.nan, level)
     std = float(array.std(ddof=1))
-    half = float(stdtrit(array.size - 1, 0.5 + level / 2)) * std / math.sqrt(array.size)
+    half = float(t_half_width(std, array.size, level))
     return SeedMean(mean, std, int(array.size), mean - half, mean + half, level)
 

@@ -82,3 +82,13 @@ def test_weights_finite_ignores_constants_only():
     assert stats.weights_finite(good)
     assert not stats.weights_finite({**good, "params": {"w": np.array([1.0, np.nan])}})
     assert not stats.weights_finite({**good, "batch_stats": {"mean": np.array([np.inf])}})
+
+
+def test_t_half_width_matches_scipy_elementwise_and_is_nan_for_one_value():
+    from scipy import stats as scipy_stats
+
+    samples = np.random.default_rng(4).normal(size=(5, 3))
+    std = samples.std(axis=0, ddof=1)
+    expected = [scipy_stats.t.interval(0.9, 4, loc=0, scale=s / np.sqrt(5))[1] for s in std]
+    np.testing.assert_allclose(stats.t_half_width(std, 5, level=0.9), expected, rtol=1e-10)
+    assert np.isnan(stats.t_half_width(1.0, 1))

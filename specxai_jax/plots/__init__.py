@@ -15,6 +15,7 @@ from matplotlib.figure import Figure
 from matplotlib.ticker import MaxNLocator
 from scipy import stats
 
+from specxai_jax.stats import seed_mean
 from specxai_jax.storage import atomic
 
 RELU_COLOUR = "black"
@@ -92,11 +93,8 @@ def beta_colours(betas: Sequence[float]) -> list:
 
 def mean_interval(values: Sequence[float]) -> tuple[float, float]:
     """Mean and half-width of its 95 % Student-t interval (0 for a single value)."""
-    array = np.asarray(values, float)
-    if array.size < 2:
-        return float(array.mean()), 0.0
-    half = stats.t.ppf(0.975, array.size - 1) * array.std(ddof=1) / math.sqrt(array.size)
-    return float(array.mean()), float(half)
+    summary = seed_mean(values)
+    return summary.mean, 0.0 if summary.n < 2 else summary.high - summary.mean
 
 
 def ef_vs_beta(path, rows: Sequence[Mapping], *, ylabel: str = "Expected Frequency (unit scale)") -> None:

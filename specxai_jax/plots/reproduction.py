@@ -12,10 +12,10 @@ from typing import Mapping, Sequence
 import matplotlib
 import numpy as np
 from matplotlib.lines import Line2D
-from scipy import stats
 
 from specxai_jax import plots
 from specxai_jax.plots import mean_interval
+from specxai_jax.stats import t_half_width
 
 
 def _draw_spectra(ax, spectra: Mapping[float, np.ndarray], title: str) -> None:
@@ -241,7 +241,7 @@ def plane(path, table: Sequence[Mapping]) -> None:
     colours = dict(zip(models, matplotlib.colormaps["viridis"](np.linspace(0, 0.9, len(models)))))
 
     def half(r, name):
-        return stats.t.ppf(0.975, r["n"] - 1) * r[f"{name}_std"] / math.sqrt(r["n"]) if r["n"] > 1 else 0.0
+        return float(t_half_width(r[f"{name}_std"], r["n"])) if r["n"] > 1 else 0.0
 
     for ax, name, label in ((axes[0], "delta_ef", "ΔEF = |EF − EF(VanillaGrad)|"), (axes[1], "gap", "G = E‖∇f − ∇f̂‖²")):
         for r in table:

@@ -16,10 +16,10 @@ from __future__ import annotations
 import math
 
 import numpy as np
-from scipy import stats
 
 from specxai_jax.plots import reproduction as repro_plots
 from specxai_jax.reproduction import runs
+from specxai_jax.stats import t_half_width
 from specxai_jax.storage import atomic
 
 MODELS = {True: ("cnn-softplus:2", "cnn-softplus:20", "cnn-relu"),
@@ -84,7 +84,7 @@ def trend_verdict(steps: np.ndarray) -> tuple[bool | None, float, float]:
         return None, math.nan, math.nan
     n = steps.shape[0]
     mean = steps.mean(axis=0)
-    half = (stats.t.ppf(0.975, n - 1) * steps.std(axis=0, ddof=1) / math.sqrt(n)) if n > 1 else np.full_like(mean, np.nan)
+    half = t_half_width(steps.std(axis=0, ddof=int(n > 1)), n)
     worst = int(np.argmin(mean))
     low, high = float(mean[worst] - half[worst]), float(mean[worst] + half[worst])
     if bool(np.all(steps > 0)):

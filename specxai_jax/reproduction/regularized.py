@@ -20,7 +20,6 @@ from typing import Sequence
 import jax
 import jax.numpy as jnp
 import numpy as np
-from scipy import stats
 
 from specxai_jax import plots, spectral
 from specxai_jax import sweep as beta_sweep
@@ -30,6 +29,7 @@ from specxai_jax.errors import DataError, UsageError
 from specxai_jax.models import init_variables
 from specxai_jax.ops import fast_forms
 from specxai_jax.reproduction import faithfulness, runs
+from specxai_jax.stats import seed_mean
 from specxai_jax.storage import atomic
 from specxai_jax.storage.store import ResultStore
 from specxai_jax.training.ef_penalty import saliency_maps
@@ -143,11 +143,8 @@ def step_seconds(model, config, dataset) -> float:
 
 
 def _t_interval(values: Sequence[float]) -> tuple[float, float, float]:
-    array = np.asarray(values, float)
-    if array.size < 2:
-        return float(array.mean()), math.nan, math.nan
-    half = stats.t.ppf(0.975, array.size - 1) * array.std(ddof=1) / math.sqrt(array.size)
-    return float(array.mean()), float(array.mean() - half), float(array.mean() + half)
+    summary = seed_mean(values)
+    return summary.mean, summary.low, summary.high
 
 
 def front_table(points: Sequence[Point], suite) -> list[dict]:
