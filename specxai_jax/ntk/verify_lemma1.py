@@ -26,6 +26,7 @@ from specxai_jax.models import PlainCNN, init_variables
 from specxai_jax.models.mlp import MLP
 from specxai_jax.ntk import analytic, empirical, spectrum
 from specxai_jax.ops.activations import logistic_matched_precision
+from specxai_jax.stats import spearman
 from specxai_jax.storage import atomic
 
 PAPER_BETAS = (0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 1.0, 2.0, 3.0, 5.0, 7.0, 10.0, 50.0, 100.0)
@@ -205,7 +206,7 @@ def width_convergence(settings: Settings) -> dict:
 def ordering_check(betas, values, relu_value, *, strict: bool) -> dict:
     """Tail shares must grow with β (strictly, or Spearman ρ ≥ 0.9), and ReLU's must be the largest."""
     values = np.asarray(values)
-    rho = float(stats.spearmanr(betas, values).statistic)
+    rho = spearman(betas, values)
     monotone = bool(np.all(np.diff(values) > 0)) if strict else rho >= 0.9
     relu_heaviest = bool(relu_value >= values.max())
     return {"error": 1.0 - rho, "tolerance": 0.0 if strict else 0.1, "passed": monotone and relu_heaviest,

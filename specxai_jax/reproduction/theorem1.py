@@ -25,6 +25,7 @@ from specxai_jax import kernel_maps, spectral
 from specxai_jax.data import load_dataset
 from specxai_jax.plots import reproduction as repro_plots
 from specxai_jax.reproduction import runs
+from specxai_jax.stats import spearman
 from specxai_jax.storage import atomic
 from specxai_jax.sweep import report as sweep_report
 
@@ -288,9 +289,9 @@ def machine_rows(sizes: Sizes, base: str, tables: dict, key: jax.Array) -> tuple
 
 def spearman_interval(betas: ArrayLike, samples: np.ndarray, key: jax.Array, n_boot: int) -> tuple:
     """Spearman ρ(β, EF) and its 95 % bootstrap interval; ``samples`` (n_β, n) per-image EFs (same images)."""
-    rho = float(stats.spearmanr(betas, samples.mean(axis=1)).statistic)
+    rho = float(spearman(betas, samples.mean(axis=1)))
     draws = np.asarray(jax.random.randint(key, (n_boot, samples.shape[1]), 0, samples.shape[1]))
-    boot = [stats.spearmanr(betas, samples[:, d].mean(axis=1)).statistic for d in draws]
+    boot = [spearman(betas, samples[:, d].mean(axis=1)) for d in draws]
     low, high = np.nanpercentile(boot, [2.5, 97.5])
     return rho, float(low), float(high)
 
@@ -462,10 +463,10 @@ def beta_link(ctx, rows: Sequence[dict], per_image: dict, sizes: Sizes, key: jax
             sem = np.array([r["ef_std"] for r in trained]) / np.sqrt([r["n"] for r in trained])
             key, k_boot = jax.random.split(key)
             draws = mean + sem * np.asarray(jax.random.normal(k_boot, (sizes.n_boot, len(trained))))
-            boot = [stats.spearmanr(range(len(trained)), d).statistic for d in draws]
+            boot = [spearman(range(len(trained)), d) for d in draws]
             spreads = [relative_spread(d) for d in draws]
             summary.append({"family": "trained CNN", "inputs": kind,
-                            "rho": float(stats.spearmanr(range(len(trained)), mean).statistic),
+                            "rho": spearman(range(len(trained)), mean),
                             "low": float(np.nanpercentile(boot, 2.5)), "high": float(np.nanpercentile(boot, 97.5)),
                             "spread": relative_spread(mean), "spread_low": float(np.percentile(spreads, 2.5)),
                             "spread_high": float(np.percentile(spreads, 97.5))})
