@@ -114,13 +114,15 @@ def test_report_says_when_the_controls_agree():
     assert "The controls agree with the capped ρ" in report
 
 
-def test_without_a_matched_run_the_report_names_the_control_as_not_run():
+def test_without_a_matched_run_the_report_says_how_to_run_it_and_claims_nothing():
     rng = np.random.default_rng(3)
     capped = [row(beta, 0.1 + 0.02 * i + 0.001 * rng.normal(), int(rng.integers(3, 9)), seed=s)
               for s in range(2) for i, beta in enumerate(BETAS)]
-    checks = sweep_report.checks(capped, SweepConfig(betas=BETAS, seeds=(0, 1)))
-    (matched,) = [c for c in checks if "matched training length" in c.claim]
-    assert matched.holds is None and "--matched-epochs" in matched.inconclusive
+    config = SweepConfig(betas=BETAS, seeds=(0, 1))
+    checks = sweep_report.checks(capped, config)
+    assert not [c for c in checks if "matched training length" in c.claim]   # nothing computed, nothing claimed
+    report = sweep_report.report_markdown(capped, config, checks, None)
+    assert "No matched-epoch models were trained (`--matched-epochs N` trains them)." in report
 
 
 def test_results_csv_has_raw_ef_last():

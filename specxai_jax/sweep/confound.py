@@ -121,10 +121,6 @@ class ConfoundControl:
         if self.matched is not None:
             out.insert(1, _check(f"EF rises with β at matched training length ({self.matched_epochs} epochs, no "
                                  f"cap; Spearman ρ(β, EF), {LEVEL:.0%} bootstrap interval above 0)", self.matched, ""))
-        else:
-            out.insert(1, Check("EF rises with β at matched training length (the β grid trained a fixed number of "
-                                "epochs without the cap)", None, "not run",
-                                inconclusive="not run: --matched-epochs N (SweepConfig.matched_epochs) trains it"))
         return out
 
     def disagreement(self) -> str | None:
