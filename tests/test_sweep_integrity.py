@@ -13,7 +13,7 @@ import jax
 import numpy as np
 import pytest
 
-from specxai_jax import spectral, sweep
+from specxai_jax import spectral, stats, sweep
 from specxai_jax.cli import sweep_beta, validation
 from specxai_jax.configs import SweepConfig
 from specxai_jax.data import load_dataset
@@ -61,7 +61,7 @@ def seeded_store(out: Path, argv: list[str], nan_beta: float) -> None:
         if beta == nan_beta:
             variables["params"] = jax.tree.map(lambda leaf: leaf * np.nan, variables["params"])
         metadata = {"beta": beta, "seed": 0, "test_accuracy": 0.1, "epochs": 1, "reached_cap": False,
-                    "train_seconds": 0.0, "diverged": not sweep.weights_finite(variables)}
+                    "train_seconds": 0.0, "diverged": not stats.weights_finite(variables)}
         store.save_checkpoint(config_key({**base, "beta": beta, "seed": 0}), variables, metadata)
 
 
