@@ -234,10 +234,15 @@ print("SAME")
 """
 
 
-def test_models_that_change_device_in_the_last_wave_train_as_on_one_device():
+def run_on_two_cpu_devices(script: str) -> None:
+    """Run ``script`` in a process with 2 forced CPU devices; it prints SAME when its comparison holds."""
     env = {**os.environ, "XLA_FLAGS": "--xla_force_host_platform_device_count=2", "JAX_PLATFORMS": "cpu"}
-    proc = subprocess.run([sys.executable, "-c", TWO_DEVICES], env=env, capture_output=True, text=True, timeout=600)
+    proc = subprocess.run([sys.executable, "-c", script], env=env, capture_output=True, text=True, timeout=600)
     assert proc.returncode == 0 and "SAME" in proc.stdout, proc.stderr[-3000:]
+
+
+def test_models_that_change_device_in_the_last_wave_train_as_on_one_device():
+    run_on_two_cpu_devices(TWO_DEVICES)
 
 
 def test_images_that_are_uint8_codes_are_kept_as_codes():
@@ -302,9 +307,7 @@ print("SAME")
 
 
 def test_training_images_split_over_devices_train_as_on_one_device():
-    env = {**os.environ, "XLA_FLAGS": "--xla_force_host_platform_device_count=2", "JAX_PLATFORMS": "cpu"}
-    proc = subprocess.run([sys.executable, "-c", SHARDED_IMAGES], env=env, capture_output=True, text=True, timeout=600)
-    assert proc.returncode == 0 and "SAME" in proc.stdout, proc.stderr[-3000:]
+    run_on_two_cpu_devices(SHARDED_IMAGES)
 
 
 def test_model_memory_estimate_counts_weights_four_times_and_grows_with_the_batch():
