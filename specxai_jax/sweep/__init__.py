@@ -27,14 +27,13 @@ from specxai_jax.configs import SweepConfig
 from specxai_jax.data import load_dataset
 from specxai_jax.errors import UsageError
 from specxai_jax.models import check_image_fits, init_variables, stack_variables
-from specxai_jax.models.registry import build_model
 from specxai_jax.ops import activations
 from specxai_jax.pipeline import summarize_saliency
 from specxai_jax.results import ModelResult
 from specxai_jax.storage.store import ResultStore, StoreBusy, config_key, skip_message
 from specxai_jax.storage.store import model_settings as store_settings
 from specxai_jax.sweep import report as sweep_report
-from specxai_jax.sweep.models import load_model  # noqa: F401 (public: specxai_jax.sweep.load_model)
+from specxai_jax.sweep.models import load_model, sweep_model  # noqa: F401 (public: load_model)
 from specxai_jax.training import distributed
 from specxai_jax.training.sharding import model_mesh
 from specxai_jax.training.train import TrainConfig, train_models
@@ -108,12 +107,6 @@ def model_jobs(config: SweepConfig, dataset) -> list[ModelJob]:
 def explain_key(config: SweepConfig) -> str:
     """Key of the explanation settings (a model's results under other settings sit beside)."""
     return config_key({**{name: getattr(config, name) for name in EXPLAIN_SETTINGS}, "record_format": RECORD_FORMAT})
-
-
-def sweep_model(config: SweepConfig, num_classes: int):
-    """The sweep's conv net (``config.model``: plain, or with skips and/or batch norm) for ``num_classes``."""
-    return build_model(config.model, num_classes=num_classes, activation=config.activation, depth=config.depth,
-                       width=config.width, dense=config.dense)
 
 
 def _number(value, *, nan_ok: bool = False) -> float:

@@ -13,6 +13,8 @@ import csv
 import math
 from pathlib import Path
 
+from specxai_jax import configs
+from specxai_jax.configs import SweepConfig
 from specxai_jax.errors import UsageError
 from specxai_jax.models.registry import build_model
 from specxai_jax.storage import atomic, checkpoints
@@ -55,9 +57,12 @@ def load_model(out, *, beta: float, seed: int, activation: str | None = None, ef
                            for row in rows) or "none"
         raise UsageError(f"{out} has no model {activation or ''} β={beta:g} seed {seed} λ={ef_penalty:g}; "
                          f"its models: {models}")
-    config = atomic.from_json((out / "config.json").read_text())
+    config = configs.from_mapping(SweepConfig, atomic.from_json((out / "config.json").read_text()))
     variables, _ = checkpoints.load_variables(ResultStore(out).checkpoint_path(matches[0]["store_key"]))
-    model = build_model(config["model"], num_classes=variables["params"]["head"]["kernel"].shape[-1],
-                        activation=config["activation"], depth=config["depth"], width=config["width"],
-                        dense=config["dense"])
-    return model, variables
+    return sweep_model(config, variables["params"]["head"]["kernel"].shape[-1]), variables
+
+
+def sweep_model(config: SweepConfig, num_classes: int):
+    """The sweep's conv net (``config.model``: plain, or with skips and/or batch norm) for ``num_classes``."""
+    return build_model(config.model, num_classes=num_classes, activation=config.activation, depth=config.depth,
+                       width=config.width, dense=config.dense)
